@@ -1,0 +1,363 @@
+//! Field values that are not strings (numbers, booleans) and timestamps.
+//!
+//! Each scanner follows InfluxDB 1.x's grammar byte for byte, so the same
+//! inputs are accepted and the same error is named, and parses while it scans:
+//! integers accumulate as they go, and plain decimals such as `95.2` take the
+//! exact fast path (mantissa below 2^53 divided by an exact power of ten is
+//! correctly rounded); everything else goes to `fast-float2`. No allocation.
+
+use super::error::LineErrorKind;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Number {
+    Float(f64),
+    Integer(i64),
+    Unsigned(u64),
+}
+
+/// True where a value ends: `\n`, a `\r` that ends the line (CRLF), or the end.
+#[inline(always)]
+pub fn is_line_end(buf: &[u8], i: usize) -> bool {
+    match buf.get(i) {
+        None | Some(b'\n') => true,
+        Some(b'\r') => matches!(buf.get(i + 1), None | Some(b'\n')),
+        Some(_) => false,
+    }
+}
+
+/// True where a field value ends: `,`, space, or the end of the line.
+#[inline(always)]
+fn is_value_end(buf: &[u8], i: usize) -> bool {
+    match buf.get(i) {
+        Some(b',') | Some(b' ') => true,
+        _ => is_line_end(buf, i),
+    }
+}
+
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// Scans a number starting at `start` (a digit, `-`, `.`, `N` or `n`).
+/// Returns the value and the index of the byte that ended it.
+#[inline]
+pub fn scan_number(buf: &[u8], start: usize) -> Result<(Number, usize), LineErrorKind> {
+    let mut i = start;
+    let negative = buf[i] == b'-';
+    if negative {
+        i += 1;
+        if i == buf.len() {
+            return Err(LineErrorKind::InvalidNumber);
+        }
+    }
+    let (mut decimal, mut scientific, mut is_int, mut is_uint) = (false, false, false, false);
+    let mut mantissa: u64 = 0;
+    let mut digits = 0u32;
+    let mut frac_digits = 0u32;
+    loop {
+        if is_value_end(buf, i) {
+            break;
+        }
+        let b = buf[i];
+        if b.is_ascii_digit() {
+            mantissa = mantissa.wrapping_mul(10).wrapping_add((b - b'0') as u64);
+            digits += 1;
+            frac_digits += decimal as u32;
+            i += 1;
+            continue;
+        }
+        match b {
+            b'i' if i > start && !(is_int || is_uint) => is_int = true,
+            b'u' if i > start && !(is_int || is_uint) => is_uint = true,
+            b'.' if decimal => return Err(LineErrorKind::InvalidNumber),
+            b'.' => decimal = true,
+            b'e' | b'E' if i > start => scientific = true,
+            b'+' | b'-' if matches!(buf[i - 1], b'e' | b'E') => {}
+            _ => return Err(LineErrorKind::InvalidNumber),
+        }
+        i += 1;
+    }
+    if (is_int || is_uint) && (decimal || scientific) {
+        return Err(LineErrorKind::InvalidNumber);
+    }
+    // InfluxDB counts every byte that is not the sign, the point or the suffix.
+    let numeric = (i - start) - is_int as usize - decimal as usize - negative as usize;
+    if numeric == 0 {
+        return Err(LineErrorKind::InvalidNumber);
+    }
+    if is_int || is_uint {
+        if buf[i - 1] != if is_int { b'i' } else { b'u' } {
+            return Err(LineErrorKind::InvalidNumber);
+        }
+        let text = &buf[start..i - 1];
+        if is_uint {
+            if negative {
+                return Err(LineErrorKind::InvalidNumber);
+            }
+            return match accumulate(text) {
+                Some(v) => Ok((Number::Unsigned(v), i)),
+                None => Err(LineErrorKind::UnsignedOutOfRange(lossy(text))),
+            };
+        }
+        let magnitude = if digits <= 18 {
+            Some(mantissa)
+        } else {
+            accumulate(&text[negative as usize..])
+        };
+        let value = match magnitude {
+            Some(m) if negative && m <= 1u64 << 63 => Some((m as i64).wrapping_neg()),
+            Some(m) if !negative && m <= i64::MAX as u64 => Some(m as i64),
+            _ => None,
+        };
+        return match value {
+            Some(v) => Ok((Number::Integer(v), i)),
+            None => Err(LineErrorKind::IntegerOutOfRange(lossy(text))),
+        };
+    }
+    if !scientific && digits <= 19 && mantissa <= 1 << 53 && frac_digits < POW10.len() as u32 {
+        let v = mantissa as f64 / POW10[frac_digits as usize];
+        return Ok((Number::Float(if negative { -v } else { v }), i));
+    }
+    match fast_float2::parse::<f64, _>(&buf[start..i]) {
+        Ok(v) if v.is_finite() => Ok((Number::Float(v), i)),
+        _ => Err(LineErrorKind::InvalidFloat),
+    }
+}
+
+/// Decimal digits to u64, `None` on overflow.
+#[inline]
+fn accumulate(digits: &[u8]) -> Option<u64> {
+    digits.iter().try_fold(0u64, |acc, &d| {
+        acc.checked_mul(10)?.checked_add((d - b'0') as u64)
+    })
+}
+
+fn lossy(text: &[u8]) -> String {
+    String::from_utf8_lossy(text).into_owned()
+}
+
+/// Scans a boolean starting at `start`; InfluxDB's spellings only.
+#[inline]
+pub fn scan_boolean(buf: &[u8], start: usize) -> Result<(bool, usize), LineErrorKind> {
+    let mut i = start + 1;
+    while !is_value_end(buf, i) {
+        i += 1;
+    }
+    match &buf[start..i] {
+        b"t" | b"T" | b"true" | b"True" | b"TRUE" => Ok((true, i)),
+        b"f" | b"F" | b"false" | b"False" | b"FALSE" => Ok((false, i)),
+        _ => Err(LineErrorKind::InvalidBoolean),
+    }
+}
+
+/// Scans a timestamp starting at `start` (not a space). Returns the raw value
+/// and the index of the byte that ended it.
+#[inline]
+pub fn scan_timestamp(buf: &[u8], start: usize) -> Result<(i64, usize), LineErrorKind> {
+    let mut i = start;
+    let negative = buf[i] == b'-';
+    i += negative as usize;
+    let mut value: u64 = 0;
+    let mut overflow = false;
+    while !(is_line_end(buf, i) || buf[i] == b' ') {
+        let b = buf[i];
+        if !b.is_ascii_digit() {
+            return Err(LineErrorKind::BadTimestamp);
+        }
+        match value
+            .checked_mul(10)
+            .and_then(|v| v.checked_add((b - b'0') as u64))
+        {
+            Some(v) => value = v,
+            None => overflow = true,
+        }
+        i += 1;
+    }
+    let digits = i - start - negative as usize;
+    if digits == 0 {
+        return Err(LineErrorKind::TimestampSyntax(lossy(&buf[start..i])));
+    }
+    let limit = if negative {
+        1u64 << 63
+    } else {
+        i64::MAX as u64
+    };
+    if overflow || value > limit {
+        return Err(LineErrorKind::TimestampOverflow(lossy(&buf[start..i])));
+    }
+    let ts = if negative {
+        (value as i64).wrapping_neg()
+    } else {
+        value as i64
+    };
+    Ok((ts, i))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use LineErrorKind::*;
+
+    fn num(s: &str) -> Result<Number, LineErrorKind> {
+        scan_number(s.as_bytes(), 0).map(|(n, end)| {
+            assert!(is_value_end(s.as_bytes(), end), "{s}: stopped at {end}");
+            n
+        })
+    }
+
+    #[test]
+    fn numbers() {
+        let table: &[(&str, Result<Number, LineErrorKind>)] = &[
+            ("1", Ok(Number::Float(1.0))),
+            ("1.5", Ok(Number::Float(1.5))),
+            ("-1.5e3", Ok(Number::Float(-1500.0))),
+            ("1E2", Ok(Number::Float(100.0))),
+            ("1e+2", Ok(Number::Float(100.0))),
+            ("1e-2", Ok(Number::Float(0.01))),
+            (".5", Ok(Number::Float(0.5))),
+            ("5.", Ok(Number::Float(5.0))),
+            ("-0", Ok(Number::Float(-0.0))),
+            ("95.2", Ok(Number::Float(95.2))),
+            ("0.1", Ok(Number::Float(0.1))),
+            (
+                "123456789012345678901234",
+                Ok(Number::Float(1.2345678901234568e23)),
+            ),
+            (
+                "0.30000000000000004",
+                Ok(Number::Float(0.30000000000000004)),
+            ),
+            ("1e-400", Ok(Number::Float(0.0))),
+            ("1e400", Err(InvalidFloat)),
+            ("1e", Err(InvalidFloat)),
+            ("1ee5", Err(InvalidFloat)),
+            ("1.2.3", Err(InvalidNumber)),
+            ("1x", Err(InvalidNumber)),
+            ("-", Err(InvalidNumber)),
+            (".", Err(InvalidNumber)),
+            ("NaN", Err(InvalidNumber)),
+            ("nan", Err(InvalidNumber)),
+            ("1+5", Err(InvalidNumber)),
+            ("1i", Ok(Number::Integer(1))),
+            ("-1i", Ok(Number::Integer(-1))),
+            ("01i", Ok(Number::Integer(1))),
+            ("9223372036854775807i", Ok(Number::Integer(i64::MAX))),
+            ("-9223372036854775808i", Ok(Number::Integer(i64::MIN))),
+            (
+                "9223372036854775808i",
+                Err(IntegerOutOfRange("9223372036854775808".into())),
+            ),
+            (
+                "-9223372036854775809i",
+                Err(IntegerOutOfRange("-9223372036854775809".into())),
+            ),
+            (
+                "99999999999999999999999i",
+                Err(IntegerOutOfRange("99999999999999999999999".into())),
+            ),
+            ("1.5i", Err(InvalidNumber)),
+            ("1e5i", Err(InvalidNumber)),
+            ("1i5", Err(InvalidNumber)),
+            ("1ii", Err(InvalidNumber)),
+            ("-i", Err(InvalidNumber)),
+            ("1u", Ok(Number::Unsigned(1))),
+            ("18446744073709551615u", Ok(Number::Unsigned(u64::MAX))),
+            (
+                "18446744073709551616u",
+                Err(UnsignedOutOfRange("18446744073709551616".into())),
+            ),
+            ("-1u", Err(InvalidNumber)),
+            ("1.5u", Err(InvalidNumber)),
+            ("1iu", Err(InvalidNumber)),
+        ];
+        for (input, expected) in table {
+            assert_eq!(&num(input), expected, "{input}");
+        }
+    }
+
+    #[test]
+    fn fast_path_agrees_with_fast_float_on_decimals() {
+        let mut x = 0x9e3779b97f4a7c15u64;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let int = x % 10_000_000_000;
+            let frac_len = (x >> 40) % 10;
+            let frac = (x >> 20) % 10u64.pow(frac_len as u32);
+            let s = format!("{int}.{frac:0width$}", width = frac_len as usize);
+            let expected: f64 = fast_float2::parse(&s).unwrap();
+            assert_eq!(num(&s), Ok(Number::Float(expected)), "{s}");
+        }
+    }
+
+    #[test]
+    fn numbers_stop_at_value_ends() {
+        for (input, end) in [("1,", 1), ("2i ", 2), ("3u\n", 2), ("4\r\n", 1), ("5\r", 1)] {
+            assert_eq!(
+                scan_number(input.as_bytes(), 0).unwrap().1,
+                end,
+                "{input:?}"
+            );
+        }
+        assert_eq!(scan_number(b"4\rx", 0), Err(InvalidNumber));
+    }
+
+    #[test]
+    fn booleans() {
+        for (input, expected) in [
+            ("t", Ok(true)),
+            ("T", Ok(true)),
+            ("true", Ok(true)),
+            ("True", Ok(true)),
+            ("TRUE", Ok(true)),
+            ("f", Ok(false)),
+            ("F", Ok(false)),
+            ("false", Ok(false)),
+            ("False", Ok(false)),
+            ("FALSE", Ok(false)),
+            ("tRUE", Err(InvalidBoolean)),
+            ("yes", Err(InvalidBoolean)),
+            ("truee", Err(InvalidBoolean)),
+            ("fals", Err(InvalidBoolean)),
+        ] {
+            assert_eq!(
+                scan_boolean(input.as_bytes(), 0).map(|r| r.0),
+                expected,
+                "{input}"
+            );
+        }
+    }
+
+    #[test]
+    fn timestamps() {
+        let table: &[(&str, Result<i64, LineErrorKind>)] = &[
+            ("0", Ok(0)),
+            ("1700000000", Ok(1_700_000_000)),
+            ("-1", Ok(-1)),
+            ("9223372036854775807", Ok(i64::MAX)),
+            ("-9223372036854775808", Ok(i64::MIN)),
+            (
+                "9223372036854775808",
+                Err(TimestampOverflow("9223372036854775808".into())),
+            ),
+            (
+                "99999999999999999999999",
+                Err(TimestampOverflow("99999999999999999999999".into())),
+            ),
+            ("-", Err(TimestampSyntax("-".into()))),
+            ("1.5", Err(BadTimestamp)),
+            ("1-", Err(BadTimestamp)),
+            ("--1", Err(BadTimestamp)),
+            ("12a", Err(BadTimestamp)),
+        ];
+        for (input, expected) in table {
+            assert_eq!(
+                &scan_timestamp(input.as_bytes(), 0).map(|r| r.0),
+                expected,
+                "{input}"
+            );
+        }
+    }
+}

@@ -1,0 +1,503 @@
+//! The line-protocol state machine.
+//!
+//! One forward pass per body. Key tokens (measurement, tag keys and values,
+//! field keys) end at the next structural byte from the SIMD bitmaps that is
+//! not preceded by a backslash (InfluxDB 1.x's escape rule for keys); values
+//! are scanned inline because their grammar decides where they end. A line
+//! that fails is re-delimited with InfluxDB's own line scanner (quotes can hide
+//! newlines), reported with its number and text, and skipped: one bad line
+//! never costs the good ones around it.
+
+use bumpalo::collections::Vec as ArenaVec;
+use bumpalo::Bump;
+
+use super::error::{BodyError, LineError, LineErrorKind, MAX_KEY_LENGTH};
+use super::escape::{unescape, Escapes};
+use super::number::{is_line_end, scan_boolean, scan_number, scan_timestamp, Number};
+use super::precision::Precision;
+use super::scan::{Kernel, Structurals};
+use super::{Field, FieldValue, Point, Tag};
+
+/// Everything one body yielded: its points and its rejected lines, in order.
+pub struct ParsedBody<'a> {
+    pub points: ArenaVec<'a, Point<'a>>,
+    pub errors: ArenaVec<'a, LineError<'a>>,
+}
+
+/// Parses a whole body with the fastest kernel this CPU has.
+pub fn parse<'a>(
+    body: &'a [u8],
+    precision: Precision,
+    arena: &'a Bump,
+) -> Result<ParsedBody<'a>, BodyError> {
+    parse_with_kernel(body, precision, arena, Kernel::detect())
+}
+
+/// Parses a whole body with a chosen block classifier (tests run them all).
+pub fn parse_with_kernel<'a>(
+    body: &'a [u8],
+    precision: Precision,
+    arena: &'a Bump,
+    kernel: Kernel,
+) -> Result<ParsedBody<'a>, BodyError> {
+    let text = validate_utf8(body)?;
+    let mut parser = LineParser {
+        buf: body,
+        text,
+        cursor: Structurals::new(body, kernel),
+        arena,
+        precision,
+        tags: Vec::with_capacity(16),
+        fields: Vec::with_capacity(32),
+        inner_newlines: 0,
+    };
+    let expected_lines = memchr::memchr_iter(b'\n', body).count() + 1;
+    let mut out = ParsedBody {
+        points: ArenaVec::with_capacity_in(expected_lines, arena),
+        errors: ArenaVec::new_in(arena),
+    };
+    parser.run(&mut out);
+    Ok(out)
+}
+
+fn validate_utf8(body: &[u8]) -> Result<&str, BodyError> {
+    match simdutf8::basic::from_utf8(body) {
+        Ok(text) => Ok(text),
+        Err(_) => {
+            // Only on failure: the slower validator says where.
+            let offset = simdutf8::compat::from_utf8(body)
+                .err()
+                .map_or(0, |e| e.valid_up_to());
+            let line = memchr::memchr_iter(b'\n', &body[..offset]).count() + 1;
+            Err(BodyError::InvalidUtf8 { line, offset })
+        }
+    }
+}
+
+struct LineParser<'a> {
+    buf: &'a [u8],
+    text: &'a str,
+    cursor: Structurals<'a>,
+    arena: &'a Bump,
+    precision: Precision,
+    /// Scratch for the current line, copied into the arena when it parses.
+    tags: Vec<Tag<'a>>,
+    fields: Vec<Field<'a>>,
+    /// Newlines inside the current line (quoted strings, escaped newlines).
+    inner_newlines: usize,
+}
+
+/// InfluxDB skips these before a line, its fields and its timestamp.
+#[inline(always)]
+fn is_blank(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | 0)
+}
+
+impl<'a> LineParser<'a> {
+    fn run(&mut self, out: &mut ParsedBody<'a>) {
+        let buf = self.buf;
+        let mut pos = 0;
+        let mut line_no = 1;
+        while pos < buf.len() {
+            let mut start = pos;
+            while start < buf.len() && is_blank(buf[start]) {
+                start += 1;
+            }
+            if is_line_end(buf, start) || buf[start] == b'#' {
+                // Blank line or comment: it ends at the next newline.
+                let end = memchr::memchr(b'\n', &buf[start..]).map_or(buf.len(), |i| start + i);
+                pos = end + 1;
+                line_no += 1;
+                continue;
+            }
+            self.inner_newlines = 0;
+            let end = match self.parse_line(start, line_no) {
+                Ok((point, end)) => {
+                    out.points.push(point);
+                    end
+                }
+                Err(kind) => {
+                    let end = scan_line_end(buf, pos);
+                    let mut text_end = end;
+                    if text_end > start && buf[text_end - 1] == b'\r' {
+                        text_end -= 1;
+                    }
+                    self.inner_newlines = memchr::memchr_iter(b'\n', &buf[start..end]).count();
+                    out.errors.push(LineError {
+                        line: line_no,
+                        text: &self.text[start..text_end],
+                        kind,
+                    });
+                    end
+                }
+            };
+            line_no += 1 + self.inner_newlines;
+            // `end` is the line's `\n`, the `\r` of its CRLF, or the body's end.
+            pos = end + if buf.get(end) == Some(&b'\r') { 2 } else { 1 };
+        }
+    }
+
+    #[inline(always)]
+    fn str(&self, from: usize, to: usize) -> &'a str {
+        // Token bounds are always ASCII delimiters of a validated body.
+        &self.text[from..to]
+    }
+
+    /// Walks from `i` to the first key delimiter not preceded by a backslash:
+    /// `,` space `\n` always, `=` when `stop_at_equals`. Returns its index (or
+    /// the body's length) and whether the token holds a backslash.
+    /// `i` must be past the token's first byte.
+    #[inline(always)]
+    fn key_end(&mut self, mut i: usize, stop_at_equals: bool) -> (usize, bool) {
+        let buf = self.buf;
+        let mut escaped = false;
+        loop {
+            i = self.cursor.next_at_or_after(i);
+            let Some(&b) = buf.get(i) else {
+                return (i, escaped);
+            };
+            match b {
+                b'\\' => escaped = true,
+                b'"' => {}
+                b'=' if !stop_at_equals => {}
+                _ if buf[i - 1] == b'\\' => {
+                    self.inner_newlines += (b == b'\n') as usize;
+                }
+                _ => return (i, escaped),
+            }
+            i += 1;
+        }
+    }
+
+    #[inline(always)]
+    fn key(&self, from: usize, to: usize, escaped: bool, escapes: Escapes) -> &'a str {
+        let raw = self.str(from, to);
+        if escaped {
+            unescape(raw, escapes, self.arena)
+        } else {
+            raw
+        }
+    }
+
+    /// Parses the line at `start`. On success returns the point and the index
+    /// of the byte that ends the line.
+    fn parse_line(
+        &mut self,
+        start: usize,
+        line_no: usize,
+    ) -> Result<(Point<'a>, usize), LineErrorKind> {
+        let buf = self.buf;
+        self.tags.clear();
+        self.fields.clear();
+
+        // Measurement.
+        if buf[start] == b',' {
+            return Err(LineErrorKind::MissingMeasurement);
+        }
+        let (mut i, escaped) = self.key_end(start + 1, false);
+        let escaped = escaped || buf[start] == b'\\';
+        if is_line_end_or_newline(buf, i) {
+            return Err(LineErrorKind::MissingFields);
+        }
+        let measurement = self.key(start, i, escaped, Escapes::NameOrFieldKey);
+
+        // Tags.
+        if buf[i] == b',' {
+            i = self.parse_tags(i + 1)?;
+        }
+        let key_len = i - start;
+        if key_len > MAX_KEY_LENGTH {
+            return Err(LineErrorKind::KeyTooLong(key_len));
+        }
+
+        // Fields: `i` is at the space that ends the key.
+        i += 1;
+        while i < buf.len() && is_blank(buf[i]) {
+            i += 1;
+        }
+        let (mut i, has_timestamp, longest_field_key) = self.parse_fields(i)?;
+        if key_len + 4 + longest_field_key > MAX_KEY_LENGTH {
+            return Err(LineErrorKind::KeyTooLong(key_len + 4 + longest_field_key));
+        }
+
+        // Timestamp.
+        let mut timestamp = None;
+        if has_timestamp {
+            while i < buf.len() && is_blank(buf[i]) {
+                i += 1;
+            }
+            if !is_line_end(buf, i) {
+                let (raw, end) = scan_timestamp(buf, i)?;
+                let ns = self.precision.to_nanos(raw)?;
+                i = end;
+                while i < buf.len() && buf[i] == b' ' {
+                    i += 1;
+                }
+                if !is_line_end(buf, i) {
+                    return Err(LineErrorKind::TrailingGarbage);
+                }
+                timestamp = Some(ns);
+            }
+        }
+
+        // InfluxDB reserves `time`; it rejects the point after parsing it.
+        if self.tags.iter().any(|t| t.key == "time") {
+            return Err(LineErrorKind::TimeTagKey {
+                measurement: measurement.to_owned(),
+            });
+        }
+        if self.fields.iter().any(|f| f.key == "time") {
+            return Err(LineErrorKind::TimeFieldKey {
+                measurement: measurement.to_owned(),
+            });
+        }
+        let point = Point {
+            measurement,
+            tags: self.arena.alloc_slice_copy(&self.tags),
+            fields: self.arena.alloc_slice_copy(&self.fields),
+            timestamp,
+            line: line_no,
+        };
+        Ok((point, i))
+    }
+
+    /// Parses `key=value[,key=value…]` from `i` (just past the measurement's
+    /// comma) and returns the index of the space that ends the tag set.
+    fn parse_tags(&mut self, mut i: usize) -> Result<usize, LineErrorKind> {
+        let buf = self.buf;
+        // Bit k set when some key so far hashed to k; a hit means "compare".
+        let mut seen = 0u64;
+        let mut maybe_duplicate = false;
+        loop {
+            // Tag key: its first byte is checked apart, as InfluxDB does.
+            match buf.get(i) {
+                None | Some(b' ' | b',' | b'=' | b'\n') => {
+                    return Err(LineErrorKind::MissingTagKey)
+                }
+                _ => {}
+            }
+            let key_start = i;
+            let (key_end, key_escaped) = self.key_end(i + 1, true);
+            if buf.get(key_end) != Some(&b'=') {
+                return Err(LineErrorKind::MissingTagValue);
+            }
+            let escaped = key_escaped || buf[key_start] == b'\\';
+            let key = self.key(key_start, key_end, escaped, Escapes::Tag);
+
+            // Tag value: may start with `=` (InfluxDB checks only `,` and space).
+            let value_start = key_end + 1;
+            match buf.get(value_start) {
+                None | Some(b' ' | b',' | b'\n') => return Err(LineErrorKind::MissingTagValue),
+                _ => {}
+            }
+            let (value_end, value_escaped) = self.key_end(value_start + 1, true);
+            let escaped = value_escaped || buf[value_start] == b'\\';
+            let value = self.key(value_start, value_end, escaped, Escapes::Tag);
+
+            let bit = 1u64 << (key_hash(key) & 63);
+            maybe_duplicate |= seen & bit != 0;
+            seen |= bit;
+            self.tags.push(Tag { key, value });
+
+            match buf.get(value_end) {
+                Some(b',') => i = value_end + 1,
+                Some(b' ') => {
+                    if maybe_duplicate && has_duplicate_keys(&self.tags) {
+                        return Err(LineErrorKind::DuplicateTags);
+                    }
+                    return Ok(value_end);
+                }
+                Some(b'=') => return Err(LineErrorKind::InvalidTagFormat),
+                _ => return Err(LineErrorKind::MissingFields),
+            }
+        }
+    }
+
+    /// Parses the field set from `i`. Returns where it stopped, whether a
+    /// timestamp may follow (the set ended with a space), and the longest raw
+    /// field key (for the series-key limit).
+    fn parse_fields(&mut self, mut i: usize) -> Result<(usize, bool, usize), LineErrorKind> {
+        let buf = self.buf;
+        let mut seen = 0u64;
+        let mut longest_key = 0;
+        loop {
+            // Field key.
+            match buf.get(i) {
+                Some(b'=') => return Err(LineErrorKind::MissingFieldKey),
+                Some(b',' | b' ') | None => return Err(LineErrorKind::InvalidFieldFormat),
+                _ if is_line_end_or_newline(buf, i) => {
+                    return Err(LineErrorKind::InvalidFieldFormat)
+                }
+                _ => {}
+            }
+            let key_start = i;
+            let (key_end, escaped) = self.key_end(i + 1, true);
+            if buf.get(key_end) != Some(&b'=') {
+                return Err(LineErrorKind::InvalidFieldFormat);
+            }
+            longest_key = longest_key.max(key_end - key_start);
+            let escaped = escaped || buf[key_start] == b'\\';
+            let key = self.key(key_start, key_end, escaped, Escapes::NameOrFieldKey);
+
+            // Field value.
+            let v = key_end + 1;
+            let (value, end) = match buf.get(v) {
+                None | Some(b',' | b' ') => return Err(LineErrorKind::MissingFieldValue),
+                _ if is_line_end(buf, v) => return Err(LineErrorKind::MissingFieldValue),
+                Some(b'0'..=b'9' | b'.' | b'-' | b'N' | b'n') => {
+                    let (number, end) = scan_number(buf, v)?;
+                    let value = match number {
+                        Number::Float(x) => FieldValue::Float(x),
+                        Number::Integer(x) => FieldValue::Integer(x),
+                        Number::Unsigned(x) => FieldValue::Unsigned(x),
+                    };
+                    (value, end)
+                }
+                Some(b'"') => {
+                    let (s, end) = self.scan_string(v)?;
+                    (FieldValue::String(s), end)
+                }
+                Some(_) => {
+                    let (b, end) = scan_boolean(buf, v)?;
+                    (FieldValue::Boolean(b), end)
+                }
+            };
+
+            // A repeated key keeps the last value, in the first one's place.
+            let bit = 1u64 << (key_hash(key) & 63);
+            let existing = if seen & bit != 0 {
+                self.fields.iter().position(|f| f.key == key)
+            } else {
+                None
+            };
+            seen |= bit;
+            match existing {
+                Some(k) => self.fields[k].value = value,
+                None => self.fields.push(Field { key, value }),
+            }
+
+            match buf.get(end) {
+                Some(b',') => i = end + 1,
+                Some(b' ') => return Ok((end + 1, true, longest_key)),
+                _ => return Ok((end, false, longest_key)),
+            }
+        }
+    }
+
+    /// Scans a double-quoted string whose opening quote is at `open`.
+    /// Returns the unescaped value and the index just past the closing quote.
+    fn scan_string(&mut self, open: usize) -> Result<(&'a str, usize), LineErrorKind> {
+        let buf = self.buf;
+        let mut i = open + 1;
+        let mut escaped = false;
+        loop {
+            i = self.cursor.next_at_or_after(i);
+            match buf.get(i) {
+                None => return Err(LineErrorKind::UnbalancedQuotes),
+                Some(b'"') => break,
+                Some(b'\\') => {
+                    // A backslash takes the next byte with it, whatever it is.
+                    escaped = true;
+                    if buf.get(i + 1) == Some(&b'\n') {
+                        self.inner_newlines += 1;
+                    }
+                    i += 2;
+                }
+                Some(b'\n') => {
+                    self.inner_newlines += 1;
+                    i += 1;
+                }
+                Some(_) => i += 1,
+            }
+        }
+        let raw = self.str(open + 1, i);
+        let value = if escaped {
+            unescape(raw, Escapes::StringValue, self.arena)
+        } else {
+            raw
+        };
+        let end = i + 1;
+        // InfluxDB 1.x would fold bytes after the closing quote into the value;
+        // that garbles data, so (as InfluxDB 3 does) we reject the line.
+        match buf.get(end) {
+            Some(b',' | b' ') => Ok((value, end)),
+            _ if is_line_end(buf, end) => Ok((value, end)),
+            // Name the error InfluxDB would: a later quote left open wins.
+            _ if quote_left_open(buf, end) => Err(LineErrorKind::UnbalancedQuotes),
+            _ => Err(LineErrorKind::InvalidFieldFormat),
+        }
+    }
+}
+
+#[inline(always)]
+fn is_line_end_or_newline(buf: &[u8], i: usize) -> bool {
+    i >= buf.len() || buf[i] == b'\n'
+}
+
+/// A cheap 6-bit fingerprint of a key for the duplicate filters.
+#[inline(always)]
+fn key_hash(key: &str) -> u32 {
+    let b = key.as_bytes();
+    let first = *b.first().unwrap_or(&0) as u32;
+    let last = *b.last().unwrap_or(&0) as u32;
+    (b.len() as u32).wrapping_mul(31) ^ first.wrapping_mul(7) ^ last.wrapping_mul(13)
+}
+
+fn has_duplicate_keys(tags: &[Tag<'_>]) -> bool {
+    tags.iter()
+        .enumerate()
+        .any(|(k, t)| tags[..k].iter().any(|u| u.key == t.key))
+}
+
+/// Whether the quotes from `i` to the end of the line leave one open.
+fn quote_left_open(buf: &[u8], mut i: usize) -> bool {
+    let mut quoted = false;
+    while i < buf.len() {
+        match buf[i] {
+            b'\\' => i += 1,
+            b'"' => quoted = !quoted,
+            b'\n' if !quoted => break,
+            _ => {}
+        }
+        i += 1;
+    }
+    quoted
+}
+
+/// InfluxDB 1.x's line splitter, used to find where a rejected line ends: a
+/// newline inside a quoted field value does not end the line, and a backslash
+/// takes the byte after it. Returns the index of the ending `\n` or the length.
+pub(crate) fn scan_line_end(buf: &[u8], mut i: usize) -> usize {
+    let (mut quoted, mut in_fields) = (false, false);
+    let (mut equals, mut commas) = (0usize, 0usize);
+    while i < buf.len() {
+        let b = buf[i];
+        if b == b'\\' && i + 2 < buf.len() {
+            i += 2;
+            continue;
+        }
+        if b == b' ' {
+            in_fields = true;
+        }
+        if in_fields {
+            if !quoted && b == b'=' {
+                equals += 1;
+                i += 1;
+                continue;
+            } else if !quoted && b == b',' {
+                commas += 1;
+                i += 1;
+                continue;
+            } else if b == b'"' && equals > commas {
+                quoted = !quoted;
+                i += 1;
+                continue;
+            }
+        }
+        if b == b'\n' && !quoted {
+            break;
+        }
+        i += 1;
+    }
+    i
+}

@@ -1,0 +1,273 @@
+//! Structural-byte bitmaps: the SIMD half of the parser.
+//!
+//! Line protocol has a delimiter every few bytes, so calling `memchr` once per
+//! delimiter runs far below memchr's headline speed. Instead each 64-byte block
+//! is classified at once into a `u64` whose set bits mark the structural bytes
+//! (`\n`, space, `,`, `=`, `"`, `\`), the simdjson approach, and the parser walks
+//! the set bits. Blocks are numbered from the start of the body (block `k`
+//! covers bytes `64k..64k+64`), so a position maps to its bit without reference
+//! to memory alignment.
+//!
+//! Invariant: `Structurals::next_at_or_after(p)` returns exactly what the scalar
+//! oracle [`is_structural`] finds scanning forward from `p`; the tests check every
+//! kernel against that oracle at every offset of padded inputs.
+
+/// The bytes the parser stops at. Anything else is token content.
+#[inline]
+pub const fn is_structural(b: u8) -> bool {
+    matches!(b, b'\n' | b' ' | b',' | b'=' | b'"' | b'\\')
+}
+
+/// Classifies one 64-byte block with plain Rust; the oracle the SIMD kernels are
+/// tested against, and the kernel on targets without one.
+#[inline]
+pub fn mask_scalar(block: &[u8; 64]) -> u64 {
+    let mut mask = 0u64;
+    for (i, &b) in block.iter().enumerate() {
+        mask |= (is_structural(b) as u64) << i;
+    }
+    mask
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    /// SSE2 is part of the x86_64 baseline, so this kernel needs no detection.
+    #[inline]
+    pub fn mask_sse2(block: &[u8; 64]) -> u64 {
+        // SAFETY: SSE2 is always available on x86_64; the four unaligned loads
+        // read exactly the 64 bytes of `block`.
+        unsafe {
+            let nl = _mm_set1_epi8(b'\n' as i8);
+            let sp = _mm_set1_epi8(b' ' as i8);
+            let comma = _mm_set1_epi8(b',' as i8);
+            let eq = _mm_set1_epi8(b'=' as i8);
+            let quote = _mm_set1_epi8(b'"' as i8);
+            let bs = _mm_set1_epi8(b'\\' as i8);
+            let mut mask = 0u64;
+            for k in 0..4 {
+                let v = _mm_loadu_si128(block.as_ptr().add(16 * k) as *const __m128i);
+                let hits = _mm_or_si128(
+                    _mm_or_si128(
+                        _mm_or_si128(_mm_cmpeq_epi8(v, nl), _mm_cmpeq_epi8(v, sp)),
+                        _mm_or_si128(_mm_cmpeq_epi8(v, comma), _mm_cmpeq_epi8(v, eq)),
+                    ),
+                    _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bs)),
+                );
+                mask |= (_mm_movemask_epi8(hits) as u16 as u64) << (16 * k);
+            }
+            mask
+        }
+    }
+
+    /// # Safety
+    /// The caller must have checked that the CPU supports AVX2.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn mask_avx2(block: &[u8; 64]) -> u64 {
+        // SAFETY: AVX2 is enabled for this function and guaranteed by the caller;
+        // the two unaligned loads read exactly the 64 bytes of `block`.
+        unsafe {
+            let nl = _mm256_set1_epi8(b'\n' as i8);
+            let sp = _mm256_set1_epi8(b' ' as i8);
+            let comma = _mm256_set1_epi8(b',' as i8);
+            let eq = _mm256_set1_epi8(b'=' as i8);
+            let quote = _mm256_set1_epi8(b'"' as i8);
+            let bs = _mm256_set1_epi8(b'\\' as i8);
+            let mut mask = 0u64;
+            for k in 0..2 {
+                let v = _mm256_loadu_si256(block.as_ptr().add(32 * k) as *const __m256i);
+                let hits = _mm256_or_si256(
+                    _mm256_or_si256(
+                        _mm256_or_si256(_mm256_cmpeq_epi8(v, nl), _mm256_cmpeq_epi8(v, sp)),
+                        _mm256_or_si256(_mm256_cmpeq_epi8(v, comma), _mm256_cmpeq_epi8(v, eq)),
+                    ),
+                    _mm256_or_si256(_mm256_cmpeq_epi8(v, quote), _mm256_cmpeq_epi8(v, bs)),
+                );
+                mask |= (_mm256_movemask_epi8(hits) as u32 as u64) << (32 * k);
+            }
+            mask
+        }
+    }
+}
+
+/// Which block classifier to use; chosen once per parse from what the CPU has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernel {
+    Scalar,
+    #[cfg(target_arch = "x86_64")]
+    Sse2,
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+}
+
+impl Kernel {
+    /// The fastest kernel this CPU runs.
+    pub fn detect() -> Kernel {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx2") {
+                return Kernel::Avx2;
+            }
+            Kernel::Sse2
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        Kernel::Scalar
+    }
+
+    /// Every kernel this CPU can run, for tests and benches.
+    pub fn available() -> Vec<Kernel> {
+        let mut all = vec![Kernel::Scalar];
+        #[cfg(target_arch = "x86_64")]
+        {
+            all.push(Kernel::Sse2);
+            if std::is_x86_feature_detected!("avx2") {
+                all.push(Kernel::Avx2);
+            }
+        }
+        all
+    }
+
+    #[inline]
+    pub fn mask(self, block: &[u8; 64]) -> u64 {
+        match self {
+            Kernel::Scalar => mask_scalar(block),
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Sse2 => x86::mask_sse2(block),
+            // SAFETY: `Avx2` is only constructed after runtime detection found AVX2.
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => unsafe { x86::mask_avx2(block) },
+        }
+    }
+}
+
+/// Forward cursor over the structural bytes of a body, one block mask at a time.
+pub struct Structurals<'a> {
+    buf: &'a [u8],
+    kernel: Kernel,
+    /// Start of the block whose mask is cached.
+    block_start: usize,
+    mask: u64,
+}
+
+impl<'a> Structurals<'a> {
+    pub fn new(buf: &'a [u8], kernel: Kernel) -> Self {
+        let mut cursor = Structurals {
+            buf,
+            kernel,
+            block_start: 0,
+            mask: 0,
+        };
+        if !buf.is_empty() {
+            cursor.load(0);
+        }
+        cursor
+    }
+
+    /// Position of the first structural byte at or after `pos`, or `buf.len()`.
+    #[inline]
+    pub fn next_at_or_after(&mut self, mut pos: usize) -> usize {
+        loop {
+            let offset = pos.wrapping_sub(self.block_start);
+            if offset < 64 {
+                let m = self.mask & (!0u64 << offset);
+                if m != 0 {
+                    return self.block_start + m.trailing_zeros() as usize;
+                }
+                pos = self.block_start + 64;
+            }
+            if pos >= self.buf.len() {
+                return self.buf.len();
+            }
+            self.load(pos & !63);
+        }
+    }
+
+    #[inline(never)]
+    fn load(&mut self, start: usize) {
+        self.block_start = start;
+        let rest = &self.buf[start..];
+        self.mask = if rest.len() >= 64 {
+            let block: &[u8; 64] = rest[..64].try_into().expect("64 bytes");
+            self.kernel.mask(block)
+        } else {
+            // The tail: pad with a non-structural byte; bits past the end stay clear.
+            let mut block = [0u8; 64];
+            block[..rest.len()].copy_from_slice(rest);
+            self.kernel.mask(&block) & ((1u64 << rest.len()) - 1)
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A deterministic byte soup dense in structurals, so every lane sees them.
+    fn soup(len: usize, seed: u64) -> Vec<u8> {
+        let alphabet = b"\n ,=\"\\ab\x00\xff\t\r9";
+        let mut x = seed | 1;
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                alphabet[(x % alphabet.len() as u64) as usize]
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_kernel_matches_the_scalar_oracle_on_every_byte_value() {
+        for kernel in Kernel::available() {
+            for b in 0..=255u8 {
+                for lane in 0..64 {
+                    let mut block = [b'a'; 64];
+                    block[lane] = b;
+                    let expected = if is_structural(b) { 1u64 << lane } else { 0 };
+                    assert_eq!(
+                        kernel.mask(&block),
+                        expected,
+                        "{kernel:?} byte {b} lane {lane}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn cursor_matches_a_scalar_scan_at_every_alignment() {
+        // A padded buffer sliced at every offset puts the body at every alignment
+        // and every length, including the partial tail block.
+        for seed in 1..4 {
+            let padded = soup(300, seed);
+            for kernel in Kernel::available() {
+                for start in 0..64 {
+                    for end in [start, start + 1, start + 63, start + 64, start + 65, 300] {
+                        let body = &padded[start..end.min(300)];
+                        let mut cursor = Structurals::new(body, kernel);
+                        for pos in 0..=body.len() {
+                            let expected = body[pos..]
+                                .iter()
+                                .position(|&b| is_structural(b))
+                                .map_or(body.len(), |i| pos + i);
+                            assert_eq!(cursor.next_at_or_after(pos), expected);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn cursor_can_jump_forward_over_blocks() {
+        let mut body = vec![b'x'; 1000];
+        body[999] = b',';
+        for kernel in Kernel::available() {
+            let mut cursor = Structurals::new(&body, kernel);
+            assert_eq!(cursor.next_at_or_after(0), 999);
+            assert_eq!(cursor.next_at_or_after(999), 999);
+            assert_eq!(cursor.next_at_or_after(1000), 1000);
+        }
+    }
+}
