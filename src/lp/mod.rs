@@ -17,11 +17,12 @@ pub mod escape;
 pub mod number;
 pub mod parser;
 pub mod precision;
+pub mod sample;
 pub mod scan;
 pub mod serialize;
 
 pub use error::{BodyError, LineError, LineErrorKind};
-pub use parser::{parse, parse_with_kernel, ParsedBody};
+pub use parser::{parse, parse_with_kernel, parse_with_memchr, ParsedBody};
 pub use precision::Precision;
 
 /// One point as written: borrowed from the body or the request arena.

@@ -43,6 +43,134 @@ const POW10: [f64; 23] = [
 /// Returns the value and the index of the byte that ended it.
 #[inline]
 pub fn scan_number(buf: &[u8], start: usize) -> Result<(Number, usize), LineErrorKind> {
+    match scan_plain_number(buf, start) {
+        Some(found) => Ok(found),
+        None => scan_number_general(buf, start),
+    }
+}
+
+/// The shapes almost every writer sends, `-?digits[.digits][i|u]` with at
+/// most 19 digits, eight digits at a time. `None` hands anything else (and
+/// every error) to the general scanner, which decides from scratch.
+#[inline(always)]
+fn scan_plain_number(buf: &[u8], start: usize) -> Option<(Number, usize)> {
+    let negative = buf[start] == b'-';
+    let mut i = start + negative as usize;
+    let mut mantissa = 0u64;
+    let mut digits = 0u32;
+    i = digit_run(buf, i, &mut mantissa, &mut digits);
+    let point = buf.get(i) == Some(&b'.');
+    let int_digits = digits;
+    if point {
+        i = digit_run(buf, i + 1, &mut mantissa, &mut digits);
+    }
+    if digits == 0 || digits > 19 {
+        return None;
+    }
+    match buf.get(i) {
+        Some(b'i') if !point && is_value_end(buf, i + 1) => {
+            let value = if negative {
+                (mantissa <= 1 << 63).then(|| (mantissa as i64).wrapping_neg())?
+            } else {
+                i64::try_from(mantissa).ok()?
+            };
+            Some((Number::Integer(value), i + 1))
+        }
+        Some(b'u') if !point && !negative && is_value_end(buf, i + 1) => {
+            Some((Number::Unsigned(mantissa), i + 1))
+        }
+        _ if is_value_end(buf, i) => {
+            let frac_digits = (digits - int_digits) as usize;
+            let value = if mantissa <= 1 << 53 && frac_digits < POW10.len() {
+                mantissa as f64 / POW10[frac_digits]
+            } else {
+                fast_float2::parse::<f64, _>(&buf[start + negative as usize..i]).ok()?
+            };
+            Some((Number::Float(if negative { -value } else { value }), i))
+        }
+        _ => None,
+    }
+}
+
+/// Appends the decimal digits at `i` to `acc` (wrapping past 19 digits, which
+/// callers reject) and returns the index of the first non-digit.
+#[inline(always)]
+fn digit_run(buf: &[u8], mut i: usize, acc: &mut u64, count: &mut u32) -> usize {
+    while let Some(chunk) = buf.get(i..i + 8) {
+        let word = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+        let n = leading_digits(word);
+        if n == 0 {
+            return i;
+        }
+        *acc = acc
+            .wrapping_mul(POW10_INT[n])
+            .wrapping_add(eight_digits(word, n));
+        *count += n as u32;
+        i += n;
+        if n < 8 {
+            return i;
+        }
+    }
+    while let Some(&b) = buf.get(i) {
+        if !b.is_ascii_digit() {
+            break;
+        }
+        *acc = acc.wrapping_mul(10).wrapping_add((b - b'0') as u64);
+        *count += 1;
+        i += 1;
+    }
+    i
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+
+/// How many of the 8 bytes of `word` (first byte lowest) are ASCII digits
+/// before the first that is not.
+#[inline(always)]
+fn leading_digits(word: u64) -> usize {
+    // A byte is a digit when its high nibble is 3 and adding 6 keeps it so.
+    let high = (word & (0xF0 * ONES)) ^ (0x30 * ONES);
+    let carry = (word.wrapping_add(0x06 * ONES) & (0xF0 * ONES)) ^ (0x30 * ONES);
+    let bad = high | carry;
+    // Set the top bit of every non-zero byte, then find the first.
+    let flags = (bad | ((bad & (0x7F * ONES)).wrapping_add(0x7F * ONES))) & (0x80 * ONES);
+    (flags.trailing_zeros() / 8) as usize
+}
+
+/// The value of the first `n` (1..=8) digit bytes of `word`.
+#[inline(always)]
+fn eight_digits(word: u64, n: usize) -> u64 {
+    let mut v = word.wrapping_sub(0x30 * ONES);
+    if n < 8 {
+        // Keep the n digits and move them up: the bytes below read as leading zeros.
+        v = (v & ((1u64 << (8 * n)) - 1)) << (8 * (8 - n));
+    }
+    // Pairwise, then in fours, then all eight (first byte most significant).
+    v = (v.wrapping_mul(10)).wrapping_add(v >> 8);
+    let pairs = v & 0x0000_00FF_0000_00FF;
+    let odd = (v >> 16) & 0x0000_00FF_0000_00FF;
+    (pairs
+        .wrapping_mul(100 + (1_000_000 << 32))
+        .wrapping_add(odd.wrapping_mul(1 + (10_000 << 32))))
+        >> 32
+}
+
+const POW10_INT: [u64; 9] = [
+    1,
+    10,
+    100,
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    100_000_000,
+];
+
+/// InfluxDB's number grammar, byte by byte: exponents, suffix errors, range
+/// errors, and anything else the fast path declined.
+#[inline(never)]
+fn scan_number_general(buf: &[u8], start: usize) -> Result<(Number, usize), LineErrorKind> {
     let mut i = start;
     let negative = buf[i] == b'-';
     if negative {
@@ -155,43 +283,33 @@ pub fn scan_boolean(buf: &[u8], start: usize) -> Result<(bool, usize), LineError
 /// and the index of the byte that ended it.
 #[inline]
 pub fn scan_timestamp(buf: &[u8], start: usize) -> Result<(i64, usize), LineErrorKind> {
-    let mut i = start;
-    let negative = buf[i] == b'-';
-    i += negative as usize;
+    let negative = buf[start] == b'-';
+    let digits_start = start + negative as usize;
     let mut value: u64 = 0;
-    let mut overflow = false;
-    while !(is_line_end(buf, i) || buf[i] == b' ') {
-        let b = buf[i];
-        if !b.is_ascii_digit() {
-            return Err(LineErrorKind::BadTimestamp);
-        }
-        match value
-            .checked_mul(10)
-            .and_then(|v| v.checked_add((b - b'0') as u64))
-        {
-            Some(v) => value = v,
-            None => overflow = true,
-        }
-        i += 1;
+    let mut count = 0u32;
+    let i = digit_run(buf, digits_start, &mut value, &mut count);
+    if !(is_line_end(buf, i) || buf[i] == b' ') {
+        return Err(LineErrorKind::BadTimestamp);
     }
-    let digits = i - start - negative as usize;
-    if digits == 0 {
+    if count == 0 {
         return Err(LineErrorKind::TimestampSyntax(lossy(&buf[start..i])));
     }
+    // Up to 19 digits the sum is exact; past that it wrapped (leading zeros
+    // can still make a valid number, so count again with overflow checks).
+    let value = if count <= 19 {
+        Some(value)
+    } else {
+        accumulate(&buf[digits_start..i])
+    };
     let limit = if negative {
         1u64 << 63
     } else {
         i64::MAX as u64
     };
-    if overflow || value > limit {
-        return Err(LineErrorKind::TimestampOverflow(lossy(&buf[start..i])));
+    match value {
+        Some(v) if v <= limit => Ok(((v as i64).wrapping_mul(if negative { -1 } else { 1 }), i)),
+        _ => Err(LineErrorKind::TimestampOverflow(lossy(&buf[start..i]))),
     }
-    let ts = if negative {
-        (value as i64).wrapping_neg()
-    } else {
-        value as i64
-    };
-    Ok((ts, i))
 }
 
 #[cfg(test)]
@@ -358,6 +476,49 @@ mod tests {
                 expected,
                 "{input}"
             );
+        }
+    }
+}
+
+#[cfg(test)]
+mod swar_tests {
+    use super::*;
+
+    #[test]
+    fn word_helpers_match_a_byte_loop() {
+        let alphabet = b"0123456789/:.-ei \x00\xff";
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let bytes: [u8; 8] = std::array::from_fn(|k| {
+                alphabet[((x >> (k * 5)) % alphabet.len() as u64) as usize]
+            });
+            let word = u64::from_le_bytes(bytes);
+            let n = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
+            assert_eq!(leading_digits(word), n, "{bytes:?}");
+            if n > 0 {
+                let expected = bytes[..n]
+                    .iter()
+                    .fold(0u64, |a, &d| a * 10 + (d - b'0') as u64);
+                assert_eq!(eight_digits(word, n), expected, "{bytes:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn digit_runs_across_word_boundaries() {
+        for len in 0..=19 {
+            let digits: String = (0..len).map(|k| char::from(b'1' + (k % 9) as u8)).collect();
+            for tail in ["", " ", "x", ".5"] {
+                let text = format!("{digits}{tail}");
+                let (mut acc, mut count) = (0u64, 0u32);
+                let end = digit_run(text.as_bytes(), 0, &mut acc, &mut count);
+                assert_eq!(end, len, "{text}");
+                assert_eq!(count as usize, len);
+                assert_eq!(acc, digits.parse::<u64>().unwrap_or(0), "{text}");
+            }
         }
     }
 }

@@ -15,7 +15,7 @@ use super::error::{BodyError, LineError, LineErrorKind, MAX_KEY_LENGTH};
 use super::escape::{unescape, Escapes};
 use super::number::{is_line_end, scan_boolean, scan_number, scan_timestamp, Number};
 use super::precision::Precision;
-use super::scan::{Kernel, Structurals};
+use super::scan::{Cursor, Kernel, MemchrCursor, Structurals};
 use super::{Field, FieldValue, Point, Tag};
 
 /// Everything one body yielded: its points and its rejected lines, in order.
@@ -40,20 +40,39 @@ pub fn parse_with_kernel<'a>(
     arena: &'a Bump,
     kernel: Kernel,
 ) -> Result<ParsedBody<'a>, BodyError> {
+    parse_with_cursor(body, precision, arena, Structurals::new(body, kernel))
+}
+
+/// Parses with one `memchr` search per delimiter instead of block bitmaps;
+/// kept so the bench can show what the bitmaps buy.
+pub fn parse_with_memchr<'a>(
+    body: &'a [u8],
+    precision: Precision,
+    arena: &'a Bump,
+) -> Result<ParsedBody<'a>, BodyError> {
+    parse_with_cursor(body, precision, arena, MemchrCursor::new(body))
+}
+
+fn parse_with_cursor<'a, C: Cursor>(
+    body: &'a [u8],
+    precision: Precision,
+    arena: &'a Bump,
+    cursor: C,
+) -> Result<ParsedBody<'a>, BodyError> {
     let text = validate_utf8(body)?;
     let mut parser = LineParser {
         buf: body,
         text,
-        cursor: Structurals::new(body, kernel),
+        cursor,
         arena,
         precision,
         tags: Vec::with_capacity(16),
         fields: Vec::with_capacity(32),
         inner_newlines: 0,
     };
-    let expected_lines = memchr::memchr_iter(b'\n', body).count() + 1;
+    // Realistic lines are over 64 bytes; a body of tiny lines just grows once or twice.
     let mut out = ParsedBody {
-        points: ArenaVec::with_capacity_in(expected_lines, arena),
+        points: ArenaVec::with_capacity_in(body.len() / 64 + 8, arena),
         errors: ArenaVec::new_in(arena),
     };
     parser.run(&mut out);
@@ -74,10 +93,10 @@ fn validate_utf8(body: &[u8]) -> Result<&str, BodyError> {
     }
 }
 
-struct LineParser<'a> {
+struct LineParser<'a, C> {
     buf: &'a [u8],
     text: &'a str,
-    cursor: Structurals<'a>,
+    cursor: C,
     arena: &'a Bump,
     precision: Precision,
     /// Scratch for the current line, copied into the arena when it parses.
@@ -93,7 +112,7 @@ fn is_blank(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | 0)
 }
 
-impl<'a> LineParser<'a> {
+impl<'a, C: Cursor> LineParser<'a, C> {
     fn run(&mut self, out: &mut ParsedBody<'a>) {
         let buf = self.buf;
         let mut pos = 0;
@@ -139,8 +158,11 @@ impl<'a> LineParser<'a> {
 
     #[inline(always)]
     fn str(&self, from: usize, to: usize) -> &'a str {
-        // Token bounds are always ASCII delimiters of a validated body.
-        &self.text[from..to]
+        debug_assert!(self.text.is_char_boundary(from) && self.text.is_char_boundary(to));
+        assert!(from <= to && to <= self.text.len());
+        // SAFETY: `text` is valid UTF-8 and token bounds are ASCII delimiters
+        // or the body's ends, so both are char boundaries.
+        unsafe { self.text.get_unchecked(from..to) }
     }
 
     /// Walks from `i` to the first key delimiter not preceded by a backslash:

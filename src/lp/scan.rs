@@ -141,6 +141,43 @@ impl Kernel {
     }
 }
 
+/// Finds structural bytes moving forward through a body.
+pub trait Cursor {
+    /// Position of the first structural byte at or after `pos`, or the body's length.
+    fn next_at_or_after(&mut self, pos: usize) -> usize;
+}
+
+/// The `memchr` strategy: one search per delimiter. Kept as the measured
+/// alternative to block bitmaps (see benches/lp_parse.rs); the rare bytes
+/// (`\n`, `"`, `\\`) are searched once and remembered, the common ones
+/// (space, `,`, `=`) up to the next rare one.
+pub struct MemchrCursor<'a> {
+    buf: &'a [u8],
+    next_rare: usize,
+}
+
+impl<'a> MemchrCursor<'a> {
+    pub fn new(buf: &'a [u8]) -> Self {
+        let next_rare = memchr::memchr3(b'\n', b'"', b'\\', buf).unwrap_or(buf.len());
+        MemchrCursor { buf, next_rare }
+    }
+}
+
+impl Cursor for MemchrCursor<'_> {
+    #[inline]
+    fn next_at_or_after(&mut self, pos: usize) -> usize {
+        if pos >= self.buf.len() {
+            return self.buf.len();
+        }
+        if pos > self.next_rare {
+            self.next_rare = memchr::memchr3(b'\n', b'"', b'\\', &self.buf[pos..])
+                .map_or(self.buf.len(), |i| pos + i);
+        }
+        memchr::memchr3(b' ', b',', b'=', &self.buf[pos..self.next_rare])
+            .map_or(self.next_rare, |i| pos + i)
+    }
+}
+
 /// Forward cursor over the structural bytes of a body, one block mask at a time.
 pub struct Structurals<'a> {
     buf: &'a [u8],
@@ -164,9 +201,25 @@ impl<'a> Structurals<'a> {
         cursor
     }
 
-    /// Position of the first structural byte at or after `pos`, or `buf.len()`.
+    #[inline(never)]
+    fn load(&mut self, start: usize) {
+        self.block_start = start;
+        let rest = &self.buf[start..];
+        self.mask = if rest.len() >= 64 {
+            let block: &[u8; 64] = rest[..64].try_into().expect("64 bytes");
+            self.kernel.mask(block)
+        } else {
+            // The tail: pad with a non-structural byte; bits past the end stay clear.
+            let mut block = [0u8; 64];
+            block[..rest.len()].copy_from_slice(rest);
+            self.kernel.mask(&block) & ((1u64 << rest.len()) - 1)
+        };
+    }
+}
+
+impl Cursor for Structurals<'_> {
     #[inline]
-    pub fn next_at_or_after(&mut self, mut pos: usize) -> usize {
+    fn next_at_or_after(&mut self, mut pos: usize) -> usize {
         loop {
             let offset = pos.wrapping_sub(self.block_start);
             if offset < 64 {
@@ -181,21 +234,6 @@ impl<'a> Structurals<'a> {
             }
             self.load(pos & !63);
         }
-    }
-
-    #[inline(never)]
-    fn load(&mut self, start: usize) {
-        self.block_start = start;
-        let rest = &self.buf[start..];
-        self.mask = if rest.len() >= 64 {
-            let block: &[u8; 64] = rest[..64].try_into().expect("64 bytes");
-            self.kernel.mask(block)
-        } else {
-            // The tail: pad with a non-structural byte; bits past the end stay clear.
-            let mut block = [0u8; 64];
-            block[..rest.len()].copy_from_slice(rest);
-            self.kernel.mask(&block) & ((1u64 << rest.len()) - 1)
-        };
     }
 }
 
@@ -246,12 +284,14 @@ mod tests {
                     for end in [start, start + 1, start + 63, start + 64, start + 65, 300] {
                         let body = &padded[start..end.min(300)];
                         let mut cursor = Structurals::new(body, kernel);
+                        let mut by_memchr = MemchrCursor::new(body);
                         for pos in 0..=body.len() {
                             let expected = body[pos..]
                                 .iter()
                                 .position(|&b| is_structural(b))
                                 .map_or(body.len(), |i| pos + i);
                             assert_eq!(cursor.next_at_or_after(pos), expected);
+                            assert_eq!(by_memchr.next_at_or_after(pos), expected);
                         }
                     }
                 }
