@@ -81,7 +81,10 @@ fn scan_plain_number(buf: &[u8], start: usize) -> Option<(Number, usize)> {
         }
         _ if is_value_end(buf, i) => {
             let frac_digits = (digits - int_digits) as usize;
-            let value = if mantissa <= 1 << 53 && frac_digits < POW10.len() {
+            let value = if mantissa <= 1 << 53 && frac_digits == 0 {
+                // Exact, and skips a division on the most common values.
+                mantissa as f64
+            } else if mantissa <= 1 << 53 && frac_digits < POW10.len() {
                 mantissa as f64 / POW10[frac_digits]
             } else {
                 fast_float2::parse::<f64, _>(&buf[start + negative as usize..i]).ok()?

@@ -60,23 +60,36 @@ fn parse_with_cursor<'a, C: Cursor>(
     cursor: C,
 ) -> Result<ParsedBody<'a>, BodyError> {
     let text = validate_utf8(body)?;
+    // Realistic lines are over 64 bytes with a field per 20; a body of tiny
+    // lines just grows its vectors once or twice.
     let mut parser = LineParser {
         buf: body,
         text,
         cursor,
         arena,
         precision,
-        tags: Vec::with_capacity(16),
-        fields: Vec::with_capacity(32),
+        tags: ArenaVec::with_capacity_in(body.len() / 32 + 8, arena),
+        fields: ArenaVec::with_capacity_in(body.len() / 16 + 8, arena),
+        line_tags: 0,
+        line_fields: 0,
         inner_newlines: 0,
     };
-    // Realistic lines are over 64 bytes; a body of tiny lines just grows once or twice.
-    let mut out = ParsedBody {
-        points: ArenaVec::with_capacity_in(body.len() / 64 + 8, arena),
-        errors: ArenaVec::new_in(arena),
-    };
-    parser.run(&mut out);
-    Ok(out)
+    let mut raw = Vec::with_capacity(body.len() / 64 + 8);
+    let mut errors = ArenaVec::new_in(arena);
+    parser.run(&mut raw, &mut errors);
+    // Every line's tags and fields went straight into two shared vectors; now
+    // that they no longer grow, each point can borrow its part.
+    let tags = parser.tags.into_bump_slice();
+    let fields = parser.fields.into_bump_slice();
+    let mut points = ArenaVec::with_capacity_in(raw.len(), arena);
+    points.extend(raw.into_iter().map(|p: RawPoint<'a>| Point {
+        measurement: p.measurement,
+        tags: &tags[p.tags.0 as usize..p.tags.1 as usize],
+        fields: &fields[p.fields.0 as usize..p.fields.1 as usize],
+        timestamp: p.timestamp,
+        line: p.line,
+    }));
+    Ok(ParsedBody { points, errors })
 }
 
 fn validate_utf8(body: &[u8]) -> Result<&str, BodyError> {
@@ -99,11 +112,23 @@ struct LineParser<'a, C> {
     cursor: C,
     arena: &'a Bump,
     precision: Precision,
-    /// Scratch for the current line, copied into the arena when it parses.
-    tags: Vec<Tag<'a>>,
-    fields: Vec<Field<'a>>,
+    /// Tags and fields of every accepted line so far, then the current one's
+    /// from `line_tags` and `line_fields` on (cut off again if it fails).
+    tags: ArenaVec<'a, Tag<'a>>,
+    fields: ArenaVec<'a, Field<'a>>,
+    line_tags: usize,
+    line_fields: usize,
     /// Newlines inside the current line (quoted strings, escaped newlines).
     inner_newlines: usize,
+}
+
+/// A parsed line whose tags and fields sit in the parser's shared vectors.
+struct RawPoint<'a> {
+    measurement: &'a str,
+    tags: (u32, u32),
+    fields: (u32, u32),
+    timestamp: Option<i64>,
+    line: usize,
 }
 
 /// InfluxDB skips these before a line, its fields and its timestamp.
@@ -113,7 +138,7 @@ fn is_blank(b: u8) -> bool {
 }
 
 impl<'a, C: Cursor> LineParser<'a, C> {
-    fn run(&mut self, out: &mut ParsedBody<'a>) {
+    fn run(&mut self, points: &mut Vec<RawPoint<'a>>, errors: &mut ArenaVec<'a, LineError<'a>>) {
         let buf = self.buf;
         let mut pos = 0;
         let mut line_no = 1;
@@ -132,17 +157,19 @@ impl<'a, C: Cursor> LineParser<'a, C> {
             self.inner_newlines = 0;
             let end = match self.parse_line(start, line_no) {
                 Ok((point, end)) => {
-                    out.points.push(point);
+                    points.push(point);
                     end
                 }
                 Err(kind) => {
+                    self.tags.truncate(self.line_tags);
+                    self.fields.truncate(self.line_fields);
                     let end = scan_line_end(buf, pos);
                     let mut text_end = end;
                     if text_end > start && buf[text_end - 1] == b'\r' {
                         text_end -= 1;
                     }
                     self.inner_newlines = memchr::memchr_iter(b'\n', &buf[start..end]).count();
-                    out.errors.push(LineError {
+                    errors.push(LineError {
                         line: line_no,
                         text: &self.text[start..text_end],
                         kind,
@@ -207,10 +234,10 @@ impl<'a, C: Cursor> LineParser<'a, C> {
         &mut self,
         start: usize,
         line_no: usize,
-    ) -> Result<(Point<'a>, usize), LineErrorKind> {
+    ) -> Result<(RawPoint<'a>, usize), LineErrorKind> {
         let buf = self.buf;
-        self.tags.clear();
-        self.fields.clear();
+        self.line_tags = self.tags.len();
+        self.line_fields = self.fields.len();
 
         // Measurement.
         if buf[start] == b',' {
@@ -263,20 +290,23 @@ impl<'a, C: Cursor> LineParser<'a, C> {
         }
 
         // InfluxDB reserves `time`; it rejects the point after parsing it.
-        if self.tags.iter().any(|t| t.key == "time") {
+        if self.tags[self.line_tags..].iter().any(|t| t.key == "time") {
             return Err(LineErrorKind::TimeTagKey {
                 measurement: measurement.to_owned(),
             });
         }
-        if self.fields.iter().any(|f| f.key == "time") {
+        if self.fields[self.line_fields..]
+            .iter()
+            .any(|f| f.key == "time")
+        {
             return Err(LineErrorKind::TimeFieldKey {
                 measurement: measurement.to_owned(),
             });
         }
-        let point = Point {
+        let point = RawPoint {
             measurement,
-            tags: self.arena.alloc_slice_copy(&self.tags),
-            fields: self.arena.alloc_slice_copy(&self.fields),
+            tags: (self.line_tags as u32, self.tags.len() as u32),
+            fields: (self.line_fields as u32, self.fields.len() as u32),
             timestamp,
             line: line_no,
         };
@@ -324,7 +354,7 @@ impl<'a, C: Cursor> LineParser<'a, C> {
             match buf.get(value_end) {
                 Some(b',') => i = value_end + 1,
                 Some(b' ') => {
-                    if maybe_duplicate && has_duplicate_keys(&self.tags) {
+                    if maybe_duplicate && has_duplicate_keys(&self.tags[self.line_tags..]) {
                         return Err(LineErrorKind::DuplicateTags);
                     }
                     return Ok(value_end);
@@ -388,7 +418,10 @@ impl<'a, C: Cursor> LineParser<'a, C> {
             // A repeated key keeps the last value, in the first one's place.
             let bit = 1u64 << (key_hash(key) & 63);
             let existing = if seen & bit != 0 {
-                self.fields.iter().position(|f| f.key == key)
+                self.fields[self.line_fields..]
+                    .iter()
+                    .position(|f| f.key == key)
+                    .map(|k| self.line_fields + k)
             } else {
                 None
             };
@@ -456,13 +489,17 @@ fn is_line_end_or_newline(buf: &[u8], i: usize) -> bool {
     i >= buf.len() || buf[i] == b'\n'
 }
 
-/// A cheap 6-bit fingerprint of a key for the duplicate filters.
+/// A cheap 6-bit fingerprint of a key for the duplicate filters: length,
+/// first, middle and last byte, mixed by one multiply.
 #[inline(always)]
 fn key_hash(key: &str) -> u32 {
     let b = key.as_bytes();
-    let first = *b.first().unwrap_or(&0) as u32;
-    let last = *b.last().unwrap_or(&0) as u32;
-    (b.len() as u32).wrapping_mul(31) ^ first.wrapping_mul(7) ^ last.wrapping_mul(13)
+    let (first, mid, last) = match b {
+        [] => (0, 0, 0),
+        _ => (b[0] as u64, b[b.len() / 2] as u64, b[b.len() - 1] as u64),
+    };
+    let x = b.len() as u64 | first << 16 | mid << 24 | last << 32;
+    (x.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58) as u32
 }
 
 fn has_duplicate_keys(tags: &[Tag<'_>]) -> bool {

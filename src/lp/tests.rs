@@ -213,7 +213,12 @@ fn point() -> impl Strategy<Value = OwnedPoint> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
+    // Failures print their minimal case; nothing is written into the repo.
+    #![proptest_config(ProptestConfig {
+        cases: 2000,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn serialize_then_parse_is_identity(points in proptest::collection::vec(point(), 1..8)) {
