@@ -8,14 +8,19 @@ use bumpalo::Bump;
 use serde_json::{json, Value};
 
 use super::scan::Kernel;
-use super::{parse_with_kernel, FieldValue, Precision};
+use super::{parse_with_kernel, parse_with_memchr, FieldValue, ParsedBody, Precision};
 
 const TABLE: &str = include_str!("testdata/conformance.jsonl");
 
 /// Our output in the recorder's shape: sorted points and InfluxDB's error text.
-fn observe(input: &str, precision: Precision, kernel: Kernel) -> Value {
+/// `kernel` `None` parses with the memchr cursor.
+fn observe(input: &str, precision: Precision, kernel: Option<Kernel>) -> Value {
     let arena = Bump::new();
-    let parsed = parse_with_kernel(input.as_bytes(), precision, &arena, kernel).expect("utf-8");
+    let parsed: ParsedBody<'_> = match kernel {
+        Some(kernel) => parse_with_kernel(input.as_bytes(), precision, &arena, kernel),
+        None => parse_with_memchr(input.as_bytes(), precision, &arena),
+    }
+    .expect("utf-8");
     let mut points: Vec<Value> = parsed
         .points
         .iter()
@@ -110,7 +115,8 @@ fn every_case_matches_the_table_with_every_kernel() {
     for case in cases() {
         let input = case["input"].as_str().unwrap();
         let precision = Precision::from_param(case["precision"].as_str().unwrap()).unwrap();
-        for kernel in Kernel::available() {
+        let kernels = Kernel::available().into_iter().map(Some).chain([None]);
+        for kernel in kernels {
             let got = observe(input, precision, kernel);
             if !same(&got, &case["expect"]) {
                 failures.push(format!(

@@ -153,13 +153,19 @@ pub trait Cursor {
 /// (space, `,`, `=`) up to the next rare one.
 pub struct MemchrCursor<'a> {
     buf: &'a [u8],
+    /// The first rare byte at or after `rare_from` (or the length).
+    rare_from: usize,
     next_rare: usize,
 }
 
 impl<'a> MemchrCursor<'a> {
     pub fn new(buf: &'a [u8]) -> Self {
         let next_rare = memchr::memchr3(b'\n', b'"', b'\\', buf).unwrap_or(buf.len());
-        MemchrCursor { buf, next_rare }
+        MemchrCursor {
+            buf,
+            rare_from: 0,
+            next_rare,
+        }
     }
 }
 
@@ -169,7 +175,10 @@ impl Cursor for MemchrCursor<'_> {
         if pos >= self.buf.len() {
             return self.buf.len();
         }
-        if pos > self.next_rare {
+        // The parser may step back (a rejected line ends where InfluxDB's
+        // splitter says), so the remembered rare byte is only good in range.
+        if pos > self.next_rare || pos < self.rare_from {
+            self.rare_from = pos;
             self.next_rare = memchr::memchr3(b'\n', b'"', b'\\', &self.buf[pos..])
                 .map_or(self.buf.len(), |i| pos + i);
         }
@@ -295,6 +304,33 @@ mod tests {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn cursors_answer_queries_in_any_order() {
+        // Regression: the memchr cursor once missed a newline after a step back.
+        let body = soup(500, 7);
+        let mut x = 99u64;
+        for kernel in Kernel::available() {
+            let mut cursor = Structurals::new(&body, kernel);
+            let mut by_memchr = MemchrCursor::new(&body);
+            for _ in 0..5000 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let pos = (x % 501) as usize;
+                let expected = body[pos..]
+                    .iter()
+                    .position(|&b| is_structural(b))
+                    .map_or(body.len(), |i| pos + i);
+                assert_eq!(
+                    cursor.next_at_or_after(pos),
+                    expected,
+                    "{kernel:?} at {pos}"
+                );
+                assert_eq!(by_memchr.next_at_or_after(pos), expected, "memchr at {pos}");
             }
         }
     }
