@@ -35,6 +35,11 @@ pub enum LineErrorKind {
     TimeOutOfRange,
     /// Something other than spaces after the timestamp.
     TrailingGarbage,
+    /// A line longer than the server's `--max-line-length`.
+    LineTooLong {
+        length: usize,
+        limit: usize,
+    },
     /// The measurement plus tags is longer than InfluxDB's series-key limit.
     KeyTooLong(usize),
     /// A tag key spelled `time`, which InfluxDB reserves.
@@ -87,6 +92,9 @@ impl fmt::Display for LineErrorKind {
             }
             TimeOutOfRange => write!(f, "time outside range {MIN_NANO_TIME} - {MAX_NANO_TIME}"),
             TrailingGarbage => f.write_str("point is invalid"),
+            LineTooLong { length, limit } => {
+                write!(f, "line too long: {length} bytes, the limit is {limit}")
+            }
             KeyTooLong(len) => write!(f, "max key length exceeded: {len} > {MAX_KEY_LENGTH}"),
             TimeTagKey { measurement } => write!(
                 f,

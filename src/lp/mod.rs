@@ -22,7 +22,9 @@ pub mod scan;
 pub mod serialize;
 
 pub use error::{BodyError, LineError, LineErrorKind};
-pub use parser::{parse, parse_with_kernel, parse_with_memchr, ParsedBody};
+pub use parser::{
+    parse, parse_with_kernel, parse_with_memchr, parse_with_options, ParseOptions, ParsedBody,
+};
 pub use precision::Precision;
 
 /// One point as written: borrowed from the body or the request arena.

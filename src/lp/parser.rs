@@ -24,13 +24,40 @@ pub struct ParsedBody<'a> {
     pub errors: ArenaVec<'a, LineError<'a>>,
 }
 
+/// How to parse a body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ParseOptions {
+    pub precision: Precision,
+    /// Longer lines are rejected as that line's error.
+    pub max_line_length: usize,
+}
+
+impl ParseOptions {
+    pub fn new(precision: Precision) -> Self {
+        ParseOptions {
+            precision,
+            max_line_length: usize::MAX,
+        }
+    }
+}
+
 /// Parses a whole body with the fastest kernel this CPU has.
 pub fn parse<'a>(
     body: &'a [u8],
     precision: Precision,
     arena: &'a Bump,
 ) -> Result<ParsedBody<'a>, BodyError> {
-    parse_with_kernel(body, precision, arena, Kernel::detect())
+    parse_with_options(body, ParseOptions::new(precision), arena)
+}
+
+/// Parses a whole body with explicit options and the fastest kernel.
+pub fn parse_with_options<'a>(
+    body: &'a [u8],
+    options: ParseOptions,
+    arena: &'a Bump,
+) -> Result<ParsedBody<'a>, BodyError> {
+    let cursor = Structurals::new(body, Kernel::detect());
+    parse_with_cursor(body, options, arena, cursor)
 }
 
 /// Parses a whole body with a chosen block classifier (tests run them all).
@@ -40,7 +67,8 @@ pub fn parse_with_kernel<'a>(
     arena: &'a Bump,
     kernel: Kernel,
 ) -> Result<ParsedBody<'a>, BodyError> {
-    parse_with_cursor(body, precision, arena, Structurals::new(body, kernel))
+    let cursor = Structurals::new(body, kernel);
+    parse_with_cursor(body, ParseOptions::new(precision), arena, cursor)
 }
 
 /// Parses with one `memchr` search per delimiter instead of block bitmaps;
@@ -50,12 +78,17 @@ pub fn parse_with_memchr<'a>(
     precision: Precision,
     arena: &'a Bump,
 ) -> Result<ParsedBody<'a>, BodyError> {
-    parse_with_cursor(body, precision, arena, MemchrCursor::new(body))
+    parse_with_cursor(
+        body,
+        ParseOptions::new(precision),
+        arena,
+        MemchrCursor::new(body),
+    )
 }
 
 fn parse_with_cursor<'a, C: Cursor>(
     body: &'a [u8],
-    precision: Precision,
+    options: ParseOptions,
     arena: &'a Bump,
     cursor: C,
 ) -> Result<ParsedBody<'a>, BodyError> {
@@ -67,7 +100,8 @@ fn parse_with_cursor<'a, C: Cursor>(
         text,
         cursor,
         arena,
-        precision,
+        precision: options.precision,
+        max_line_length: options.max_line_length,
         tags: ArenaVec::with_capacity_in(body.len() / 32 + 8, arena),
         fields: ArenaVec::with_capacity_in(body.len() / 16 + 8, arena),
         line_tags: 0,
@@ -112,6 +146,7 @@ struct LineParser<'a, C> {
     cursor: C,
     arena: &'a Bump,
     precision: Precision,
+    max_line_length: usize,
     /// Tags and fields of every accepted line so far, then the current one's
     /// from `line_tags` and `line_fields` on (cut off again if it fails).
     tags: ArenaVec<'a, Tag<'a>>,
@@ -155,7 +190,16 @@ impl<'a, C: Cursor> LineParser<'a, C> {
                 continue;
             }
             self.inner_newlines = 0;
-            let end = match self.parse_line(start, line_no) {
+            let parsed = match self.parse_line(start, line_no) {
+                Ok((_, end)) if end - start > self.max_line_length => {
+                    Err(LineErrorKind::LineTooLong {
+                        length: end - start,
+                        limit: self.max_line_length,
+                    })
+                }
+                other => other,
+            };
+            let end = match parsed {
                 Ok((point, end)) => {
                     points.push(point);
                     end

@@ -94,6 +94,32 @@ fn auto_precision_is_per_line() {
 }
 
 #[test]
+fn lines_over_the_length_limit_are_line_errors() {
+    let arena = Bump::new();
+    let options = ParseOptions {
+        max_line_length: 12,
+        ..ParseOptions::new(Precision::Nanosecond)
+    };
+    let body = b"a v=1 1
+longer v=1 123456
+b v=2 2
+";
+    let parsed = parse_with_options(body, options, &arena).unwrap();
+    assert_eq!(parsed.points.len(), 2);
+    assert_eq!(parsed.points[1].measurement, "b");
+    assert_eq!(parsed.points[1].fields[0].value, FieldValue::Float(2.0));
+    assert_eq!(parsed.errors.len(), 1);
+    assert_eq!(parsed.errors[0].line, 2);
+    assert_eq!(
+        parsed.errors[0].kind,
+        LineErrorKind::LineTooLong {
+            length: 17,
+            limit: 12
+        }
+    );
+}
+
+#[test]
 fn precision_out_of_range_is_a_line_error() {
     let arena = Bump::new();
     let parsed = parse(b"a v=1 1\na v=1 9999999999999", Precision::Hour, &arena).unwrap();
