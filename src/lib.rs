@@ -13,4 +13,12 @@
 //! A core owns its shard outright; nothing on the write path takes a lock.
 //! Modules appear below in pipeline order as they are built.
 
+pub mod auth;
+pub mod catalog;
+pub mod config;
+pub mod decode;
+pub mod http;
 pub mod lp;
+pub mod runtime;
+pub mod shard;
+pub mod write;

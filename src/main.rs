@@ -1,1 +1,155 @@
-fn main() {}
+//! The `hydrant` command: `serve` runs the server, `token` manages tokens.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use hydrant::auth::{self, Permission};
+use hydrant::config::{self, ServeConfig};
+
+#[derive(Parser)]
+#[command(
+    name = "hydrant",
+    version,
+    about = "An ingest engine that speaks the InfluxDB APIs"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Manage API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on (every core binds it with SO_REUSEPORT).
+    #[arg(long, env = "HYDRANT_BIND", default_value = "127.0.0.1:8086")]
+    bind: SocketAddr,
+    /// Where data and tokens live.
+    #[arg(long, env = "HYDRANT_DATA_DIR", default_value = "./hydrant-data")]
+    data_dir: PathBuf,
+    /// CPUs to run on: a count ("2" = the first two) or a list ("0,2", "4-7"); default all.
+    #[arg(long, env = "HYDRANT_CORES", default_value = "all")]
+    cores: String,
+    /// Largest request body, after decompression (e.g. 64MiB).
+    #[arg(long, env = "HYDRANT_MAX_BODY_SIZE", default_value = "64MiB")]
+    max_body_size: String,
+    /// Longest line; longer lines are rejected on their own.
+    #[arg(long, env = "HYDRANT_MAX_LINE_LENGTH", default_value = "1MiB")]
+    max_line_length: String,
+    /// Use this admin token (stored as a hash) instead of generating one.
+    #[arg(long, env = "HYDRANT_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// Accept every request without a token.
+    #[arg(long, env = "HYDRANT_WITHOUT_AUTH")]
+    without_auth: bool,
+    /// Connections one core serves at once; more are closed on accept.
+    #[arg(
+        long,
+        env = "HYDRANT_MAX_CONNECTIONS_PER_CORE",
+        default_value_t = 10_000
+    )]
+    max_connections_per_core: usize,
+    /// How long an idle keep-alive connection stays open.
+    #[arg(long, env = "HYDRANT_IDLE_TIMEOUT", default_value = "60s")]
+    idle_timeout: String,
+    /// How long a read or write may stall in the middle of a request.
+    #[arg(long, env = "HYDRANT_IO_TIMEOUT", default_value = "30s")]
+    io_timeout: String,
+    /// io_uring memory per core (counts against the memlock limit); default fits the limit.
+    #[arg(long, env = "HYDRANT_IO_MEMORY")]
+    io_memory: Option<String>,
+    /// Serve /debug/rows, a read path for tests.
+    #[arg(long, env = "HYDRANT_DEBUG_ENDPOINTS", hide = true)]
+    debug_endpoints: bool,
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token and print it (only its hash is stored).
+    Create {
+        #[arg(long, env = "HYDRANT_DATA_DIR", default_value = "./hydrant-data")]
+        data_dir: PathBuf,
+        /// Full access, including token management.
+        #[arg(long, conflicts_with_all = ["db", "read", "write"])]
+        admin: bool,
+        /// Database the token may use ("*" for all).
+        #[arg(long, required_unless_present = "admin")]
+        db: Option<String>,
+        #[arg(long)]
+        read: bool,
+        #[arg(long)]
+        write: bool,
+        /// A note stored with the token.
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+}
+
+fn serve_config(args: ServeArgs) -> Result<ServeConfig, String> {
+    let cores = config::parse_cores(&args.cores)?;
+    let mut c = ServeConfig::new(args.bind, args.data_dir);
+    c.io_memory = match &args.io_memory {
+        Some(size) => config::parse_size(size)?,
+        None => config::default_io_memory(cores.len()),
+    };
+    c.cores = cores;
+    c.max_body_size = config::parse_size(&args.max_body_size)?;
+    c.max_line_length = config::parse_size(&args.max_line_length)?;
+    c.admin_token = args.admin_token.filter(|t| !t.is_empty());
+    c.without_auth = args.without_auth;
+    c.max_connections_per_core = args.max_connections_per_core.max(1);
+    c.idle_timeout = config::parse_duration(&args.idle_timeout)?;
+    c.io_timeout = config::parse_duration(&args.io_timeout)?;
+    c.debug_endpoints = args.debug_endpoints;
+    Ok(c)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve_config(args).and_then(hydrant::runtime::serve),
+        Command::Token {
+            command:
+                TokenCommand::Create {
+                    data_dir,
+                    admin,
+                    db,
+                    read,
+                    write,
+                    description,
+                },
+        } => {
+            let permissions = match db {
+                Some(db) if !admin => {
+                    if !read && !write {
+                        eprintln!("hydrant: give --read, --write or both");
+                        return ExitCode::from(2);
+                    }
+                    vec![Permission { db, read, write }]
+                }
+                _ => vec![],
+            };
+            auth::create_token(&data_dir, admin, permissions, &description)
+                .map(|token| println!("{token}"))
+                .map_err(|e| format!("cannot create token in {}: {e}", data_dir.display()))
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hydrant: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

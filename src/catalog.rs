@@ -1,0 +1,304 @@
+//! The shared catalog: databases, tables and their columns.
+//!
+//! Every core reads it on every write, so reads are lock-free: the catalog is
+//! an immutable snapshot behind an `ArcSwap`, and a reader holds one snapshot
+//! for a whole request. Changes (a new database, table or column) take a mutex,
+//! re-check against the latest snapshot, and publish a new one; so when two
+//! cores race to create the same column with different types, the second to
+//! take the lock sees the first's column and loses. Column ids are stable for
+//! the life of a table, which lets shards index their builders by id.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+use hashbrown::HashMap;
+
+/// The type of a field column; fixed by the first value written to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FieldType {
+    Float,
+    Integer,
+    Unsigned,
+    String,
+    Boolean,
+}
+
+impl fmt::Display for FieldType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // InfluxDB's spelling, which its error messages use.
+        f.write_str(match self {
+            FieldType::Float => "float",
+            FieldType::Integer => "integer",
+            FieldType::Unsigned => "unsigned",
+            FieldType::String => "string",
+            FieldType::Boolean => "boolean",
+        })
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ColumnKind {
+    Tag,
+    Field(FieldType),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Column {
+    /// Position in the table's column list; stable for the table's life.
+    pub id: u32,
+    pub kind: ColumnKind,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Table {
+    pub name: Arc<str>,
+    pub columns: HashMap<Arc<str>, Column>,
+    /// Column names by id.
+    pub names: Vec<Arc<str>>,
+}
+
+impl Table {
+    pub fn column(&self, name: &str) -> Option<Column> {
+        self.columns.get(name).copied()
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Database {
+    pub name: Arc<str>,
+    pub tables: HashMap<Arc<str>, Arc<Table>>,
+}
+
+/// One consistent view of every database.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    pub databases: HashMap<Arc<str>, Arc<Database>>,
+}
+
+impl Snapshot {
+    pub fn database(&self, name: &str) -> Option<&Arc<Database>> {
+        self.databases.get(name)
+    }
+
+    pub fn table(&self, db: &str, table: &str) -> Option<&Arc<Table>> {
+        self.databases.get(db)?.tables.get(table)
+    }
+
+    /// Database names in order, for listings.
+    pub fn database_names(&self) -> Vec<Arc<str>> {
+        let sorted: BTreeMap<_, _> = self.databases.keys().map(|k| (k.clone(), ())).collect();
+        sorted.into_keys().collect()
+    }
+}
+
+/// A column a write wants that the catalog does not have yet.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ColumnRequest {
+    pub name: String,
+    pub kind: ColumnKind,
+}
+
+/// Why a requested column could not be created.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SchemaConflict {
+    /// A field exists with another type.
+    FieldType {
+        existing: FieldType,
+        wanted: FieldType,
+    },
+    /// The name is a tag and was written as a field, or the other way round.
+    TagFieldClash { existing: ColumnKind },
+}
+
+pub struct Catalog {
+    current: ArcSwap<Snapshot>,
+    change: Mutex<()>,
+}
+
+/// InfluxDB 3's limit on database names.
+pub const MAX_DATABASE_NAME: usize = 64;
+
+impl Default for Catalog {
+    fn default() -> Self {
+        Catalog {
+            current: ArcSwap::from_pointee(Snapshot::default()),
+            change: Mutex::new(()),
+        }
+    }
+}
+
+impl Catalog {
+    /// The current snapshot; cheap, lock-free, and consistent for as long as it is held.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.current.load_full()
+    }
+
+    /// Creates `db` if missing (no-op otherwise).
+    pub fn ensure_database(&self, db: &str) -> Arc<Snapshot> {
+        if self.current.load().database(db).is_some() {
+            return self.current.load_full();
+        }
+        let _guard = self.change.lock().unwrap_or_else(|e| e.into_inner());
+        let mut next = Snapshot::clone(&self.current.load());
+        next.databases.entry(Arc::from(db)).or_insert_with(|| {
+            Arc::new(Database {
+                name: Arc::from(db),
+                tables: HashMap::new(),
+            })
+        });
+        let next = Arc::new(next);
+        self.current.store(next.clone());
+        next
+    }
+
+    /// Adds the requested columns to `db`.`table` (creating both if needed).
+    /// Returns, per request in order, the column or the conflict that stops it,
+    /// judged against whatever other cores created first.
+    pub fn add_columns(
+        &self,
+        db: &str,
+        table: &str,
+        wanted: &[ColumnRequest],
+    ) -> Vec<Result<Column, SchemaConflict>> {
+        let _guard = self.change.lock().unwrap_or_else(|e| e.into_inner());
+        let current = self.current.load_full();
+        let mut database = current
+            .database(db)
+            .map(|d| Database::clone(d))
+            .unwrap_or_else(|| Database {
+                name: Arc::from(db),
+                tables: HashMap::new(),
+            });
+        let mut t = database
+            .tables
+            .get(table)
+            .map(|t| Table::clone(t))
+            .unwrap_or_else(|| Table {
+                name: Arc::from(table),
+                ..Table::default()
+            });
+        let mut changed = !current
+            .database(db)
+            .is_some_and(|d| d.tables.contains_key(table));
+        let results = wanted
+            .iter()
+            .map(|request| match t.columns.get(request.name.as_str()) {
+                Some(existing) => check(existing, request.kind),
+                None => {
+                    let column = Column {
+                        id: t.names.len() as u32,
+                        kind: request.kind,
+                    };
+                    let name: Arc<str> = Arc::from(request.name.as_str());
+                    t.names.push(name.clone());
+                    t.columns.insert(name, column);
+                    changed = true;
+                    Ok(column)
+                }
+            })
+            .collect();
+        if changed {
+            database.tables.insert(t.name.clone(), Arc::new(t));
+            let mut next = Snapshot::clone(&current);
+            next.databases
+                .insert(database.name.clone(), Arc::new(database));
+            self.current.store(Arc::new(next));
+        }
+        results
+    }
+}
+
+/// Whether an existing column can take a value of kind `wanted`.
+pub fn check(existing: &Column, wanted: ColumnKind) -> Result<Column, SchemaConflict> {
+    match (existing.kind, wanted) {
+        (a, b) if a == b => Ok(*existing),
+        (ColumnKind::Field(existing), ColumnKind::Field(wanted)) => {
+            Err(SchemaConflict::FieldType { existing, wanted })
+        }
+        (existing, _) => Err(SchemaConflict::TagFieldClash { existing }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field(name: &str, t: FieldType) -> ColumnRequest {
+        ColumnRequest {
+            name: name.into(),
+            kind: ColumnKind::Field(t),
+        }
+    }
+
+    #[test]
+    fn columns_keep_their_first_kind() {
+        let catalog = Catalog::default();
+        let tag = ColumnRequest {
+            name: "host".into(),
+            kind: ColumnKind::Tag,
+        };
+        let first = catalog.add_columns("db", "cpu", &[tag.clone(), field("v", FieldType::Float)]);
+        assert!(first.iter().all(|r| r.is_ok()));
+        let second = catalog.add_columns(
+            "db",
+            "cpu",
+            &[
+                field("v", FieldType::Integer),
+                field("host", FieldType::Float),
+                tag,
+            ],
+        );
+        assert_eq!(
+            second[0],
+            Err(SchemaConflict::FieldType {
+                existing: FieldType::Float,
+                wanted: FieldType::Integer
+            })
+        );
+        assert_eq!(
+            second[1],
+            Err(SchemaConflict::TagFieldClash {
+                existing: ColumnKind::Tag
+            })
+        );
+        assert_eq!(
+            second[2],
+            Ok(Column {
+                id: 0,
+                kind: ColumnKind::Tag
+            })
+        );
+        let snapshot = catalog.snapshot();
+        assert_eq!(snapshot.table("db", "cpu").unwrap().names.len(), 2);
+    }
+
+    #[test]
+    fn racing_threads_agree_on_one_type() {
+        let catalog = Arc::new(Catalog::default());
+        let types = [
+            FieldType::Float,
+            FieldType::Integer,
+            FieldType::String,
+            FieldType::Boolean,
+        ];
+        let handles: Vec<_> = types
+            .iter()
+            .map(|&t| {
+                let catalog = catalog.clone();
+                std::thread::spawn(move || {
+                    catalog.add_columns("db", "m", &[field("v", t)])[0].is_ok()
+                })
+            })
+            .collect();
+        let winners = handles
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .filter(|&ok| ok)
+            .count();
+        assert_eq!(winners, 1);
+        assert_eq!(catalog.snapshot().table("db", "m").unwrap().names.len(), 1);
+    }
+}

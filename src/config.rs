@@ -1,0 +1,206 @@
+//! Server settings, as parsed from the command line and `HYDRANT_…` variables.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Clone, Debug)]
+pub struct ServeConfig {
+    pub bind: SocketAddr,
+    pub data_dir: PathBuf,
+    /// CPU ids to run executors on, one each.
+    pub cores: Vec<usize>,
+    pub max_body_size: usize,
+    pub max_line_length: usize,
+    pub admin_token: Option<String>,
+    pub without_auth: bool,
+    pub max_connections_per_core: usize,
+    /// How long an idle keep-alive connection is kept.
+    pub idle_timeout: Duration,
+    /// How long one read or write may stall mid-request.
+    pub io_timeout: Duration,
+    /// Registered io_uring memory per executor (counts against RLIMIT_MEMLOCK).
+    pub io_memory: usize,
+    /// Serves `/debug/…` (test-only read paths).
+    pub debug_endpoints: bool,
+}
+
+impl ServeConfig {
+    /// Defaults that work with no flags (tests and embedding start from here).
+    pub fn new(bind: SocketAddr, data_dir: PathBuf) -> Self {
+        ServeConfig {
+            bind,
+            data_dir,
+            cores: all_cores(),
+            max_body_size: 64 << 20,
+            max_line_length: 1 << 20,
+            admin_token: None,
+            without_auth: false,
+            max_connections_per_core: 10_000,
+            idle_timeout: Duration::from_secs(60),
+            io_timeout: Duration::from_secs(30),
+            io_memory: default_io_memory(all_cores().len()),
+            debug_endpoints: false,
+        }
+    }
+}
+
+/// Every CPU this process may run on.
+pub fn all_cores() -> Vec<usize> {
+    let mut ids: Vec<usize> = core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    if ids.is_empty() {
+        ids.push(0);
+    }
+    ids.sort_unstable();
+    ids
+}
+
+/// Parses `--cores`: a count ("2": the first two CPUs) or a list ("0,2", "4-7").
+pub fn parse_cores(spec: &str) -> Result<Vec<usize>, String> {
+    let available = all_cores();
+    let spec = spec.trim();
+    if spec.is_empty() || spec == "all" {
+        return Ok(available);
+    }
+    if let Ok(count) = spec.parse::<usize>() {
+        if count == 0 || count > available.len() {
+            return Err(format!(
+                "--cores {count}: this machine has {} CPUs available",
+                available.len()
+            ));
+        }
+        return Ok(available[..count].to_vec());
+    }
+    let mut out = Vec::new();
+    for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (lo, hi) = match part.split_once('-') {
+            Some((a, b)) => (a.trim(), b.trim()),
+            None => (part, part),
+        };
+        let lo: usize = lo
+            .parse()
+            .map_err(|_| format!("--cores: bad CPU id {lo:?}"))?;
+        let hi: usize = hi
+            .parse()
+            .map_err(|_| format!("--cores: bad CPU id {hi:?}"))?;
+        if lo > hi {
+            return Err(format!("--cores: empty range {part:?}"));
+        }
+        for id in lo..=hi {
+            if !available.contains(&id) {
+                return Err(format!(
+                    "--cores: CPU {id} is not available (have {available:?})"
+                ));
+            }
+            if !out.contains(&id) {
+                out.push(id);
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err("--cores: no CPUs selected".into());
+    }
+    Ok(out)
+}
+
+/// Parses a byte size: "1048576", "512KiB", "64MiB", "1GiB" (also KB/MB/GB, K/M/G).
+pub fn parse_size(spec: &str) -> Result<usize, String> {
+    let s = spec.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (digits, unit) = s.split_at(split);
+    let n: usize = digits
+        .parse()
+        .map_err(|_| format!("bad size {spec:?} (e.g. 64MiB)"))?;
+    let mult: usize = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => return Err(format!("bad size unit in {spec:?} (use KiB, MiB or GiB)")),
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("size {spec:?} is too large"))
+}
+
+/// Parses a duration: "30s", "500ms", "5m", "1h", "7d".
+pub fn parse_duration(spec: &str) -> Result<Duration, String> {
+    let s = spec.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (digits, unit) = s.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("bad duration {spec:?} (e.g. 30s)"))?;
+    let ms = match unit {
+        "ms" => 1,
+        "" | "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => {
+            return Err(format!(
+                "bad duration unit in {spec:?} (use ms, s, m, h or d)"
+            ))
+        }
+    };
+    Ok(Duration::from_millis(n.saturating_mul(ms)))
+}
+
+/// io_uring registers each executor's I/O memory with three rings, and all of
+/// it counts against RLIMIT_MEMLOCK; size it to fit the limit this process
+/// has (8 MiB on stock Debian), between 64 KiB and 8 MiB per executor.
+pub fn default_io_memory(executors: usize) -> usize {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit struct that we own.
+    let memlock = if unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut limit) } == 0 {
+        limit.rlim_cur
+    } else {
+        8 << 20
+    };
+    let per_executor = (memlock / (3 * executors.max(1) as u64 + 1)) as usize;
+    (per_executor & !0xffff).clamp(64 << 10, 8 << 20)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_durations() {
+        assert_eq!(parse_size("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_size("1024"), Ok(1024));
+        assert_eq!(parse_size("2 GiB"), Ok(2 << 30));
+        assert!(parse_size("10 parsecs").is_err());
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86400)));
+        assert!(parse_duration("1y").is_err());
+    }
+
+    #[test]
+    fn core_lists() {
+        let all = all_cores();
+        assert_eq!(parse_cores("all").unwrap(), all);
+        assert_eq!(parse_cores("1").unwrap(), vec![all[0]]);
+        assert_eq!(parse_cores(&format!("{}", all.len())).unwrap(), all);
+        let first = all[0];
+        assert_eq!(
+            parse_cores(&format!("{first}-{first}")).unwrap(),
+            vec![first]
+        );
+        assert!(parse_cores("0").is_err());
+        assert!(parse_cores("9999-10000").is_err());
+    }
+
+    #[test]
+    fn io_memory_fits_the_memlock_limit() {
+        let m = default_io_memory(2);
+        assert!((64 << 10..=8 << 20).contains(&m));
+    }
+}

@@ -1,0 +1,263 @@
+//! Responses, and the one place where errors become status codes.
+//!
+//! Status codes decide what clients do with a batch (Telegraf drops on 4xx,
+//! retries 5xx, backs off on 429/503, halves on 413), so each error names its
+//! status here and nowhere else. Error bodies are JSON: v1 endpoints get
+//! `{"error": …}` (what v1 clients and Telegraf read) plus `code`/`message`;
+//! the v2 endpoint gets `{"code": …, "message": …}`.
+
+use std::fmt::Write as _;
+
+use serde_json::{json, Value};
+
+/// The InfluxDB version clients see; they feature-detect on it.
+pub const INFLUXDB_VERSION: &str = "1.8.10";
+pub const SERVER: &str = concat!("hydrant/", env!("CARGO_PKG_VERSION"));
+
+/// Which API shape an error body takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Api {
+    V1,
+    V2,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ApiError {
+    BadRequest(String),
+    /// No or unreadable credentials, or a token that matches nothing.
+    Unauthorized(String),
+    Forbidden(String),
+    NotFound,
+    MethodNotAllowed {
+        allow: &'static str,
+    },
+    PayloadTooLarge(String),
+    HeadersTooLarge,
+    UnsupportedEncoding(String),
+    Timeout,
+    NotImplemented(String),
+    Internal(String),
+    /// A partial write: some lines stored, these rejected (400).
+    PartialWrite {
+        message: String,
+        /// (line number, line text, reason) for each rejected line, capped.
+        lines: Vec<(usize, String, String)>,
+    },
+}
+
+impl ApiError {
+    pub fn status(&self) -> u16 {
+        match self {
+            ApiError::BadRequest(_) | ApiError::PartialWrite { .. } => 400,
+            ApiError::Unauthorized(_) => 401,
+            ApiError::Forbidden(_) => 403,
+            ApiError::NotFound => 404,
+            ApiError::MethodNotAllowed { .. } => 405,
+            ApiError::Timeout => 408,
+            ApiError::PayloadTooLarge(_) => 413,
+            ApiError::UnsupportedEncoding(_) => 415,
+            ApiError::HeadersTooLarge => 431,
+            ApiError::Internal(_) => 500,
+            ApiError::NotImplemented(_) => 501,
+        }
+    }
+
+    /// InfluxDB 2's error code vocabulary.
+    fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest(_) | ApiError::PartialWrite { .. } => "invalid",
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound => "not found",
+            ApiError::MethodNotAllowed { .. } => "method not allowed",
+            ApiError::Timeout => "request timeout",
+            ApiError::PayloadTooLarge(_) => "request too large",
+            ApiError::UnsupportedEncoding(_) => "unsupported media type",
+            ApiError::HeadersTooLarge => "request header fields too large",
+            ApiError::Internal(_) => "internal error",
+            ApiError::NotImplemented(_) => "not implemented",
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            ApiError::BadRequest(m)
+            | ApiError::Unauthorized(m)
+            | ApiError::Forbidden(m)
+            | ApiError::PayloadTooLarge(m)
+            | ApiError::UnsupportedEncoding(m)
+            | ApiError::NotImplemented(m)
+            | ApiError::Internal(m) => m.clone(),
+            ApiError::PartialWrite { message, .. } => message.clone(),
+            ApiError::NotFound => "404 page not found".into(),
+            ApiError::MethodNotAllowed { allow } => {
+                format!("method not allowed (allowed: {allow})")
+            }
+            ApiError::Timeout => "timed out reading the request".into(),
+            ApiError::HeadersTooLarge => "request header fields too large".into(),
+        }
+    }
+
+    pub fn into_response(self, api: Api) -> Response {
+        let message = self.message();
+        let mut body = match api {
+            Api::V1 => json!({ "error": message, "code": self.code(), "message": message }),
+            Api::V2 => json!({ "code": self.code(), "message": message }),
+        };
+        if let ApiError::PartialWrite { lines, .. } = &self {
+            // InfluxDB 3's shape for per-line detail.
+            body["data"] = Value::Array(
+                lines
+                    .iter()
+                    .map(|(line, text, reason)| {
+                        json!({ "line_number": line, "original_line": text, "error_message": reason })
+                    })
+                    .collect(),
+            );
+        }
+        let mut response = Response::json(self.status(), &body);
+        // Header values cannot hold newlines; InfluxDB joins multi-line errors.
+        response.header("X-Influxdb-Error", message.replace(['\r', '\n'], " | "));
+        match self {
+            ApiError::Unauthorized(_) => {
+                response.header("WWW-Authenticate", "Basic realm=\"hydrant\"".into())
+            }
+            ApiError::MethodNotAllowed { allow } => response.header("Allow", allow.into()),
+            _ => {}
+        }
+        response
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Vec<u8>,
+    /// Close the connection after this response.
+    pub close: bool,
+}
+
+impl Response {
+    pub fn no_content() -> Response {
+        Response {
+            status: 204,
+            headers: Vec::new(),
+            body: Vec::new(),
+            close: false,
+        }
+    }
+
+    pub fn json(status: u16, value: &Value) -> Response {
+        let mut body = serde_json::to_vec(value).expect("JSON values serialize");
+        body.push(b'\n');
+        Response {
+            status,
+            headers: vec![("Content-Type", "application/json".into())],
+            body,
+            close: false,
+        }
+    }
+
+    pub fn header(&mut self, name: &'static str, value: String) {
+        self.headers.push((name, value));
+    }
+
+    /// Serializes the response into `out` (status line, headers, body).
+    pub fn write_to(&self, out: &mut Vec<u8>, request_id: &str, head_only: bool, keep_alive: bool) {
+        let reason = reason(self.status);
+        let _ = write!(
+            StringSink(out),
+            "HTTP/1.1 {} {reason}\r\nX-Influxdb-Version: {INFLUXDB_VERSION}\r\nX-Influxdb-Build: OSS\r\nServer: {SERVER}\r\nRequest-Id: {request_id}\r\nX-Request-Id: {request_id}\r\n",
+            self.status
+        );
+        for (name, value) in &self.headers {
+            let _ = write!(StringSink(out), "{name}: {value}\r\n");
+        }
+        if !(self.status == 204 || self.status == 304 || (100..200).contains(&self.status)) {
+            let _ = write!(StringSink(out), "Content-Length: {}\r\n", self.body.len());
+        }
+        if !keep_alive || self.close {
+            out.extend_from_slice(b"Connection: close\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        if !head_only && self.status != 204 {
+            out.extend_from_slice(&self.body);
+        }
+    }
+}
+
+/// `fmt::Write` onto a byte vector.
+struct StringSink<'a>(&'a mut Vec<u8>);
+
+impl std::fmt::Write for StringSink<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        200 => "OK",
+        204 => "No Content",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        413 => "Request Entity Too Large",
+        415 => "Unsupported Media Type",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        503 => "Service Unavailable",
+        _ => "Unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_carry_their_shape_and_headers() {
+        let r = ApiError::Unauthorized("authorization failed".into()).into_response(Api::V1);
+        assert_eq!(r.status, 401);
+        let body: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(body["error"], "authorization failed");
+        assert_eq!(body["code"], "unauthorized");
+        assert!(r
+            .headers
+            .iter()
+            .any(|(n, v)| *n == "WWW-Authenticate" && v.contains("hydrant")));
+        assert!(r.headers.iter().any(|(n, _)| *n == "X-Influxdb-Error"));
+        let r = ApiError::BadRequest("bucket is required".into()).into_response(Api::V2);
+        let body: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(
+            body,
+            json!({"code": "invalid", "message": "bucket is required"})
+        );
+    }
+
+    #[test]
+    fn wire_format() {
+        let mut out = Vec::new();
+        Response::no_content().write_to(&mut out, "id-1", false, true);
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with("HTTP/1.1 204 No Content\r\n"));
+        assert!(text.contains("X-Influxdb-Version: "));
+        assert!(text.contains("Request-Id: id-1\r\nX-Request-Id: id-1\r\n"));
+        assert!(!text.contains("Content-Length"));
+        assert!(text.ends_with("\r\n\r\n"));
+        let mut out = Vec::new();
+        ApiError::NotFound
+            .into_response(Api::V1)
+            .write_to(&mut out, "x", true, false);
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("Content-Length: ") && text.contains("Connection: close"));
+        assert!(text.ends_with("\r\n\r\n"), "HEAD has no body");
+    }
+}

@@ -1,0 +1,375 @@
+//! Routing (one match on method and path) and the handlers.
+
+use std::rc::Rc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Value};
+
+use super::conn::Conn;
+use super::request::{credentials, Credentials, Head, Method, Params};
+use super::response::{Api, ApiError, Response, INFLUXDB_VERSION};
+use crate::auth::{Access, AuthError, Identity};
+use crate::catalog::MAX_DATABASE_NAME;
+use crate::decode::{DecodeError, Encoding};
+use crate::lp::{parse_with_options, ParseOptions, Precision};
+use crate::runtime::Core;
+use crate::write::write_points;
+
+/// Most rejected lines named in one response.
+const MAX_REPORTED_LINES: usize = 100;
+
+pub async fn handle(conn: &mut Conn, head: &Head) -> Response {
+    let result = match (head.path.as_str(), head.method) {
+        ("/ping", Method::Get | Method::Head) => Ok(ping(head)),
+        ("/ping", _) => Err(ApiError::MethodNotAllowed { allow: "GET, HEAD" }),
+        ("/health", Method::Get | Method::Head) => Ok(health()),
+        ("/health", _) => Err(ApiError::MethodNotAllowed { allow: "GET, HEAD" }),
+        ("/write", Method::Post) => write(conn, head, Api::V1).await,
+        ("/write", _) => Err(ApiError::MethodNotAllowed {
+            allow: "OPTIONS, POST",
+        }),
+        ("/api/v2/write", Method::Post) => write(conn, head, Api::V2).await,
+        ("/api/v2/write", _) => Err(ApiError::MethodNotAllowed {
+            allow: "OPTIONS, POST",
+        }),
+        ("/query", Method::Get | Method::Post) => query(conn, head).await,
+        ("/query", _) => Err(ApiError::MethodNotAllowed { allow: "GET, POST" }),
+        ("/debug/rows", Method::Get) if conn.core().config.debug_endpoints => {
+            debug_rows(conn, head).await
+        }
+        _ => Err(ApiError::NotFound),
+    };
+    let api = if head.path.starts_with("/api/v2") {
+        Api::V2
+    } else {
+        Api::V1
+    };
+    result.unwrap_or_else(|e| e.into_response(api))
+}
+
+fn ping(head: &Head) -> Response {
+    let params = Params::parse(&head.query);
+    if params
+        .get("verbose")
+        .is_some_and(|v| v == "true" || v == "1")
+    {
+        return Response::json(200, &json!({ "version": INFLUXDB_VERSION }));
+    }
+    Response::no_content()
+}
+
+fn health() -> Response {
+    Response::json(
+        200,
+        &json!({
+            "name": "hydrant",
+            "message": "ready for queries and writes",
+            "status": "pass",
+            "checks": [],
+            "version": INFLUXDB_VERSION,
+        }),
+    )
+}
+
+/// Who is asking, by the schemes `api` accepts.
+fn authenticate(core: &Core, head: &Head, params: &Params, api: Api) -> Result<Identity, ApiError> {
+    if core.config.without_auth {
+        return Ok(Identity::Anonymous);
+    }
+    let presented = credentials(head, params);
+    let token = match (api, presented) {
+        (_, Credentials::Token(t)) => t,
+        // The v2 API takes tokens only (Token or Bearer).
+        (Api::V1, Credentials::Password(p)) => p,
+        (_, Credentials::Malformed) => {
+            return Err(ApiError::Unauthorized(
+                "unable to parse authentication credentials".into(),
+            ))
+        }
+        _ => {
+            return Err(ApiError::Unauthorized(match api {
+                Api::V1 => "unable to parse authentication credentials".into(),
+                Api::V2 => "unauthorized access".into(),
+            }))
+        }
+    };
+    core.tokens
+        .authenticate(&token)
+        .map_err(|e| match (e, api) {
+            (AuthError::Missing | AuthError::Invalid, Api::V1) => {
+                ApiError::Unauthorized("authorization failed".into())
+            }
+            (AuthError::Missing | AuthError::Invalid, Api::V2) => {
+                ApiError::Unauthorized("unauthorized access".into())
+            }
+        })
+}
+
+/// The database a write or query names: `db`, or `db/rp` for any rp other
+/// than empty or `autogen`.
+fn database_name(db: &str, rp: Option<&str>) -> Result<String, ApiError> {
+    let name = match rp {
+        None | Some("") | Some("autogen") => db.to_owned(),
+        Some(rp) => format!("{db}/{rp}"),
+    };
+    if name.is_empty() || name.len() > MAX_DATABASE_NAME {
+        return Err(ApiError::BadRequest(format!(
+            "invalid database name {name:?}: namespace name length must be between 1 and {MAX_DATABASE_NAME} characters"
+        )));
+    }
+    Ok(name)
+}
+
+fn parse_precision(params: &Params) -> Result<Precision, ApiError> {
+    let given = params.get("precision").unwrap_or("");
+    Precision::from_param(given).ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "invalid precision {given:?} (use n, u, ms, s, m or h)"
+        ))
+    })
+}
+
+/// The request's arrival time, truncated to its precision.
+fn arrival_time(precision: Precision) -> i64 {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0);
+    now - now.rem_euclid(precision.multiplier())
+}
+
+/// The text of physical line `line` (1-based) of `body`.
+fn line_text(body: &[u8], line: usize) -> String {
+    let mut lines = body.split(|&b| b == b'\n');
+    let text = lines.nth(line.saturating_sub(1)).unwrap_or(b"");
+    let text = text.strip_suffix(b"\r").unwrap_or(text);
+    String::from_utf8_lossy(text).into_owned()
+}
+
+async fn write(conn: &mut Conn, head: &Head, api: Api) -> Result<Response, ApiError> {
+    let core = conn.core().clone();
+    let params = Params::parse(&head.query);
+    let identity = authenticate(&core, head, &params, api)?;
+    let (db_param, rp) = match api {
+        Api::V1 => (params.get("db"), params.get("rp")),
+        Api::V2 => (params.get("bucket"), None),
+    };
+    let db_param = db_param.filter(|d| !d.is_empty()).ok_or_else(|| {
+        ApiError::BadRequest(match api {
+            Api::V1 => "database is required".into(),
+            Api::V2 => "bucket is required".into(),
+        })
+    })?;
+    let db = database_name(db_param, rp)?;
+    if !identity.may(Access::Write, &db) {
+        return Err(ApiError::Forbidden(format!(
+            "token is not authorized to write to database {db:?}"
+        )));
+    }
+    let precision = parse_precision(&params)?;
+    let atomic = params.get("accept_partial").is_some_and(|v| v == "false");
+    let encoding = Encoding::from_header(head.content_encoding.as_deref()).ok_or_else(|| {
+        ApiError::UnsupportedEncoding(format!(
+            "unsupported Content-Encoding {:?} (use gzip or identity)",
+            head.content_encoding.as_deref().unwrap_or("")
+        ))
+    })?;
+
+    let limit = core.config.max_body_size;
+    let mut raw = std::mem::take(&mut conn.body);
+    let read = conn.read_body(head, limit, &mut raw).await;
+    let mut decoded = std::mem::take(&mut conn.decoded);
+    let result = match read {
+        Err(e) => Err(e
+            .into_api_error()
+            .unwrap_or_else(|| ApiError::BadRequest("request body could not be read".into()))),
+        Ok(()) => {
+            let body: Result<&[u8], ApiError> = match encoding {
+                Encoding::Identity => Ok(&raw),
+                Encoding::Gzip => {
+                    match core
+                        .gunzip
+                        .borrow_mut()
+                        .decompress(&raw, &mut decoded, limit)
+                    {
+                        Ok(()) => Ok(&decoded),
+                        Err(e @ DecodeError::TooLarge { .. }) => {
+                            Err(ApiError::PayloadTooLarge(e.to_string()))
+                        }
+                        Err(e @ DecodeError::Corrupt) => Err(ApiError::BadRequest(e.to_string())),
+                    }
+                }
+            };
+            match body {
+                Ok(body) => store(conn, &core, &db, body, precision, atomic).await,
+                Err(e) => Err(e),
+            }
+        }
+    };
+    conn.body = raw;
+    conn.decoded = decoded;
+    result
+}
+
+/// Parses, checks and stores one decoded body; answers 204 or the errors.
+async fn store(
+    conn: &mut Conn,
+    core: &Rc<Core>,
+    db: &str,
+    body: &[u8],
+    precision: Precision,
+    atomic: bool,
+) -> Result<Response, ApiError> {
+    conn.arena.reset();
+    let options = ParseOptions {
+        precision,
+        max_line_length: core.config.max_line_length,
+    };
+    let parsed = parse_with_options(body, options, &conn.arena)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let seq = core.next_seq();
+    let outcome = if atomic && !parsed.errors.is_empty() {
+        None
+    } else {
+        let mut shard = core.shard.borrow_mut();
+        Some(write_points(
+            &core.catalog,
+            &mut shard,
+            db,
+            &parsed.points,
+            arrival_time(precision),
+            seq,
+            atomic,
+        ))
+    };
+    // (line, text, message, InfluxDB's one-line form) for every rejected line.
+    let mut rejected: Vec<(usize, String, String, String)> = parsed
+        .errors
+        .iter()
+        .map(|e| (e.line, e.text.to_owned(), e.kind.to_string(), e.to_string()))
+        .collect();
+    let written = match &outcome {
+        Some(o) => {
+            rejected.extend(o.rejected.iter().map(|r| {
+                (
+                    r.line,
+                    line_text(body, r.line),
+                    r.message.clone(),
+                    r.message.clone(),
+                )
+            }));
+            o.written
+        }
+        None => 0,
+    };
+    if written > 0 {
+        core.durability.commit(seq).await;
+    }
+    if rejected.is_empty() {
+        return Ok(Response::no_content());
+    }
+    rejected.sort_by_key(|r| r.0);
+    let dropped = rejected.len();
+    let mut joined: Vec<&str> = rejected
+        .iter()
+        .take(MAX_REPORTED_LINES)
+        .map(|r| r.3.as_str())
+        .collect();
+    let more = dropped.saturating_sub(MAX_REPORTED_LINES);
+    let more_text = format!("… and {more} more rejected lines");
+    if more > 0 {
+        joined.push(&more_text);
+    }
+    let joined = joined.join("\n");
+    // InfluxDB: a body none of whose lines parsed gets the parse errors alone.
+    let message =
+        if parsed.points.is_empty() && outcome.as_ref().is_none_or(|o| o.rejected.is_empty()) {
+            joined
+        } else {
+            format!("partial write: {joined} dropped={dropped}")
+        };
+    let lines = rejected
+        .into_iter()
+        .take(MAX_REPORTED_LINES)
+        .map(|(line, text, reason, _)| (line, text, reason))
+        .collect();
+    Err(ApiError::PartialWrite { message, lines })
+}
+
+/// `/query` until InfluxQL lands: enough for Telegraf's `CREATE DATABASE`.
+async fn query(conn: &mut Conn, head: &Head) -> Result<Response, ApiError> {
+    let core = conn.core().clone();
+    let mut params = Params::parse(&head.query);
+    if head.method == Method::Post {
+        let mut raw = std::mem::take(&mut conn.body);
+        let read = conn
+            .read_body(head, core.config.max_body_size, &mut raw)
+            .await;
+        if let Err(e) = read {
+            conn.body = raw;
+            return Err(e
+                .into_api_error()
+                .unwrap_or_else(|| ApiError::BadRequest("request body could not be read".into())));
+        }
+        let form = head
+            .content_type
+            .as_deref()
+            .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
+        if form {
+            params.extend_form(&raw);
+        }
+        conn.body = raw;
+    }
+    let identity = authenticate(&core, head, &params, Api::V1)?;
+    let q = params
+        .get("q")
+        .filter(|q| !q.trim().is_empty())
+        .ok_or_else(|| ApiError::BadRequest("missing required parameter \"q\"".into()))?;
+    let mut results = Vec::new();
+    for (id, statement) in q
+        .split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .enumerate()
+    {
+        let words: Vec<&str> = statement.split_whitespace().collect();
+        let is_create = words.len() == 3
+            && words[0].eq_ignore_ascii_case("create")
+            && words[1].eq_ignore_ascii_case("database");
+        if is_create {
+            let name = words[2].trim_matches('"');
+            if !identity.is_admin() && !identity.may(Access::Write, name) {
+                return Err(ApiError::Forbidden(format!(
+                    "token may not create database {name:?}"
+                )));
+            }
+            database_name(name, None)?;
+            core.catalog.ensure_database(name);
+            results.push(json!({ "statement_id": id }));
+        } else {
+            results.push(json!({
+                "statement_id": id,
+                "error": format!("statement not supported yet: {statement}"),
+            }));
+        }
+    }
+    Ok(Response::json(200, &json!({ "results": results })))
+}
+
+/// Test-only read path: every row of one table from every core, merged so
+/// that the same series and time is one row (last write wins per field).
+async fn debug_rows(conn: &mut Conn, head: &Head) -> Result<Response, ApiError> {
+    let core = conn.core().clone();
+    let params = Params::parse(&head.query);
+    let identity = authenticate(&core, head, &params, Api::V1)?;
+    let db = params.get("db").unwrap_or("");
+    let table = params.get("measurement").unwrap_or("");
+    if !identity.may(Access::Read, db) {
+        return Err(ApiError::Forbidden(format!(
+            "token may not read database {db:?}"
+        )));
+    }
+    let batches = core.fanout().snapshot(&core, db, table).await;
+    let rows: Vec<Value> = crate::shard::merge::rows_as_json(&batches);
+    Ok(Response::json(200, &json!({ "rows": rows })))
+}

@@ -1,0 +1,160 @@
+//! Asking every core: requests travel a glommio channel mesh to each peer's
+//! shard and answers come back on a second mesh, so no core ever touches
+//! another's data. The local core answers directly.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use arrow_array::RecordBatch;
+use glommio::channels::channel_mesh::{FullMesh, MeshBuilder, Receivers, Senders};
+use glommio::channels::local_channel::{self, LocalSender};
+use hashbrown::HashMap;
+
+use super::Core;
+
+/// What one core can be asked.
+#[derive(Clone, Debug)]
+pub enum Ask {
+    /// Every row of one table, as batches.
+    Snapshot { db: String, table: String },
+}
+
+#[derive(Debug)]
+pub enum Answer {
+    Batches(Vec<RecordBatch>),
+}
+
+#[derive(Debug)]
+pub struct Envelope<T> {
+    id: u64,
+    from: usize,
+    body: T,
+}
+
+/// The two meshes, shared by all executors before they start.
+#[derive(Clone)]
+pub struct Meshes {
+    asks: FullMesh<Envelope<Ask>>,
+    answers: FullMesh<Envelope<Answer>>,
+}
+
+impl Meshes {
+    pub fn new(peers: usize) -> Self {
+        Meshes {
+            asks: MeshBuilder::full(peers, 64),
+            answers: MeshBuilder::full(peers, 64),
+        }
+    }
+}
+
+/// One core's end of the meshes.
+pub struct Fanout {
+    peer_id: usize,
+    peers: usize,
+    asks: Senders<Envelope<Ask>>,
+    answers: Senders<Envelope<Answer>>,
+    pending: RefCell<HashMap<u64, LocalSender<Answer>>>,
+    next_id: Cell<u64>,
+}
+
+/// Answers `ask` from this core's own shard.
+fn answer_locally(core: &Core, ask: &Ask) -> Answer {
+    match ask {
+        Ask::Snapshot { db, table } => Answer::Batches(core.shard.borrow_mut().snapshot(db, table)),
+    }
+}
+
+impl Fanout {
+    /// Joins both meshes (waits for every peer) and starts this core's
+    /// answering tasks.
+    pub async fn join(meshes: Meshes, core: Rc<Core>) -> Rc<Fanout> {
+        let (ask_tx, ask_rx): (_, Receivers<Envelope<Ask>>) =
+            meshes.asks.join().await.expect("join the ask mesh");
+        let (answer_tx, answer_rx): (_, Receivers<Envelope<Answer>>) =
+            meshes.answers.join().await.expect("join the answer mesh");
+        let fanout = Rc::new(Fanout {
+            peer_id: ask_tx.peer_id(),
+            peers: ask_tx.nr_consumers(),
+            asks: ask_tx,
+            answers: answer_tx,
+            pending: RefCell::new(HashMap::new()),
+            next_id: Cell::new(0),
+        });
+        let mut ask_rx = ask_rx;
+        for (_, rx) in ask_rx.streams() {
+            let fanout = fanout.clone();
+            let core = core.clone();
+            glommio::spawn_local(async move {
+                while let Some(envelope) = rx.recv().await {
+                    let body = answer_locally(&core, &envelope.body);
+                    let reply = Envelope {
+                        id: envelope.id,
+                        from: fanout.peer_id,
+                        body,
+                    };
+                    // A peer that is gone no longer waits for the answer.
+                    let _ = fanout.answers.send_to(envelope.from, reply).await;
+                }
+            })
+            .detach();
+        }
+        let mut answer_rx = answer_rx;
+        for (_, rx) in answer_rx.streams() {
+            let fanout = fanout.clone();
+            glommio::spawn_local(async move {
+                while let Some(envelope) = rx.recv().await {
+                    let waiter = fanout.pending.borrow_mut().remove(&envelope.id);
+                    if let Some(waiter) = waiter {
+                        let _ = waiter.try_send(envelope.body);
+                    }
+                }
+            })
+            .detach();
+        }
+        fanout
+    }
+
+    /// Asks every core (this one included) and collects the answers that came.
+    pub async fn ask_all(&self, core: &Core, ask: Ask) -> Vec<Answer> {
+        let mut waiting = Vec::new();
+        for peer in 0..self.peers {
+            if peer == self.peer_id {
+                continue;
+            }
+            let id = self.next_id.get();
+            self.next_id.set(id + 1);
+            let (tx, rx) = local_channel::new_bounded(1);
+            self.pending.borrow_mut().insert(id, tx);
+            let envelope = Envelope {
+                id,
+                from: self.peer_id,
+                body: ask.clone(),
+            };
+            if self.asks.send_to(peer, envelope).await.is_ok() {
+                waiting.push(rx);
+            } else {
+                self.pending.borrow_mut().remove(&id);
+            }
+        }
+        let mut answers = vec![answer_locally(core, &ask)];
+        for rx in waiting {
+            if let Some(answer) = rx.recv().await {
+                answers.push(answer);
+            }
+        }
+        answers
+    }
+
+    /// Every batch of `db`.`table` on every core.
+    pub async fn snapshot(&self, core: &Core, db: &str, table: &str) -> Vec<RecordBatch> {
+        let ask = Ask::Snapshot {
+            db: db.to_owned(),
+            table: table.to_owned(),
+        };
+        self.ask_all(core, ask)
+            .await
+            .into_iter()
+            .flat_map(|Answer::Batches(b)| b)
+            .collect()
+    }
+}

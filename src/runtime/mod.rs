@@ -1,0 +1,325 @@
+//! Executors: one glommio executor pinned to each selected CPU, each with its
+//! own SO_REUSEPORT listener on the same address (the kernel spreads
+//! connections), its own shard, and its end of the fan-out meshes.
+//!
+//! Shutdown (SIGINT/SIGTERM): a plain thread flips a shared flag; each
+//! executor stops accepting, lets its in-flight requests finish (reads notice
+//! the flag within a quarter second), and returns; `serve` then exits 0.
+
+pub mod fanout;
+
+use std::cell::{Cell, OnceCell, RefCell};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use glommio::net::TcpListener;
+use glommio::{LocalExecutorBuilder, Placement};
+
+use crate::auth::{self, TokenStore};
+use crate::catalog::Catalog;
+use crate::config::ServeConfig;
+use crate::decode::Gunzip;
+use crate::http;
+use crate::shard::Shard;
+use crate::write::Durability;
+use fanout::{Fanout, Meshes};
+
+/// Everything one executor owns or shares.
+pub struct Core {
+    /// Executor index (0..number of executors).
+    pub index: usize,
+    pub config: Arc<ServeConfig>,
+    pub catalog: Arc<Catalog>,
+    pub tokens: Arc<TokenStore>,
+    pub shard: RefCell<Shard>,
+    pub gunzip: RefCell<Gunzip>,
+    pub durability: Durability,
+    fanout: OnceCell<Rc<Fanout>>,
+    seq: Arc<AtomicU64>,
+    shutdown: Arc<AtomicBool>,
+    requests: Cell<u64>,
+}
+
+impl Core {
+    /// The global write order: later writes win over earlier ones.
+    pub fn next_seq(&self) -> u64 {
+        self.seq.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn shutting_down(&self) -> bool {
+        self.shutdown.load(Ordering::Relaxed)
+    }
+
+    pub fn fanout(&self) -> &Rc<Fanout> {
+        self.fanout.get().expect("fan-out is joined before serving")
+    }
+
+    /// A unique, UUID-shaped id for the `Request-Id` header.
+    pub fn next_request_id(&self) -> String {
+        let n = self.requests.get();
+        self.requests.set(n + 1);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        format!(
+            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+            (now >> 32) as u32,
+            (now >> 16) as u16,
+            now as u16,
+            self.index as u16,
+            n & 0xffff_ffff_ffff
+        )
+    }
+}
+
+/// Sets up the data directory and tokens, starts every executor, and
+/// returns once all have stopped.
+pub fn serve(config: ServeConfig) -> Result<(), String> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+        format!(
+            "cannot create data directory {}: {e}",
+            config.data_dir.display()
+        )
+    })?;
+    let tokens = Arc::new(setup_tokens(&config)?);
+    if !config.without_auth {
+        tokens.watch(Duration::from_secs(1));
+    }
+
+    // Probe the address without SO_REUSEPORT: fails if anyone (even another
+    // hydrant) holds it, and turns port 0 into a real port for every executor.
+    let bind = std::net::TcpListener::bind(config.bind)
+        .and_then(|l| l.local_addr())
+        .map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
+    let mut config = config;
+    config.bind = bind;
+    let config = Arc::new(config);
+
+    let shutdown = Arc::new(AtomicBool::new(false));
+    watch_signals(shutdown.clone())?;
+    let catalog = Arc::new(Catalog::default());
+    let seq = Arc::new(AtomicU64::new(1));
+    let meshes = Meshes::new(config.cores.len());
+    let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
+
+    let mut executors = Vec::new();
+    for (index, &cpu) in config.cores.iter().enumerate() {
+        let (config, catalog, tokens, seq, shutdown, meshes, ready) = (
+            config.clone(),
+            catalog.clone(),
+            tokens.clone(),
+            seq.clone(),
+            shutdown.clone(),
+            meshes.clone(),
+            ready_tx.clone(),
+        );
+        let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
+            .name(&format!("hydrant-{index}"))
+            .io_memory(config.io_memory)
+            .spawn(move || async move {
+                let core = Rc::new(Core {
+                    index,
+                    config,
+                    catalog,
+                    tokens,
+                    shard: RefCell::new(Shard::default()),
+                    gunzip: RefCell::new(Gunzip::default()),
+                    durability: Durability::default(),
+                    fanout: OnceCell::new(),
+                    seq,
+                    shutdown,
+                    requests: Cell::new(0),
+                });
+                run_core(core, meshes, ready).await;
+            })
+            .map_err(|e| format!("cannot start executor on CPU {cpu}: {e}"))?;
+        executors.push(handle);
+    }
+    drop(ready_tx);
+
+    let mut failure = None;
+    for _ in 0..config.cores.len() {
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => failure = Some(e),
+            Err(_) => failure = Some("an executor stopped during start-up".into()),
+        }
+    }
+    if failure.is_none() {
+        print_banner(&config);
+    } else {
+        shutdown.store(true, Ordering::SeqCst);
+    }
+    for handle in executors {
+        if let Err(e) = handle.join() {
+            failure.get_or_insert(format!("executor failed: {e}"));
+        }
+    }
+    match failure {
+        Some(e) => Err(e),
+        None => {
+            eprintln!("hydrant: stopped");
+            Ok(())
+        }
+    }
+}
+
+async fn run_core(core: Rc<Core>, meshes: Meshes, ready: mpsc::Sender<Result<(), String>>) {
+    let fanout = Fanout::join(meshes, core.clone()).await;
+    let _ = core.fanout.set(fanout);
+    let listener = match listen(core.config.bind) {
+        Ok(l) => Rc::new(l),
+        Err(e) => {
+            let _ = ready.send(Err(format!("cannot listen on {}: {e}", core.config.bind)));
+            return;
+        }
+    };
+    let _ = ready.send(Ok(()));
+    drop(ready);
+
+    let active = Rc::new(Cell::new(0usize));
+    let accepting = Rc::new(Cell::new(true));
+    {
+        let (core, listener, active, accepting) = (
+            core.clone(),
+            listener.clone(),
+            active.clone(),
+            accepting.clone(),
+        );
+        glommio::spawn_local(async move {
+            while accepting.get() {
+                let stream = match listener.socket.accept().await {
+                    Ok(s) => s,
+                    Err(_) if !accepting.get() => break,
+                    Err(e) => {
+                        // EMFILE and friends: back off instead of spinning.
+                        eprintln!("hydrant: core {}: accept failed: {e}", core.index);
+                        glommio::timer::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                if !accepting.get() || active.get() >= core.config.max_connections_per_core {
+                    drop(stream);
+                    continue;
+                }
+                active.set(active.get() + 1);
+                let (core, active) = (core.clone(), active.clone());
+                glommio::spawn_local(async move {
+                    http::conn::serve(stream, core).await;
+                    active.set(active.get() - 1);
+                })
+                .detach();
+            }
+        })
+        .detach();
+    }
+
+    while !core.shutting_down() {
+        glommio::timer::sleep(Duration::from_millis(100)).await;
+    }
+    accepting.set(false);
+    // Wakes the pending accept: on Linux shutdown(2) on a listener fails it.
+    // SAFETY: the fd belongs to `listener.socket`, which is alive here.
+    unsafe { libc::shutdown(listener.fd, libc::SHUT_RD) };
+    let grace = Instant::now() + Duration::from_secs(30);
+    while active.get() > 0 && Instant::now() < grace {
+        glommio::timer::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A listener and its fd (glommio's type does not expose it).
+struct Listener {
+    socket: TcpListener,
+    fd: i32,
+}
+
+/// Binds `addr` with SO_REUSEPORT, so every core can, and a deep backlog
+/// (the kernel still caps it at net.core.somaxconn; see tuning/).
+fn listen(addr: std::net::SocketAddr) -> std::io::Result<Listener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    use std::os::fd::IntoRawFd;
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_port(true)?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(4096)?;
+    let fd = socket.into_raw_fd();
+    // SAFETY: `fd` is a bound, listening TCP socket we own and hand over.
+    let socket = unsafe { <TcpListener as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    Ok(Listener { socket, fd })
+}
+
+fn watch_signals(shutdown: Arc<AtomicBool>) -> Result<(), String> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
+        .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    std::thread::Builder::new()
+        .name("hydrant-signals".into())
+        .spawn(move || {
+            let mut count = 0;
+            for signal in signals.forever() {
+                count += 1;
+                if count == 1 {
+                    eprintln!(
+                        "hydrant: signal {signal}: finishing in-flight requests, then stopping"
+                    );
+                    shutdown.store(true, Ordering::SeqCst);
+                } else {
+                    eprintln!("hydrant: second signal: exiting now");
+                    std::process::exit(130);
+                }
+            }
+        })
+        .map_err(|e| format!("cannot start the signal thread: {e}"))?;
+    Ok(())
+}
+
+fn setup_tokens(config: &ServeConfig) -> Result<TokenStore, String> {
+    if config.without_auth {
+        return Ok(TokenStore::empty());
+    }
+    let dir = &config.data_dir;
+    if let Some(token) = &config.admin_token {
+        auth::add_token(dir, token, true, vec![], "--admin-token")
+            .map_err(|e| format!("cannot store the admin token: {e}"))?;
+    }
+    let store = TokenStore::open(dir).map_err(|e| format!("cannot read tokens: {e}"))?;
+    if store.is_empty() {
+        let token = auth::create_token(dir, true, vec![], "created at first start")
+            .map_err(|e| format!("cannot create the admin token: {e}"))?;
+        let file = dir.join(auth::ADMIN_TOKEN_FILE);
+        auth::write_private(&file, format!("{token}\n").as_bytes())
+            .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+        eprintln!(
+            "hydrant: created an admin token (shown once; also in {}):",
+            file.display()
+        );
+        eprintln!("    {token}");
+        store
+            .reload()
+            .map_err(|e| format!("cannot read tokens: {e}"))?;
+    }
+    Ok(store)
+}
+
+fn print_banner(config: &ServeConfig) {
+    let auth = if config.without_auth {
+        "none (--without-auth): every request is allowed".to_string()
+    } else {
+        format!(
+            "token required: `Authorization: Token <token>` (or Bearer, Basic with the token as password, or ?p=<token>); admin token in {}",
+            config.data_dir.join(auth::ADMIN_TOKEN_FILE).display()
+        )
+    };
+    eprintln!(
+        "hydrant {} listening on http://{}\n  cores: {:?} (one pinned executor each, io_memory {} KiB)\n  data:  {}\n  auth:  {auth}",
+        env!("CARGO_PKG_VERSION"),
+        config.bind,
+        config.cores,
+        config.io_memory >> 10,
+        config.data_dir.display(),
+    );
+}

@@ -1,0 +1,355 @@
+//! This core's data: per table, Arrow column builders that fill row by row
+//! and are sealed into immutable `RecordBatch`es at a row threshold.
+//!
+//! A shard is owned by one executor and never shared: other cores read it by
+//! asking its owner (see `runtime::fanout`), which answers with `RecordBatch`
+//! clones (cheap: arrays are reference counted).
+//!
+//! Layout of a batch: `time` (Timestamp(ns)), then the table's columns in
+//! catalog id order (tags as dictionary-encoded strings, fields typed), then
+//! `_seq`, the write's global sequence number, which decides "last write
+//! wins" between points of the same series and time.
+
+pub mod merge;
+
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    BooleanBuilder, Float64Builder, Int64Builder, StringBuilder, StringDictionaryBuilder,
+    TimestampNanosecondBuilder, UInt64Builder,
+};
+use arrow_array::types::Int32Type;
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema, TimeUnit};
+use hashbrown::HashMap;
+
+use crate::catalog::{ColumnKind, FieldType};
+
+/// The name of the hidden write-order column.
+pub const SEQ_COLUMN: &str = "_seq";
+
+/// One value on its way into a builder.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Value<'a> {
+    Tag(&'a str),
+    Float(f64),
+    Integer(i64),
+    Unsigned(u64),
+    String(&'a str),
+    Boolean(bool),
+}
+
+enum Builder {
+    Tag(StringDictionaryBuilder<Int32Type>),
+    Float(Float64Builder),
+    Integer(Int64Builder),
+    Unsigned(UInt64Builder),
+    String(StringBuilder),
+    Boolean(BooleanBuilder),
+}
+
+impl Builder {
+    fn new(kind: ColumnKind) -> Builder {
+        match kind {
+            ColumnKind::Tag => Builder::Tag(StringDictionaryBuilder::new()),
+            ColumnKind::Field(FieldType::Float) => Builder::Float(Float64Builder::new()),
+            ColumnKind::Field(FieldType::Integer) => Builder::Integer(Int64Builder::new()),
+            ColumnKind::Field(FieldType::Unsigned) => Builder::Unsigned(UInt64Builder::new()),
+            ColumnKind::Field(FieldType::String) => Builder::String(StringBuilder::new()),
+            ColumnKind::Field(FieldType::Boolean) => Builder::Boolean(BooleanBuilder::new()),
+        }
+    }
+
+    fn data_type(&self) -> DataType {
+        match self {
+            Builder::Tag(_) => {
+                DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+            }
+            Builder::Float(_) => DataType::Float64,
+            Builder::Integer(_) => DataType::Int64,
+            Builder::Unsigned(_) => DataType::UInt64,
+            Builder::String(_) => DataType::Utf8,
+            Builder::Boolean(_) => DataType::Boolean,
+        }
+    }
+
+    fn append_nulls(&mut self, n: usize) {
+        match self {
+            Builder::Tag(b) => b.append_nulls(n),
+            Builder::Float(b) => b.append_nulls(n),
+            Builder::Integer(b) => b.append_nulls(n),
+            Builder::Unsigned(b) => b.append_nulls(n),
+            Builder::String(b) => {
+                for _ in 0..n {
+                    b.append_null()
+                }
+            }
+            Builder::Boolean(b) => b.append_nulls(n),
+        }
+    }
+
+    /// Appends `value`; the write stage has already checked its type.
+    fn append(&mut self, value: Value<'_>) {
+        match (self, value) {
+            (Builder::Tag(b), Value::Tag(v)) => b.append_value(v),
+            (Builder::Float(b), Value::Float(v)) => b.append_value(v),
+            (Builder::Integer(b), Value::Integer(v)) => b.append_value(v),
+            (Builder::Unsigned(b), Value::Unsigned(v)) => b.append_value(v),
+            (Builder::String(b), Value::String(v)) => b.append_value(v),
+            (Builder::Boolean(b), Value::Boolean(v)) => b.append_value(v),
+            (b, v) => unreachable!("write stage let a {v:?} reach a {:?} column", b.data_type()),
+        }
+    }
+
+    fn finish(&mut self, cloned: bool) -> ArrayRef {
+        macro_rules! done {
+            ($b:expr) => {
+                if cloned {
+                    Arc::new($b.finish_cloned()) as ArrayRef
+                } else {
+                    Arc::new($b.finish()) as ArrayRef
+                }
+            };
+        }
+        match self {
+            Builder::Tag(b) => done!(b),
+            Builder::Float(b) => done!(b),
+            Builder::Integer(b) => done!(b),
+            Builder::Unsigned(b) => done!(b),
+            Builder::String(b) => done!(b),
+            Builder::Boolean(b) => done!(b),
+        }
+    }
+}
+
+/// One table's rows on this core.
+pub struct TableShard {
+    time: TimestampNanosecondBuilder,
+    seq: UInt64Builder,
+    /// Indexed by catalog column id; `None` for columns this core never saw.
+    columns: Vec<Option<(Arc<str>, Builder)>>,
+    /// For each column, the row it was last set in (plus one), to null the rest.
+    set_in_row: Vec<usize>,
+    rows: usize,
+    sealed: Vec<RecordBatch>,
+    sealed_rows: usize,
+}
+
+impl TableShard {
+    fn new() -> Self {
+        TableShard {
+            time: TimestampNanosecondBuilder::new(),
+            seq: UInt64Builder::new(),
+            columns: Vec::new(),
+            set_in_row: Vec::new(),
+            rows: 0,
+            sealed: Vec::new(),
+            sealed_rows: 0,
+        }
+    }
+
+    /// Appends one row: its time, its write sequence, and `(column id, name,
+    /// kind, value)` for each column it sets; every other column gets a null.
+    pub fn append_row<'v>(
+        &mut self,
+        time: i64,
+        seq: u64,
+        values: impl IntoIterator<Item = (u32, &'v Arc<str>, ColumnKind, Value<'v>)>,
+    ) {
+        let row = self.rows + 1;
+        for (id, name, kind, value) in values {
+            let id = id as usize;
+            if id >= self.columns.len() {
+                self.columns.resize_with(id + 1, || None);
+                self.set_in_row.resize(id + 1, 0);
+            }
+            let (_, builder) = self.columns[id].get_or_insert_with(|| {
+                let mut b = Builder::new(kind);
+                b.append_nulls(self.rows);
+                (name.clone(), b)
+            });
+            builder.append(value);
+            self.set_in_row[id] = row;
+        }
+        for (column, set) in self.columns.iter_mut().zip(&self.set_in_row) {
+            if let Some((_, builder)) = column {
+                if *set != row {
+                    builder.append_nulls(1);
+                }
+            }
+        }
+        self.time.append_value(time);
+        self.seq.append_value(seq);
+        self.rows += 1;
+    }
+
+    fn batch(&mut self, cloned: bool) -> RecordBatch {
+        let mut fields = vec![Field::new(
+            "time",
+            DataType::Timestamp(TimeUnit::Nanosecond, None),
+            false,
+        )];
+        let mut arrays: Vec<ArrayRef> = vec![if cloned {
+            Arc::new(self.time.finish_cloned())
+        } else {
+            Arc::new(self.time.finish())
+        }];
+        for (name, builder) in self.columns.iter_mut().flatten() {
+            fields.push(Field::new(name.as_ref(), builder.data_type(), true));
+            arrays.push(builder.finish(cloned));
+        }
+        fields.push(Field::new(SEQ_COLUMN, DataType::UInt64, false));
+        arrays.push(if cloned {
+            Arc::new(self.seq.finish_cloned())
+        } else {
+            Arc::new(self.seq.finish())
+        });
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
+            .expect("builders of one table always have equal lengths")
+    }
+
+    /// Seals the open rows into an immutable batch.
+    pub fn seal(&mut self) {
+        if self.rows == 0 {
+            return;
+        }
+        let batch = self.batch(false);
+        self.sealed_rows += self.rows;
+        self.rows = 0;
+        self.set_in_row.iter_mut().for_each(|s| *s = 0);
+        self.sealed.push(batch);
+    }
+
+    /// Every row so far: the sealed batches and a copy of the open rows.
+    pub fn snapshot(&mut self) -> Vec<RecordBatch> {
+        let mut out = self.sealed.clone();
+        if self.rows > 0 {
+            out.push(self.batch(true));
+        }
+        out
+    }
+
+    pub fn rows(&self) -> usize {
+        self.sealed_rows + self.rows
+    }
+
+    pub fn open_rows(&self) -> usize {
+        self.rows
+    }
+}
+
+/// Everything this core holds, by database and table.
+pub struct Shard {
+    tables: HashMap<(Arc<str>, Arc<str>), TableShard>,
+    /// Open rows per table before they are sealed.
+    pub seal_rows: usize,
+}
+
+impl Default for Shard {
+    fn default() -> Self {
+        Shard {
+            tables: HashMap::new(),
+            seal_rows: 64 * 1024,
+        }
+    }
+}
+
+impl Shard {
+    pub fn table_mut(&mut self, db: &Arc<str>, table: &Arc<str>) -> &mut TableShard {
+        // Most writes hit an existing table: look up by reference first.
+        let key = (db.clone(), table.clone());
+        self.tables.entry(key).or_insert_with(TableShard::new)
+    }
+
+    /// Seals tables whose open rows passed the threshold.
+    pub fn seal_full(&mut self) {
+        let limit = self.seal_rows;
+        for t in self.tables.values_mut() {
+            if t.open_rows() >= limit {
+                t.seal();
+            }
+        }
+    }
+
+    pub fn snapshot(&mut self, db: &str, table: &str) -> Vec<RecordBatch> {
+        self.tables
+            .iter_mut()
+            .filter(|((d, t), _)| d.as_ref() == db && t.as_ref() == table)
+            .flat_map(|(_, t)| t.snapshot())
+            .collect()
+    }
+
+    pub fn rows(&self) -> usize {
+        self.tables.values().map(TableShard::rows).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Float64Type, TimestampNanosecondType};
+    use arrow_array::Array;
+
+    #[test]
+    fn rows_fill_columns_with_nulls_where_absent() {
+        let host: Arc<str> = Arc::from("host");
+        let v: Arc<str> = Arc::from("v");
+        let s: Arc<str> = Arc::from("s");
+        let mut t = TableShard::new();
+        t.append_row(
+            1,
+            1,
+            [
+                (0, &host, ColumnKind::Tag, Value::Tag("a")),
+                (
+                    1,
+                    &v,
+                    ColumnKind::Field(FieldType::Float),
+                    Value::Float(1.5),
+                ),
+            ],
+        );
+        t.append_row(
+            2,
+            2,
+            [(
+                2,
+                &s,
+                ColumnKind::Field(FieldType::String),
+                Value::String("x"),
+            )],
+        );
+        t.seal();
+        t.append_row(
+            3,
+            3,
+            [(
+                1,
+                &v,
+                ColumnKind::Field(FieldType::Float),
+                Value::Float(3.0),
+            )],
+        );
+        let batches = t.snapshot();
+        assert_eq!(batches.len(), 2);
+        let first = &batches[0];
+        assert_eq!(first.num_rows(), 2);
+        let names: Vec<_> = first
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        assert_eq!(names, ["time", "host", "v", "s", "_seq"]);
+        let times = first.column(0).as_primitive::<TimestampNanosecondType>();
+        assert_eq!(times.values().as_ref(), [1, 2]);
+        let v_col = first.column(2).as_primitive::<Float64Type>();
+        assert!(v_col.is_valid(0) && v_col.is_null(1));
+        assert!(first.column(1).is_null(1));
+        let second = &batches[1];
+        assert_eq!(second.num_rows(), 1);
+        assert_eq!(second.column(3).null_count(), 1, "s is null in the new row");
+        assert_eq!(t.rows(), 3);
+    }
+}

@@ -1,0 +1,372 @@
+//! The write stage: parsed points are checked against the shared catalog's
+//! schema rules, then appended to this core's shard.
+//!
+//! Rules (InfluxDB 3's): a column is a tag or a field forever, a field keeps
+//! its first type, and a tag and a field may not share a name in a table. A
+//! point that breaks one is rejected on its own (a partial write); the rest of
+//! the body is stored. New columns are created in one catalog change per table
+//! per request, after which the points that needed them are checked again
+//! against whatever the catalog now says (another core may have won).
+//!
+//! Durability: [`Durability::commit`] is the one place a write waits before it
+//! is acknowledged. It returns at once today; the WAL plugs in there.
+
+use std::sync::Arc;
+
+use hashbrown::HashMap;
+
+use crate::catalog::{
+    check, Catalog, ColumnKind, ColumnRequest, FieldType, SchemaConflict, Snapshot, Table,
+};
+use crate::lp::{FieldValue, Point};
+use crate::shard::{Shard, Value};
+
+/// A point the write stage refused, with what to tell the client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejection {
+    pub line: usize,
+    pub message: String,
+}
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Outcome {
+    pub written: usize,
+    pub rejected: Vec<Rejection>,
+}
+
+fn kind_of(value: &FieldValue<'_>) -> FieldType {
+    match value {
+        FieldValue::Float(_) => FieldType::Float,
+        FieldValue::Integer(_) => FieldType::Integer,
+        FieldValue::Unsigned(_) => FieldType::Unsigned,
+        FieldValue::String(_) => FieldType::String,
+        FieldValue::Boolean(_) => FieldType::Boolean,
+    }
+}
+
+fn value_of<'a>(value: &FieldValue<'a>) -> Value<'a> {
+    match *value {
+        FieldValue::Float(x) => Value::Float(x),
+        FieldValue::Integer(x) => Value::Integer(x),
+        FieldValue::Unsigned(x) => Value::Unsigned(x),
+        FieldValue::String(x) => Value::String(x),
+        FieldValue::Boolean(x) => Value::Boolean(x),
+    }
+}
+
+/// The message InfluxDB gives for a schema conflict, so clients recognise it.
+fn conflict_message(
+    measurement: &str,
+    column: &str,
+    wanted: ColumnKind,
+    conflict: &SchemaConflict,
+) -> String {
+    match (conflict, wanted) {
+        (SchemaConflict::FieldType { existing, wanted }, _) => format!(
+            "field type conflict: input field \"{column}\" on measurement \"{measurement}\" is type {wanted}, already exists as type {existing}"
+        ),
+        (SchemaConflict::TagFieldClash { .. }, ColumnKind::Tag) => format!(
+            "column conflict: input tag \"{column}\" on measurement \"{measurement}\" already exists as a field; a tag and a field cannot share a name"
+        ),
+        (SchemaConflict::TagFieldClash { .. }, ColumnKind::Field(_)) => format!(
+            "column conflict: input field \"{column}\" on measurement \"{measurement}\" already exists as a tag; a tag and a field cannot share a name"
+        ),
+    }
+}
+
+/// Where a point stands against one catalog snapshot.
+enum Check {
+    Ok,
+    /// It needs columns the catalog does not have yet.
+    Missing,
+    Rejected(String),
+}
+
+fn check_point(
+    table: Option<&Arc<Table>>,
+    point: &Point<'_>,
+    missing: &mut Vec<ColumnRequest>,
+) -> Check {
+    let mut needs = false;
+    let mut want = |name: &str, kind: ColumnKind| -> Result<(), String> {
+        match table.and_then(|t| t.column(name)) {
+            Some(existing) => check(&existing, kind)
+                .map(|_| ())
+                .map_err(|c| conflict_message(point.measurement, name, kind, &c)),
+            None => {
+                needs = true;
+                if !missing.iter().any(|m| m.name == name) {
+                    missing.push(ColumnRequest {
+                        name: name.to_owned(),
+                        kind,
+                    });
+                }
+                Ok(())
+            }
+        }
+    };
+    for tag in point.tags {
+        if let Err(m) = want(tag.key, ColumnKind::Tag) {
+            return Check::Rejected(m);
+        }
+    }
+    for field in point.fields {
+        if let Err(m) = want(field.key, ColumnKind::Field(kind_of(&field.value))) {
+            return Check::Rejected(m);
+        }
+    }
+    if needs {
+        Check::Missing
+    } else {
+        Check::Ok
+    }
+}
+
+fn append(shard: &mut Shard, db: &Arc<str>, table: &Table, point: &Point<'_>, time: i64, seq: u64) {
+    let t = shard.table_mut(db, &table.name);
+    let tags = point.tags.iter().map(|tag| {
+        let c = table.column(tag.key).expect("checked");
+        (
+            c.id,
+            &table.names[c.id as usize],
+            c.kind,
+            Value::Tag(tag.value),
+        )
+    });
+    let fields = point.fields.iter().map(|f| {
+        let c = table.column(f.key).expect("checked");
+        (
+            c.id,
+            &table.names[c.id as usize],
+            c.kind,
+            value_of(&f.value),
+        )
+    });
+    t.append_row(time, seq, tags.chain(fields));
+}
+
+/// Checks and stores `points` into `db` on this core's `shard`. Points
+/// without a timestamp get `default_time`; every row carries `seq`. With
+/// `atomic`, one rejected point means none is stored.
+pub fn write_points(
+    catalog: &Catalog,
+    shard: &mut Shard,
+    db: &str,
+    points: &[Point<'_>],
+    default_time: i64,
+    seq: u64,
+    atomic: bool,
+) -> Outcome {
+    let mut snapshot: Arc<Snapshot> = catalog.snapshot();
+    if snapshot.database(db).is_none() {
+        snapshot = catalog.ensure_database(db);
+    }
+    let db_name = snapshot.database(db).expect("just ensured").name.clone();
+    let mut outcome = Outcome::default();
+    // Per point: the table it goes to once checked, `None` while it waits
+    // for new columns or after it was rejected.
+    let mut resolved: Vec<Option<Arc<Table>>> = Vec::with_capacity(points.len());
+    let mut waiting: Vec<usize> = Vec::new();
+    let mut wanted: HashMap<&str, Vec<ColumnRequest>> = HashMap::new();
+    let mut scratch = Vec::new();
+    let mut cached: Option<(&str, Option<Arc<Table>>)> = None;
+
+    for (k, point) in points.iter().enumerate() {
+        let table = match &cached {
+            Some((name, t)) if *name == point.measurement => t.clone(),
+            _ => {
+                let t = snapshot.table(db, point.measurement).cloned();
+                cached = Some((point.measurement, t.clone()));
+                t
+            }
+        };
+        scratch.clear();
+        match check_point(table.as_ref(), point, &mut scratch) {
+            Check::Ok => resolved.push(table),
+            Check::Missing => {
+                let list = wanted.entry(point.measurement).or_default();
+                for request in scratch.drain(..) {
+                    // The first point of this request to want a column decides its kind.
+                    if !list.iter().any(|r| r.name == request.name) {
+                        list.push(request);
+                    }
+                }
+                waiting.push(k);
+                resolved.push(None);
+            }
+            Check::Rejected(message) => {
+                outcome.rejected.push(Rejection {
+                    line: point.line,
+                    message,
+                });
+                resolved.push(None);
+            }
+        }
+    }
+
+    if !waiting.is_empty() {
+        for (table, requests) in &wanted {
+            catalog.add_columns(db, table, requests);
+        }
+        let snapshot = catalog.snapshot();
+        for k in waiting {
+            let point = &points[k];
+            let table = snapshot.table(db, point.measurement).cloned();
+            scratch.clear();
+            match check_point(table.as_ref(), point, &mut scratch) {
+                Check::Ok => resolved[k] = table,
+                Check::Rejected(message) => outcome.rejected.push(Rejection {
+                    line: point.line,
+                    message,
+                }),
+                // Only possible if this request wanted one name as both a tag
+                // and a field: the loser was never created.
+                Check::Missing => {
+                    let name = scratch.first().map(|r| r.name.clone()).unwrap_or_default();
+                    outcome.rejected.push(Rejection {
+                        line: point.line,
+                        message: format!(
+                            "column conflict: \"{name}\" on measurement \"{}\" is written as both a tag and a field",
+                            point.measurement
+                        ),
+                    })
+                }
+            }
+        }
+        outcome.rejected.sort_by_key(|r| r.line);
+    }
+    if atomic && !outcome.rejected.is_empty() {
+        return outcome;
+    }
+    // Rows go in body order, so the later of two equal points wins.
+    for (point, table) in points.iter().zip(&resolved) {
+        if let Some(table) = table {
+            append(
+                shard,
+                &db_name,
+                table,
+                point,
+                point.timestamp.unwrap_or(default_time),
+                seq,
+            );
+            outcome.written += 1;
+        }
+    }
+    shard.seal_full();
+    outcome
+}
+
+/// How a write becomes durable before it is acknowledged.
+#[derive(Clone, Copy, Debug, Default)]
+pub enum Durability {
+    /// Acknowledge once the points are in this core's memory (until the WAL lands).
+    #[default]
+    Memory,
+}
+
+impl Durability {
+    /// Waits until the write with sequence `seq` is durable.
+    pub async fn commit(&self, _seq: u64) {
+        match self {
+            Durability::Memory => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lp::{parse, Precision};
+    use bumpalo::Bump;
+
+    fn write(catalog: &Catalog, shard: &mut Shard, body: &str) -> Outcome {
+        let arena = Bump::new();
+        let parsed = parse(body.as_bytes(), Precision::Nanosecond, &arena).unwrap();
+        write_points(catalog, shard, "db", &parsed.points, 42, 1, false)
+    }
+
+    #[test]
+    fn schema_rules_reject_single_points() {
+        let catalog = Catalog::default();
+        let mut shard = Shard::default();
+        let out = write(
+            &catalog,
+            &mut shard,
+            "m,host=a v=1 1\nm,host=b v=2i 2\nm v=3,host=1 3\nm,v=x w=1 4\nm u=1 5",
+        );
+        assert_eq!(out.written, 2);
+        let messages: Vec<_> = out
+            .rejected
+            .iter()
+            .map(|r| (r.line, r.message.as_str()))
+            .collect();
+        assert_eq!(
+            messages,
+            [
+                (2, "field type conflict: input field \"v\" on measurement \"m\" is type integer, already exists as type float"),
+                (3, "column conflict: input field \"host\" on measurement \"m\" already exists as a tag; a tag and a field cannot share a name"),
+                (4, "column conflict: input tag \"v\" on measurement \"m\" already exists as a field; a tag and a field cannot share a name"),
+            ]
+        );
+        assert_eq!(shard.rows(), 2);
+    }
+
+    #[test]
+    fn first_point_in_a_body_decides_a_new_columns_type() {
+        let catalog = Catalog::default();
+        let mut shard = Shard::default();
+        let out = write(&catalog, &mut shard, "m v=1i 1\nm v=2 2\nm v=3i 3");
+        assert_eq!(out.written, 2);
+        assert_eq!(out.rejected.len(), 1);
+        assert_eq!(out.rejected[0].line, 2);
+    }
+
+    #[test]
+    fn a_name_used_as_tag_and_field_in_one_line_is_rejected() {
+        let catalog = Catalog::default();
+        let mut shard = Shard::default();
+        let out = write(&catalog, &mut shard, "m,x=1 x=2 1\nm,y=1 z=2 2");
+        assert_eq!(out.written, 1);
+        assert_eq!(out.rejected[0].line, 1);
+    }
+
+    #[test]
+    fn rows_keep_body_order_when_some_points_wait_for_new_columns() {
+        let catalog = Catalog::default();
+        let mut shard = Shard::default();
+        write(&catalog, &mut shard, "m a=0 1");
+        let out = write(&catalog, &mut shard, "m a=1,new=1 1\nm a=2 1");
+        assert_eq!(out.written, 2);
+        let batches = shard.snapshot("db", "m");
+        use arrow_array::cast::AsArray;
+        let a = batches[0]
+            .column(1)
+            .as_primitive::<arrow_array::types::Float64Type>();
+        assert_eq!(a.values().as_ref(), [0.0, 1.0, 2.0]);
+    }
+
+    #[test]
+    fn atomic_writes_store_nothing_when_a_point_fails() {
+        let catalog = Catalog::default();
+        let mut shard = Shard::default();
+        write(&catalog, &mut shard, "m v=1 1");
+        let arena = Bump::new();
+        let parsed = parse(b"m v=2 2\nm v=3i 3", Precision::Nanosecond, &arena).unwrap();
+        let out = write_points(&catalog, &mut shard, "db", &parsed.points, 0, 2, true);
+        assert_eq!((out.written, out.rejected.len()), (0, 1));
+        assert_eq!(shard.rows(), 1);
+    }
+
+    #[test]
+    fn missing_time_uses_the_default() {
+        let catalog = Catalog::default();
+        let mut shard = Shard::default();
+        write(&catalog, &mut shard, "m v=1");
+        let batches = shard.snapshot("db", "m");
+        use arrow_array::cast::AsArray;
+        let t = batches[0]
+            .column(0)
+            .as_primitive::<arrow_array::types::TimestampNanosecondType>();
+        assert_eq!(t.value(0), 42);
+    }
+}
