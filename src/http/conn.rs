@@ -67,6 +67,8 @@ pub struct Conn {
     expect_continue: bool,
     /// A body read failed part way: the stream's framing is lost.
     broken: bool,
+    /// A request head has been read and not yet answered.
+    in_request: bool,
     pub out: Vec<u8>,
     /// Reused per request: the raw body, its decoded form, the parse arena.
     pub body: Vec<u8>,
@@ -86,6 +88,7 @@ impl Conn {
             continued: false,
             expect_continue: false,
             broken: false,
+            in_request: false,
             out: Vec::with_capacity(1024),
             body: Vec::new(),
             decoded: Vec::new(),
@@ -98,7 +101,9 @@ impl Conn {
     }
 
     /// Reads more bytes into the buffer; `Ok(0)` only at end of stream.
+    /// Only a read between requests gives up when the server shuts down.
     async fn fill(&mut self, deadline: Instant) -> Result<usize, ReadError> {
+        let between_requests = !self.in_request && self.end == self.start;
         if self.start > 0 && (self.end == self.buf.len() || self.start == self.end) {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
@@ -109,7 +114,12 @@ impl Conn {
             self.buf.resize(len * 2, 0);
         }
         let end = self.end;
-        let n = read_until(&mut self.stream, &mut self.buf[end..], deadline, &self.core).await?;
+        let core = if between_requests {
+            Some(&*self.core)
+        } else {
+            None
+        };
+        let n = read_until(&mut self.stream, &mut self.buf[end..], deadline, core).await?;
         self.end += n;
         Ok(n)
     }
@@ -212,8 +222,7 @@ impl Conn {
                 while filled < n {
                     let deadline = Instant::now() + self.core.config.io_timeout;
                     let got =
-                        read_until(&mut self.stream, &mut out[filled..], deadline, &self.core)
-                            .await?;
+                        read_until(&mut self.stream, &mut out[filled..], deadline, None).await?;
                     if got == 0 {
                         return Err(ReadError::Closed);
                     }
@@ -329,7 +338,7 @@ impl Conn {
         let mut scratch = [0u8; 16 * 1024];
         let mut total = 0usize;
         while total < 64 << 20 {
-            match read_until(&mut self.stream, &mut scratch, deadline, &self.core).await {
+            match read_until(&mut self.stream, &mut scratch, deadline, None).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => total += n,
             }
@@ -343,12 +352,12 @@ enum ApiErrorOrClose {
 }
 
 /// Reads once into `buf`, waiting at most until `deadline`, and giving up
-/// early when the server shuts down.
+/// early when `core` (if given) shuts down.
 async fn read_until(
     stream: &mut TcpStream,
     buf: &mut [u8],
     deadline: Instant,
-    core: &Core,
+    core: Option<&Core>,
 ) -> Result<usize, ReadError> {
     loop {
         let now = Instant::now();
@@ -362,7 +371,7 @@ async fn read_until(
             Err(e)
                 if e.kind() == io::ErrorKind::TimedOut || e.kind() == io::ErrorKind::WouldBlock =>
             {
-                if core.shutting_down() {
+                if core.is_some_and(Core::shutting_down) {
                     return Err(ReadError::ShuttingDown);
                 }
             }
@@ -405,6 +414,7 @@ pub async fn serve(stream: TcpStream, core: Rc<Core>) {
                 break;
             }
         };
+        conn.in_request = true;
         conn.body_pending = head.body != BodyKind::None;
         conn.broken = false;
         conn.continued = false;

@@ -234,7 +234,7 @@ mod tests {
     #[test]
     fn heads() {
         let (h, n) = head("POST /write?db=x&precision=s HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\nhello").unwrap();
-        assert_eq!(n, 95);
+        assert_eq!(n, 91);
         assert_eq!(h.method, Method::Post);
         assert_eq!(
             (h.path.as_str(), h.query.as_str()),
