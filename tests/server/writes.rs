@@ -281,9 +281,10 @@ fn precisions_scale_timestamps() {
     }
     let rows = s.rows("prec", "m");
     for (k, (precision, _, ns)) in table.iter().enumerate() {
+        let case = k.to_string();
         let row = rows
             .iter()
-            .find(|r| r["tags"]["case"] == k.to_string())
+            .find(|r| r["tags"]["case"] == case.as_str())
             .unwrap();
         assert_eq!(row["time"], *ns, "precision {precision:?}");
     }
