@@ -28,6 +28,19 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Print realistic line protocol (for load tests and benchmarks).
+    Sample {
+        /// telegraf (cpu/mem/disk/net), escaped, or wide-strings.
+        #[arg(long, default_value = "telegraf")]
+        kind: String,
+        #[arg(long, default_value_t = 5000)]
+        lines: usize,
+        /// Distinct hosts (series cardinality) in telegraf bodies.
+        #[arg(long, default_value_t = 100)]
+        hosts: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 #[derive(Args)]
@@ -119,6 +132,28 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve_config(args).and_then(hydrant::runtime::serve),
+        Command::Sample {
+            kind,
+            lines,
+            hosts,
+            seed,
+        } => {
+            use hydrant::lp::sample;
+            use std::io::Write;
+            let body = match kind.as_str() {
+                "telegraf" => Ok(sample::telegraf(lines, hosts, seed)),
+                "escaped" => Ok(sample::escaped(lines, seed)),
+                "wide-strings" => Ok(sample::wide_strings(lines, seed)),
+                other => Err(format!(
+                    "unknown sample kind {other:?} (telegraf, escaped, wide-strings)"
+                )),
+            };
+            body.and_then(|b| {
+                std::io::stdout()
+                    .write_all(b.as_bytes())
+                    .map_err(|e| format!("cannot write: {e}"))
+            })
+        }
         Command::Token {
             command:
                 TokenCommand::Create {

@@ -37,6 +37,9 @@ pub async fn handle(conn: &mut Conn, head: &Head) -> Response {
         ("/debug/rows", Method::Get) if conn.core().config.debug_endpoints => {
             debug_rows(conn, head).await
         }
+        ("/debug/stats", Method::Get) if conn.core().config.debug_endpoints => {
+            debug_stats(conn, head).await
+        }
         _ => Err(ApiError::NotFound),
     };
     let api = if head.path.starts_with("/api/v2") {
@@ -372,4 +375,20 @@ async fn debug_rows(conn: &mut Conn, head: &Head) -> Result<Response, ApiError> 
     let batches = core.fanout().snapshot(&core, db, table).await;
     let rows: Vec<Value> = crate::shard::merge::rows_as_json(&batches);
     Ok(Response::json(200, &json!({ "rows": rows })))
+}
+
+/// Test-only: rows held per core (before merging), for benchmarks' answer checks.
+async fn debug_stats(conn: &mut Conn, head: &Head) -> Result<Response, ApiError> {
+    let core = conn.core().clone();
+    let params = Params::parse(&head.query);
+    let identity = authenticate(&core, head, &params, Api::V1)?;
+    if !identity.is_admin() {
+        return Err(ApiError::Forbidden("admin token required".into()));
+    }
+    let per_core = core.fanout().rows(&core).await;
+    let total: usize = per_core.iter().sum();
+    Ok(Response::json(
+        200,
+        &json!({ "rows": total, "rows_per_core": per_core }),
+    ))
 }

@@ -17,11 +17,14 @@ use super::Core;
 pub enum Ask {
     /// Every row of one table, as batches.
     Snapshot { db: String, table: String },
+    /// How many rows the core holds (all tables, before merging).
+    Rows,
 }
 
 #[derive(Debug)]
 pub enum Answer {
     Batches(Vec<RecordBatch>),
+    Rows(usize),
 }
 
 #[derive(Debug)]
@@ -61,6 +64,7 @@ pub struct Fanout {
 fn answer_locally(core: &Core, ask: &Ask) -> Answer {
     match ask {
         Ask::Snapshot { db, table } => Answer::Batches(core.shard.borrow_mut().snapshot(db, table)),
+        Ask::Rows => Answer::Rows(core.shard.borrow().rows()),
     }
 }
 
@@ -151,10 +155,23 @@ impl Fanout {
             db: db.to_owned(),
             table: table.to_owned(),
         };
-        self.ask_all(core, ask)
-            .await
-            .into_iter()
-            .flat_map(|Answer::Batches(b)| b)
-            .collect()
+        let mut out = Vec::new();
+        for answer in self.ask_all(core, ask).await {
+            if let Answer::Batches(b) = answer {
+                out.extend(b);
+            }
+        }
+        out
+    }
+
+    /// Rows held per core, this core first.
+    pub async fn rows(&self, core: &Core) -> Vec<usize> {
+        let mut out = Vec::new();
+        for answer in self.ask_all(core, Ask::Rows).await {
+            if let Answer::Rows(n) = answer {
+                out.push(n);
+            }
+        }
+        out
     }
 }

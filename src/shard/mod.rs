@@ -49,14 +49,37 @@ enum Builder {
 }
 
 impl Builder {
-    fn new(kind: ColumnKind) -> Builder {
+    fn new(kind: ColumnKind, rows: usize) -> Builder {
         match kind {
-            ColumnKind::Tag => Builder::Tag(StringDictionaryBuilder::new()),
-            ColumnKind::Field(FieldType::Float) => Builder::Float(Float64Builder::new()),
-            ColumnKind::Field(FieldType::Integer) => Builder::Integer(Int64Builder::new()),
-            ColumnKind::Field(FieldType::Unsigned) => Builder::Unsigned(UInt64Builder::new()),
-            ColumnKind::Field(FieldType::String) => Builder::String(StringBuilder::new()),
-            ColumnKind::Field(FieldType::Boolean) => Builder::Boolean(BooleanBuilder::new()),
+            ColumnKind::Tag => {
+                Builder::Tag(StringDictionaryBuilder::with_capacity(rows, 256, 4096))
+            }
+            ColumnKind::Field(FieldType::Float) => {
+                Builder::Float(Float64Builder::with_capacity(rows))
+            }
+            ColumnKind::Field(FieldType::Integer) => {
+                Builder::Integer(Int64Builder::with_capacity(rows))
+            }
+            ColumnKind::Field(FieldType::Unsigned) => {
+                Builder::Unsigned(UInt64Builder::with_capacity(rows))
+            }
+            ColumnKind::Field(FieldType::String) => {
+                Builder::String(StringBuilder::with_capacity(rows, rows * 16))
+            }
+            ColumnKind::Field(FieldType::Boolean) => {
+                Builder::Boolean(BooleanBuilder::with_capacity(rows))
+            }
+        }
+    }
+
+    fn kind(&self) -> ColumnKind {
+        match self {
+            Builder::Tag(_) => ColumnKind::Tag,
+            Builder::Float(_) => ColumnKind::Field(FieldType::Float),
+            Builder::Integer(_) => ColumnKind::Field(FieldType::Integer),
+            Builder::Unsigned(_) => ColumnKind::Field(FieldType::Unsigned),
+            Builder::String(_) => ColumnKind::Field(FieldType::String),
+            Builder::Boolean(_) => ColumnKind::Field(FieldType::Boolean),
         }
     }
 
@@ -122,6 +145,10 @@ impl Builder {
     }
 }
 
+/// Rows a new table's builders make room for; a table that has filled a
+/// whole batch gets room for a whole batch up front (no regrowth copies).
+const FIRST_CAPACITY: usize = 1024;
+
 /// One table's rows on this core.
 pub struct TableShard {
     time: TimestampNanosecondBuilder,
@@ -133,18 +160,21 @@ pub struct TableShard {
     rows: usize,
     sealed: Vec<RecordBatch>,
     sealed_rows: usize,
+    /// Rows the current builders were sized for.
+    capacity: usize,
 }
 
 impl TableShard {
     fn new() -> Self {
         TableShard {
-            time: TimestampNanosecondBuilder::new(),
-            seq: UInt64Builder::new(),
+            time: TimestampNanosecondBuilder::with_capacity(FIRST_CAPACITY),
+            seq: UInt64Builder::with_capacity(FIRST_CAPACITY),
             columns: Vec::new(),
             set_in_row: Vec::new(),
             rows: 0,
             sealed: Vec::new(),
             sealed_rows: 0,
+            capacity: FIRST_CAPACITY,
         }
     }
 
@@ -163,9 +193,11 @@ impl TableShard {
                 self.columns.resize_with(id + 1, || None);
                 self.set_in_row.resize(id + 1, 0);
             }
+            let capacity = self.capacity;
+            let rows = self.rows;
             let (_, builder) = self.columns[id].get_or_insert_with(|| {
-                let mut b = Builder::new(kind);
-                b.append_nulls(self.rows);
+                let mut b = Builder::new(kind, capacity);
+                b.append_nulls(rows);
                 (name.clone(), b)
             });
             builder.append(value);
@@ -208,12 +240,20 @@ impl TableShard {
             .expect("builders of one table always have equal lengths")
     }
 
-    /// Seals the open rows into an immutable batch.
+    /// Seals the open rows into an immutable batch, and makes fresh builders
+    /// with room for as many rows as this batch had.
     pub fn seal(&mut self) {
         if self.rows == 0 {
             return;
         }
         let batch = self.batch(false);
+        self.capacity = self.capacity.max(self.rows);
+        let capacity = self.capacity;
+        self.time = TimestampNanosecondBuilder::with_capacity(capacity);
+        self.seq = UInt64Builder::with_capacity(capacity);
+        for (_, builder) in self.columns.iter_mut().flatten() {
+            *builder = Builder::new(builder.kind(), capacity);
+        }
         self.sealed_rows += self.rows;
         self.rows = 0;
         self.set_in_row.iter_mut().for_each(|s| *s = 0);
@@ -240,7 +280,8 @@ impl TableShard {
 
 /// Everything this core holds, by database and table.
 pub struct Shard {
-    tables: HashMap<(Arc<str>, Arc<str>), TableShard>,
+    index: HashMap<(Arc<str>, Arc<str>), usize>,
+    tables: Vec<((Arc<str>, Arc<str>), TableShard)>,
     /// Open rows per table before they are sealed.
     pub seal_rows: usize,
 }
@@ -248,23 +289,39 @@ pub struct Shard {
 impl Default for Shard {
     fn default() -> Self {
         Shard {
-            tables: HashMap::new(),
+            index: HashMap::new(),
+            tables: Vec::new(),
             seal_rows: 64 * 1024,
         }
     }
 }
 
 impl Shard {
+    /// A stable handle for `db`.`table` (created empty if new).
+    pub fn table_index(&mut self, db: &Arc<str>, table: &Arc<str>) -> usize {
+        if let Some(&i) = self.index.get(&(db.clone(), table.clone())) {
+            return i;
+        }
+        let i = self.tables.len();
+        self.tables
+            .push(((db.clone(), table.clone()), TableShard::new()));
+        self.index.insert((db.clone(), table.clone()), i);
+        i
+    }
+
+    pub fn table_at(&mut self, index: usize) -> &mut TableShard {
+        &mut self.tables[index].1
+    }
+
     pub fn table_mut(&mut self, db: &Arc<str>, table: &Arc<str>) -> &mut TableShard {
-        // Most writes hit an existing table: look up by reference first.
-        let key = (db.clone(), table.clone());
-        self.tables.entry(key).or_insert_with(TableShard::new)
+        let i = self.table_index(db, table);
+        self.table_at(i)
     }
 
     /// Seals tables whose open rows passed the threshold.
     pub fn seal_full(&mut self) {
         let limit = self.seal_rows;
-        for t in self.tables.values_mut() {
+        for (_, t) in self.tables.iter_mut() {
             if t.open_rows() >= limit {
                 t.seal();
             }
@@ -280,7 +337,7 @@ impl Shard {
     }
 
     pub fn rows(&self) -> usize {
-        self.tables.values().map(TableShard::rows).sum()
+        self.tables.iter().map(|(_, t)| t.rows()).sum()
     }
 }
 

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use hashbrown::HashMap;
 
 use crate::catalog::{
-    check, Catalog, ColumnKind, ColumnRequest, FieldType, SchemaConflict, Snapshot, Table,
+    check, Catalog, Column, ColumnKind, ColumnRequest, FieldType, SchemaConflict, Snapshot, Table,
 };
 use crate::lp::{FieldValue, Point};
 use crate::shard::{Shard, Value};
@@ -76,23 +76,31 @@ fn conflict_message(
 
 /// Where a point stands against one catalog snapshot.
 enum Check {
+    /// Every column exists and fits; they were pushed to `columns`.
     Ok,
     /// It needs columns the catalog does not have yet.
     Missing,
     Rejected(String),
 }
 
+/// Checks `point` against `table`: pushes its columns (tags, then fields)
+/// onto `columns` if all exist and fit, else notes the missing ones.
 fn check_point(
     table: Option<&Arc<Table>>,
     point: &Point<'_>,
     missing: &mut Vec<ColumnRequest>,
+    columns: &mut Vec<Column>,
 ) -> Check {
+    let start = columns.len();
     let mut needs = false;
     let mut want = |name: &str, kind: ColumnKind| -> Result<(), String> {
         match table.and_then(|t| t.column(name)) {
-            Some(existing) => check(&existing, kind)
-                .map(|_| ())
-                .map_err(|c| conflict_message(point.measurement, name, kind, &c)),
+            Some(existing) => {
+                let column = check(&existing, kind)
+                    .map_err(|c| conflict_message(point.measurement, name, kind, &c))?;
+                columns.push(column);
+                Ok(())
+            }
             None => {
                 needs = true;
                 if !missing.iter().any(|m| m.name == name) {
@@ -105,54 +113,70 @@ fn check_point(
             }
         }
     };
+    let mut verdict = Check::Ok;
     for tag in point.tags {
         if let Err(m) = want(tag.key, ColumnKind::Tag) {
-            return Check::Rejected(m);
+            verdict = Check::Rejected(m);
+            break;
         }
     }
-    for field in point.fields {
-        if let Err(m) = want(field.key, ColumnKind::Field(kind_of(&field.value))) {
-            return Check::Rejected(m);
+    if matches!(verdict, Check::Ok) {
+        for field in point.fields {
+            if let Err(m) = want(field.key, ColumnKind::Field(kind_of(&field.value))) {
+                verdict = Check::Rejected(m);
+                break;
+            }
         }
     }
-    if needs {
-        Check::Missing
-    } else {
-        Check::Ok
+    if needs && matches!(verdict, Check::Ok) {
+        verdict = Check::Missing;
+    }
+    if !matches!(verdict, Check::Ok) {
+        columns.truncate(start);
+    }
+    verdict
+}
+
+/// The keys of the last point checked for a table, and their columns.
+/// Consecutive lines of one measurement nearly always repeat their keys, so
+/// comparing against this (a few short memcmps) replaces the hash lookups.
+struct Layout<'a> {
+    table: Arc<Table>,
+    tags: usize,
+    keys: Vec<&'a str>,
+    columns: Vec<Column>,
+}
+
+impl<'a> Layout<'a> {
+    fn matches(&self, table: &Arc<Table>, point: &Point<'a>) -> bool {
+        Arc::ptr_eq(&self.table, table)
+            && self.tags == point.tags.len()
+            && self.keys.len() == point.tags.len() + point.fields.len()
+            && point.tags.iter().zip(&self.keys).all(|(t, k)| t.key == *k)
+            && point
+                .fields
+                .iter()
+                .zip(&self.keys[self.tags..])
+                .zip(&self.columns[self.tags..])
+                .all(|((f, k), c)| f.key == *k && c.kind == ColumnKind::Field(kind_of(&f.value)))
     }
 }
 
-fn append(shard: &mut Shard, db: &Arc<str>, table: &Table, point: &Point<'_>, time: i64, seq: u64) {
-    let t = shard.table_mut(db, &table.name);
-    let tags = point.tags.iter().map(|tag| {
-        let c = table.column(tag.key).expect("checked");
-        (
-            c.id,
-            &table.names[c.id as usize],
-            c.kind,
-            Value::Tag(tag.value),
-        )
-    });
-    let fields = point.fields.iter().map(|f| {
-        let c = table.column(f.key).expect("checked");
-        (
-            c.id,
-            &table.names[c.id as usize],
-            c.kind,
-            value_of(&f.value),
-        )
-    });
-    t.append_row(time, seq, tags.chain(fields));
+/// A point that passed: its table and its columns in `columns[start..end]`.
+struct Resolved {
+    table: Arc<Table>,
+    start: u32,
+    end: u32,
 }
 
 /// Checks and stores `points` into `db` on this core's `shard`. Points
 /// without a timestamp get `default_time`; every row carries `seq`. With
 /// `atomic`, one rejected point means none is stored.
-pub fn write_points(
+pub fn write_points<'a>(
     catalog: &Catalog,
     shard: &mut Shard,
     db: &str,
-    points: &[Point<'_>],
+    points: &[Point<'a>],
     default_time: i64,
     seq: u64,
     atomic: bool,
@@ -163,11 +187,13 @@ pub fn write_points(
     }
     let db_name = snapshot.database(db).expect("just ensured").name.clone();
     let mut outcome = Outcome::default();
-    // Per point: the table it goes to once checked, `None` while it waits
-    // for new columns or after it was rejected.
-    let mut resolved: Vec<Option<Arc<Table>>> = Vec::with_capacity(points.len());
+    // Per point: where it goes once checked; `None` while it waits for new
+    // columns, or after it was rejected.
+    let mut resolved: Vec<Option<Resolved>> = Vec::with_capacity(points.len());
+    let mut columns: Vec<Column> = Vec::with_capacity(points.len() * 8);
     let mut waiting: Vec<usize> = Vec::new();
     let mut wanted: HashMap<&str, Vec<ColumnRequest>> = HashMap::new();
+    let mut layouts: HashMap<&'a str, Layout<'a>> = HashMap::new();
     let mut scratch = Vec::new();
     let mut cached: Option<(&str, Option<Arc<Table>>)> = None;
 
@@ -180,9 +206,37 @@ pub fn write_points(
                 t
             }
         };
+        let start = columns.len() as u32;
+        if let (Some(table), Some(layout)) = (&table, layouts.get(point.measurement)) {
+            if layout.matches(table, point) {
+                columns.extend_from_slice(&layout.columns);
+                resolved.push(Some(Resolved {
+                    table: table.clone(),
+                    start,
+                    end: columns.len() as u32,
+                }));
+                continue;
+            }
+        }
         scratch.clear();
-        match check_point(table.as_ref(), point, &mut scratch) {
-            Check::Ok => resolved.push(table),
+        match check_point(table.as_ref(), point, &mut scratch, &mut columns) {
+            Check::Ok => {
+                let table = table.expect("all columns exist");
+                let keys = point.tags.iter().map(|t| t.key);
+                let keys = keys.chain(point.fields.iter().map(|f| f.key)).collect();
+                let layout = Layout {
+                    table: table.clone(),
+                    tags: point.tags.len(),
+                    keys,
+                    columns: columns[start as usize..].to_vec(),
+                };
+                layouts.insert(point.measurement, layout);
+                resolved.push(Some(Resolved {
+                    table,
+                    start,
+                    end: columns.len() as u32,
+                }));
+            }
             Check::Missing => {
                 let list = wanted.entry(point.measurement).or_default();
                 for request in scratch.drain(..) {
@@ -213,8 +267,15 @@ pub fn write_points(
             let point = &points[k];
             let table = snapshot.table(db, point.measurement).cloned();
             scratch.clear();
-            match check_point(table.as_ref(), point, &mut scratch) {
-                Check::Ok => resolved[k] = table,
+            let start = columns.len() as u32;
+            match check_point(table.as_ref(), point, &mut scratch, &mut columns) {
+                Check::Ok => {
+                    resolved[k] = Some(Resolved {
+                        table: table.expect("all columns exist"),
+                        start,
+                        end: columns.len() as u32,
+                    })
+                }
                 Check::Rejected(message) => outcome.rejected.push(Rejection {
                     line: point.line,
                     message,
@@ -239,18 +300,28 @@ pub fn write_points(
         return outcome;
     }
     // Rows go in body order, so the later of two equal points wins.
-    for (point, table) in points.iter().zip(&resolved) {
-        if let Some(table) = table {
-            append(
-                shard,
-                &db_name,
-                table,
-                point,
-                point.timestamp.unwrap_or(default_time),
-                seq,
-            );
-            outcome.written += 1;
-        }
+    let mut current: Option<(*const Table, usize)> = None;
+    for (point, resolved) in points.iter().zip(&resolved) {
+        let Some(r) = resolved else { continue };
+        let index = match current {
+            Some((ptr, index)) if std::ptr::eq(ptr, Arc::as_ptr(&r.table)) => index,
+            _ => {
+                let index = shard.table_index(&db_name, &r.table.name);
+                current = Some((Arc::as_ptr(&r.table), index));
+                index
+            }
+        };
+        let cols = &columns[r.start as usize..r.end as usize];
+        let names = &r.table.names;
+        let values = point.tags.iter().map(|t| Value::Tag(t.value));
+        let values = values.chain(point.fields.iter().map(|f| value_of(&f.value)));
+        let row = cols
+            .iter()
+            .zip(values)
+            .map(|(c, v)| (c.id, &names[c.id as usize], c.kind, v));
+        let time = point.timestamp.unwrap_or(default_time);
+        shard.table_at(index).append_row(time, seq, row);
+        outcome.written += 1;
     }
     shard.seal_full();
     outcome
@@ -355,6 +426,21 @@ mod tests {
         let out = write_points(&catalog, &mut shard, "db", &parsed.points, 0, 2, true);
         assert_eq!((out.written, out.rejected.len()), (0, 1));
         assert_eq!(shard.rows(), 1);
+    }
+
+    #[test]
+    fn the_key_layout_shortcut_still_checks_types() {
+        let catalog = Catalog::default();
+        let mut shard = Shard::default();
+        write(&catalog, &mut shard, "m,h=a v=1 1");
+        let out = write(
+            &catalog,
+            &mut shard,
+            "m,h=a v=2 2\nm,h=a v=3i 3\nm,h=a v=4 4\nm,h=a v=\"s\" 5",
+        );
+        assert_eq!(out.written, 2);
+        let lines: Vec<usize> = out.rejected.iter().map(|r| r.line).collect();
+        assert_eq!(lines, [2, 4]);
     }
 
     #[test]
