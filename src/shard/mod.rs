@@ -278,10 +278,13 @@ impl TableShard {
     }
 }
 
+/// A table's full name: database, table.
+type TableKey = (Arc<str>, Arc<str>);
+
 /// Everything this core holds, by database and table.
 pub struct Shard {
-    index: HashMap<(Arc<str>, Arc<str>), usize>,
-    tables: Vec<((Arc<str>, Arc<str>), TableShard)>,
+    index: HashMap<TableKey, usize>,
+    tables: Vec<(TableKey, TableShard)>,
     /// Open rows per table before they are sealed.
     pub seal_rows: usize,
 }
