@@ -70,10 +70,8 @@ pub struct Conn {
     /// A request head has been read and not yet answered.
     in_request: bool,
     pub out: Vec<u8>,
-    /// Reused per request: the raw body, its decoded form, the parse arena.
+    /// The raw request body, reused from request to request.
     pub body: Vec<u8>,
-    pub decoded: Vec<u8>,
-    pub arena: bumpalo::Bump,
 }
 
 impl Conn {
@@ -91,8 +89,6 @@ impl Conn {
             in_request: false,
             out: Vec::with_capacity(1024),
             body: Vec::new(),
-            decoded: Vec::new(),
-            arena: bumpalo::Bump::new(),
         }
     }
 

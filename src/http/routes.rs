@@ -1,6 +1,5 @@
 //! Routing (one match on method and path) and the handlers.
 
-use std::rc::Rc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
@@ -12,7 +11,7 @@ use crate::auth::{Access, AuthError, Identity};
 use crate::catalog::MAX_DATABASE_NAME;
 use crate::decode::{DecodeError, Encoding};
 use crate::lp::{parse_with_options, ParseOptions, Precision};
-use crate::runtime::Core;
+use crate::runtime::{Core, Scratch};
 use crate::write::write_points;
 
 /// Most rejected lines named in one response.
@@ -181,55 +180,58 @@ async fn write(conn: &mut Conn, head: &Head, api: Api) -> Result<Response, ApiEr
     let limit = core.config.max_body_size;
     let mut raw = std::mem::take(&mut conn.body);
     let read = conn.read_body(head, limit, &mut raw).await;
-    let mut decoded = std::mem::take(&mut conn.decoded);
     let result = match read {
         Err(e) => Err(e
             .into_api_error()
             .unwrap_or_else(|| ApiError::BadRequest("request body could not be read".into()))),
         Ok(()) => {
-            let body: Result<&[u8], ApiError> = match encoding {
-                Encoding::Identity => Ok(&raw),
-                Encoding::Gzip => {
-                    match core
-                        .gunzip
-                        .borrow_mut()
-                        .decompress(&raw, &mut decoded, limit)
-                    {
-                        Ok(()) => Ok(&decoded),
-                        Err(e @ DecodeError::TooLarge { .. }) => {
-                            Err(ApiError::PayloadTooLarge(e.to_string()))
-                        }
-                        Err(e @ DecodeError::Corrupt) => Err(ApiError::BadRequest(e.to_string())),
-                    }
-                }
-            };
-            match body {
-                Ok(body) => store(conn, &core, &db, body, precision, atomic).await,
-                Err(e) => Err(e),
+            let (answer, commit) = ingest(&core, &db, &raw, encoding, precision, atomic);
+            if let Some(seq) = commit {
+                core.durability.commit(seq).await;
             }
+            answer
         }
     };
     conn.body = raw;
-    conn.decoded = decoded;
     result
 }
 
-/// Parses, checks and stores one decoded body; answers 204 or the errors.
-async fn store(
-    conn: &mut Conn,
-    core: &Rc<Core>,
+/// Decodes, parses, checks and stores one body, all without yielding: the
+/// per-core scratch (decoded body, parse arena) is borrowed throughout, so
+/// every connection on a core shares one cache-warm set of buffers. Returns
+/// the answer and, if anything was stored, the write to wait for.
+fn ingest(
+    core: &Core,
     db: &str,
-    body: &[u8],
+    raw: &[u8],
+    encoding: Encoding,
     precision: Precision,
     atomic: bool,
-) -> Result<Response, ApiError> {
-    conn.arena.reset();
+) -> (Result<Response, ApiError>, Option<u64>) {
+    let mut scratch = core.scratch.borrow_mut();
+    let Scratch { arena, decoded } = &mut *scratch;
+    let limit = core.config.max_body_size;
+    let body: &[u8] = match encoding {
+        Encoding::Identity => raw,
+        Encoding::Gzip => match core.gunzip.borrow_mut().decompress(raw, decoded, limit) {
+            Ok(()) => decoded,
+            Err(e @ DecodeError::TooLarge { .. }) => {
+                return (Err(ApiError::PayloadTooLarge(e.to_string())), None)
+            }
+            Err(e @ DecodeError::Corrupt) => {
+                return (Err(ApiError::BadRequest(e.to_string())), None)
+            }
+        },
+    };
+    arena.reset();
     let options = ParseOptions {
         precision,
         max_line_length: core.config.max_line_length,
     };
-    let parsed = parse_with_options(body, options, &conn.arena)
-        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let parsed = match parse_with_options(body, options, arena) {
+        Ok(parsed) => parsed,
+        Err(e) => return (Err(ApiError::BadRequest(e.to_string())), None),
+    };
     let seq = core.next_seq();
     let outcome = if atomic && !parsed.errors.is_empty() {
         None
@@ -245,31 +247,21 @@ async fn store(
             atomic,
         ))
     };
+    let commit = outcome.as_ref().filter(|o| o.written > 0).map(|_| seq);
     // (line, text, message, InfluxDB's one-line form) for every rejected line.
     let mut rejected: Vec<(usize, String, String, String)> = parsed
         .errors
         .iter()
         .map(|e| (e.line, e.text.to_owned(), e.kind.to_string(), e.to_string()))
         .collect();
-    let written = match &outcome {
-        Some(o) => {
-            rejected.extend(o.rejected.iter().map(|r| {
-                (
-                    r.line,
-                    line_text(body, r.line),
-                    r.message.clone(),
-                    r.message.clone(),
-                )
-            }));
-            o.written
-        }
-        None => 0,
-    };
-    if written > 0 {
-        core.durability.commit(seq).await;
+    if let Some(o) = &outcome {
+        rejected.extend(o.rejected.iter().map(|r| {
+            let text = line_text(body, r.line);
+            (r.line, text, r.message.clone(), r.message.clone())
+        }));
     }
     if rejected.is_empty() {
-        return Ok(Response::no_content());
+        return (Ok(Response::no_content()), commit);
     }
     rejected.sort_by_key(|r| r.0);
     let dropped = rejected.len();
@@ -285,18 +277,18 @@ async fn store(
     }
     let joined = joined.join("\n");
     // InfluxDB: a body none of whose lines parsed gets the parse errors alone.
-    let message =
-        if parsed.points.is_empty() && outcome.as_ref().is_none_or(|o| o.rejected.is_empty()) {
-            joined
-        } else {
-            format!("partial write: {joined} dropped={dropped}")
-        };
+    let nothing_parsed = parsed.points.is_empty();
+    let message = if nothing_parsed && outcome.as_ref().is_none_or(|o| o.rejected.is_empty()) {
+        joined
+    } else {
+        format!("partial write: {joined} dropped={dropped}")
+    };
     let lines = rejected
         .into_iter()
         .take(MAX_REPORTED_LINES)
         .map(|(line, text, reason, _)| (line, text, reason))
         .collect();
-    Err(ApiError::PartialWrite { message, lines })
+    (Err(ApiError::PartialWrite { message, lines }), commit)
 }
 
 /// `/query` until InfluxQL lands: enough for Telegraf's `CREATE DATABASE`.

@@ -26,6 +26,13 @@ use crate::shard::Shard;
 use crate::write::Durability;
 use fanout::{Fanout, Meshes};
 
+/// Per-core buffers reused by every request: the decoded body and the parse arena.
+#[derive(Default)]
+pub struct Scratch {
+    pub arena: bumpalo::Bump,
+    pub decoded: Vec<u8>,
+}
+
 /// Everything one executor owns or shares.
 pub struct Core {
     /// Executor index (0..number of executors).
@@ -35,6 +42,8 @@ pub struct Core {
     pub tokens: Arc<TokenStore>,
     pub shard: RefCell<Shard>,
     pub gunzip: RefCell<Gunzip>,
+    /// Buffers a request uses while it is parsed and stored (never across an await).
+    pub scratch: RefCell<Scratch>,
     pub durability: Durability,
     fanout: OnceCell<Rc<Fanout>>,
     seq: Arc<AtomicU64>,
@@ -127,6 +136,7 @@ pub fn serve(config: ServeConfig) -> Result<(), String> {
                     tokens,
                     shard: RefCell::new(Shard::default()),
                     gunzip: RefCell::new(Gunzip::default()),
+                    scratch: RefCell::new(Scratch::default()),
                     durability: Durability::default(),
                     fanout: OnceCell::new(),
                     seq,
