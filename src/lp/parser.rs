@@ -106,6 +106,8 @@ fn parse_with_cursor<'a, C: Cursor>(
         fields: ArenaVec::with_capacity_in(body.len() / 16 + 8, arena),
         line_tags: 0,
         line_fields: 0,
+        time_tag: false,
+        time_field: false,
         inner_newlines: 0,
     };
     let mut raw = Vec::with_capacity(body.len() / 64 + 8);
@@ -153,6 +155,9 @@ struct LineParser<'a, C> {
     fields: ArenaVec<'a, Field<'a>>,
     line_tags: usize,
     line_fields: usize,
+    /// The current line has a tag or field key spelled `time` (InfluxDB reserves it).
+    time_tag: bool,
+    time_field: bool,
     /// Newlines inside the current line (quoted strings, escaped newlines).
     inner_newlines: usize,
 }
@@ -282,6 +287,8 @@ impl<'a, C: Cursor> LineParser<'a, C> {
         let buf = self.buf;
         self.line_tags = self.tags.len();
         self.line_fields = self.fields.len();
+        self.time_tag = false;
+        self.time_field = false;
 
         // Measurement.
         if buf[start] == b',' {
@@ -334,15 +341,12 @@ impl<'a, C: Cursor> LineParser<'a, C> {
         }
 
         // InfluxDB reserves `time`; it rejects the point after parsing it.
-        if self.tags[self.line_tags..].iter().any(|t| t.key == "time") {
+        if self.time_tag {
             return Err(LineErrorKind::TimeTagKey {
                 measurement: measurement.to_owned(),
             });
         }
-        if self.fields[self.line_fields..]
-            .iter()
-            .any(|f| f.key == "time")
-        {
+        if self.time_field {
             return Err(LineErrorKind::TimeFieldKey {
                 measurement: measurement.to_owned(),
             });
@@ -393,6 +397,7 @@ impl<'a, C: Cursor> LineParser<'a, C> {
             let bit = 1u64 << (key_hash(key) & 63);
             maybe_duplicate |= seen & bit != 0;
             seen |= bit;
+            self.time_tag |= key == "time";
             self.tags.push(Tag { key, value });
 
             match buf.get(value_end) {
@@ -472,7 +477,10 @@ impl<'a, C: Cursor> LineParser<'a, C> {
             seen |= bit;
             match existing {
                 Some(k) => self.fields[k].value = value,
-                None => self.fields.push(Field { key, value }),
+                None => {
+                    self.time_field |= key == "time";
+                    self.fields.push(Field { key, value })
+                }
             }
 
             match buf.get(end) {
@@ -533,17 +541,16 @@ fn is_line_end_or_newline(buf: &[u8], i: usize) -> bool {
     i >= buf.len() || buf[i] == b'\n'
 }
 
-/// A cheap 6-bit fingerprint of a key for the duplicate filters: length,
-/// first, middle and last byte, mixed by one multiply.
+/// A cheap 6-bit fingerprint of a key for the duplicate filters: length and
+/// first and last byte (a false hit only costs a scan of this line's keys).
 #[inline(always)]
 fn key_hash(key: &str) -> u32 {
     let b = key.as_bytes();
-    let (first, mid, last) = match b {
-        [] => (0, 0, 0),
-        _ => (b[0] as u64, b[b.len() / 2] as u64, b[b.len() - 1] as u64),
+    let (first, last) = match b {
+        [] => (0, 0),
+        _ => (b[0] as u32, b[b.len() - 1] as u32),
     };
-    let x = b.len() as u64 | first << 16 | mid << 24 | last << 32;
-    (x.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58) as u32
+    ((b.len() as u32) << 2 ^ last ^ first << 3) & 63
 }
 
 fn has_duplicate_keys(tags: &[Tag<'_>]) -> bool {
