@@ -12,6 +12,8 @@ use serde_json::{json, Value};
 
 /// The InfluxDB version clients see; they feature-detect on it.
 pub const INFLUXDB_VERSION: &str = "1.8.10";
+/// Longest `X-Influxdb-Error` value sent.
+const MAX_ERROR_HEADER: usize = 1024;
 pub const SERVER: &str = concat!("hydrant/", env!("CARGO_PKG_VERSION"));
 
 /// Which API shape an error body takes.
@@ -116,8 +118,18 @@ impl ApiError {
             );
         }
         let mut response = Response::json(self.status(), &body);
-        // Header values cannot hold newlines; InfluxDB joins multi-line errors.
-        response.header("X-Influxdb-Error", message.replace(['\r', '\n'], " | "));
+        // Header values cannot hold newlines, and long ones upset proxies:
+        // one line, cut short (the body has it all).
+        let mut one_line = message.replace(['\r', '\n'], " | ");
+        if one_line.len() > MAX_ERROR_HEADER {
+            let mut cut = MAX_ERROR_HEADER;
+            while !one_line.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            one_line.truncate(cut);
+            one_line.push('…');
+        }
+        response.header("X-Influxdb-Error", one_line);
         match self {
             ApiError::Unauthorized(_) => {
                 response.header("WWW-Authenticate", "Basic realm=\"hydrant\"".into())

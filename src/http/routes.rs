@@ -18,11 +18,24 @@ use crate::write::write_points;
 const MAX_REPORTED_LINES: usize = 100;
 
 pub async fn handle(conn: &mut Conn, head: &Head) -> Response {
-    let result = match (head.path.as_str(), head.method) {
+    // InfluxDB's documented URLs include `/write/?…` and `/query/?…`.
+    let path = match head.path.strip_suffix('/') {
+        Some(p) if !p.is_empty() => p,
+        _ => head.path.as_str(),
+    };
+    let result = match (path, head.method) {
+        // CORS preflight, as InfluxDB answers it, for browser-based tools.
+        ("/ping" | "/health" | "/write" | "/api/v2/write" | "/query", Method::Options) => {
+            Ok(preflight())
+        }
         ("/ping", Method::Get | Method::Head) => Ok(ping(head)),
-        ("/ping", _) => Err(ApiError::MethodNotAllowed { allow: "GET, HEAD" }),
+        ("/ping", _) => Err(ApiError::MethodNotAllowed {
+            allow: "GET, HEAD, OPTIONS",
+        }),
         ("/health", Method::Get | Method::Head) => Ok(health()),
-        ("/health", _) => Err(ApiError::MethodNotAllowed { allow: "GET, HEAD" }),
+        ("/health", _) => Err(ApiError::MethodNotAllowed {
+            allow: "GET, HEAD, OPTIONS",
+        }),
         ("/write", Method::Post) => write(conn, head, Api::V1).await,
         ("/write", _) => Err(ApiError::MethodNotAllowed {
             allow: "OPTIONS, POST",
@@ -32,7 +45,9 @@ pub async fn handle(conn: &mut Conn, head: &Head) -> Response {
             allow: "OPTIONS, POST",
         }),
         ("/query", Method::Get | Method::Post) => query(conn, head).await,
-        ("/query", _) => Err(ApiError::MethodNotAllowed { allow: "GET, POST" }),
+        ("/query", _) => Err(ApiError::MethodNotAllowed {
+            allow: "GET, OPTIONS, POST",
+        }),
         ("/debug/rows", Method::Get) if conn.core().config.debug_endpoints => {
             debug_rows(conn, head).await
         }
@@ -47,6 +62,20 @@ pub async fn handle(conn: &mut Conn, head: &Head) -> Response {
         Api::V1
     };
     result.unwrap_or_else(|e| e.into_response(api))
+}
+
+fn preflight() -> Response {
+    let mut r = Response::no_content();
+    r.header("Access-Control-Allow-Origin", "*".into());
+    r.header(
+        "Access-Control-Allow-Methods",
+        "DELETE, GET, OPTIONS, POST, PUT".into(),
+    );
+    r.header(
+        "Access-Control-Allow-Headers",
+        "Accept, Accept-Encoding, Authorization, Content-Length, Content-Type, User-Agent, X-CSRF-Token, X-HTTP-Method-Override".into(),
+    );
+    r
 }
 
 fn ping(head: &Head) -> Response {

@@ -119,6 +119,30 @@ fn status_codes_for_bad_requests() {
 }
 
 #[test]
+fn trailing_slashes_and_preflight() {
+    let s = Server::start(&[]);
+    let r = s.send(&request(
+        "POST",
+        "/write/?db=slash&precision=s",
+        &s.auth(),
+        b"m v=1 1",
+    ));
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(s.send(b"GET /ping/ HTTP/1.1\r\n\r\n").status, 204);
+    let r = s.send(b"OPTIONS /write HTTP/1.1\r\nOrigin: http://example\r\n\r\n");
+    assert_eq!(r.status, 204);
+    assert_eq!(r.header("Access-Control-Allow-Origin"), Some("*"));
+    // Long error lists stay out of the header but are all in the body.
+    let body: String = (0..100)
+        .map(|i| format!("bad{i}{}\n", "x".repeat(100)))
+        .collect();
+    let r = s.post("/write?db=slash", body.as_bytes());
+    assert_eq!(r.status, 400);
+    assert!(r.header("X-Influxdb-Error").unwrap().len() < 1100);
+    assert_eq!(r.json()["data"].as_array().unwrap().len(), 100);
+}
+
+#[test]
 fn keep_alive_serves_many_requests_on_one_connection() {
     let s = Server::start(&[]);
     let mut c = s.connect();
