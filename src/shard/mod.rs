@@ -162,6 +162,8 @@ pub struct TableShard {
     sealed_rows: usize,
     /// Rows the current builders were sized for.
     capacity: usize,
+    /// String bytes in the open rows (Arrow's i32 offsets cap a batch at 2 GiB).
+    open_bytes: usize,
 }
 
 impl TableShard {
@@ -175,6 +177,7 @@ impl TableShard {
             sealed: Vec::new(),
             sealed_rows: 0,
             capacity: FIRST_CAPACITY,
+            open_bytes: 0,
         }
     }
 
@@ -200,6 +203,9 @@ impl TableShard {
                 b.append_nulls(rows);
                 (name.clone(), b)
             });
+            if let Value::Tag(v) | Value::String(v) = value {
+                self.open_bytes += v.len();
+            }
             builder.append(value);
             self.set_in_row[id] = row;
         }
@@ -256,6 +262,7 @@ impl TableShard {
         }
         self.sealed_rows += self.rows;
         self.rows = 0;
+        self.open_bytes = 0;
         self.set_in_row.iter_mut().for_each(|s| *s = 0);
         self.sealed.push(batch);
     }
@@ -276,6 +283,10 @@ impl TableShard {
     pub fn open_rows(&self) -> usize {
         self.rows
     }
+
+    pub fn open_bytes(&self) -> usize {
+        self.open_bytes
+    }
 }
 
 /// A table's full name: database, table.
@@ -287,6 +298,8 @@ pub struct Shard {
     tables: Vec<(TableKey, TableShard)>,
     /// Open rows per table before they are sealed.
     pub seal_rows: usize,
+    /// Open string bytes per table before they are sealed.
+    pub seal_bytes: usize,
 }
 
 impl Default for Shard {
@@ -295,6 +308,8 @@ impl Default for Shard {
             index: HashMap::new(),
             tables: Vec::new(),
             seal_rows: 64 * 1024,
+            // Far below Arrow's 2 GiB offset limit, even after one more 64 MiB request.
+            seal_bytes: 256 << 20,
         }
     }
 }
@@ -321,11 +336,11 @@ impl Shard {
         self.table_at(i)
     }
 
-    /// Seals tables whose open rows passed the threshold.
+    /// Seals tables whose open rows or string bytes passed the thresholds.
     pub fn seal_full(&mut self) {
-        let limit = self.seal_rows;
+        let (rows, bytes) = (self.seal_rows, self.seal_bytes);
         for (_, t) in self.tables.iter_mut() {
-            if t.open_rows() >= limit {
+            if t.open_rows() >= rows || t.open_bytes() >= bytes {
                 t.seal();
             }
         }
@@ -411,5 +426,28 @@ mod tests {
         assert_eq!(second.num_rows(), 1);
         assert_eq!(second.column(3).null_count(), 1, "s is null in the new row");
         assert_eq!(t.rows(), 3);
+    }
+
+    #[test]
+    fn wide_strings_seal_by_bytes() {
+        let s_col: Arc<str> = Arc::from("s");
+        let mut shard = Shard {
+            seal_bytes: 1000,
+            ..Shard::default()
+        };
+        let db: Arc<str> = Arc::from("db");
+        let table: Arc<str> = Arc::from("t");
+        let big = "x".repeat(600);
+        for time in 0..2 {
+            let kind = ColumnKind::Field(FieldType::String);
+            shard.table_mut(&db, &table).append_row(
+                time,
+                1,
+                [(0, &s_col, kind, Value::String(&big))],
+            );
+            shard.seal_full();
+        }
+        let t = shard.table_mut(&db, &table);
+        assert_eq!((t.open_rows(), t.rows()), (0, 2), "sealed after 1200 bytes");
     }
 }

@@ -304,3 +304,59 @@ fn sigterm_finishes_in_flight_requests_then_exits_zero() {
     let mut probe = [0u8; 1];
     assert!(matches!(c.stream.read(&mut probe), Ok(0) | Err(_)));
 }
+
+#[test]
+fn garbage_and_mangled_requests_never_take_the_server_down() {
+    let s = Server::start(&["--io-timeout", "1s", "--idle-timeout", "1s"]);
+    let valid = request(
+        "POST",
+        "/write?db=g&precision=s",
+        &format!("{}Content-Encoding: gzip\r\n", s.auth()),
+        &gzip(b"m,t=a v=1,s=\"x\" 1\nm v=2 2\n"),
+    );
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut handles = Vec::new();
+    for round in 0..300 {
+        let mut bytes = valid.clone();
+        match round % 3 {
+            // Random bytes.
+            0 => bytes = (0..(next() % 512)).map(|_| next() as u8).collect(),
+            // A few flipped bytes anywhere in a valid request.
+            1 => {
+                for _ in 0..1 + next() % 4 {
+                    let i = (next() as usize) % bytes.len();
+                    bytes[i] = next() as u8;
+                }
+            }
+            // A valid request cut short.
+            _ => bytes.truncate((next() as usize) % bytes.len()),
+        }
+        let addr = s.addr;
+        handles.push(std::thread::spawn(move || {
+            if let Ok(mut c) = std::net::TcpStream::connect(addr) {
+                let _ = c.set_read_timeout(Some(Duration::from_secs(5)));
+                let _ = c.write_all(&bytes);
+                let _ = c.shutdown(std::net::Shutdown::Write);
+                let mut sink = Vec::new();
+                let _ = c.read_to_end(&mut sink);
+            }
+        }));
+        if handles.len() >= 16 {
+            for h in handles.drain(..) {
+                h.join().unwrap();
+            }
+        }
+    }
+    for h in handles {
+        h.join().unwrap();
+    }
+    assert_eq!(s.send(b"GET /ping HTTP/1.1\r\n\r\n").status, 204);
+    let r = s.send(&valid);
+    assert_eq!(r.status, 204, "{}", r.text());
+}
