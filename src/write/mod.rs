@@ -152,14 +152,37 @@ impl<'a> Layout<'a> {
         Arc::ptr_eq(&self.table, table)
             && self.tags == point.tags.len()
             && self.keys.len() == point.tags.len() + point.fields.len()
-            && point.tags.iter().zip(&self.keys).all(|(t, k)| t.key == *k)
+            && point
+                .tags
+                .iter()
+                .zip(&self.keys)
+                .all(|(t, k)| key_eq(t.key, k))
             && point
                 .fields
                 .iter()
                 .zip(&self.keys[self.tags..])
                 .zip(&self.columns[self.tags..])
-                .all(|((f, k), c)| f.key == *k && c.kind == ColumnKind::Field(kind_of(&f.value)))
+                .all(|((f, k), c)| {
+                    key_eq(f.key, k) && c.kind == ColumnKind::Field(kind_of(&f.value))
+                })
     }
+}
+
+/// String equality tuned for short keys: two overlapping 8-byte loads
+/// instead of a call into `memcmp` (keys are nearly always 8–16 bytes).
+#[inline(always)]
+fn key_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let n = a.len();
+    if (8..=16).contains(&n) {
+        let word =
+            |s: &[u8], at: usize| u64::from_le_bytes(s[at..at + 8].try_into().expect("8 bytes"));
+        return word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8);
+    }
+    a == b
 }
 
 /// A point that passed: its table and its columns in `columns[start..end]`.
@@ -441,6 +464,27 @@ mod tests {
         assert_eq!(out.written, 2);
         let lines: Vec<usize> = out.rejected.iter().map(|r| r.line).collect();
         assert_eq!(lines, [2, 4]);
+    }
+
+    #[test]
+    fn key_eq_matches_plain_equality() {
+        let words = [
+            "",
+            "a",
+            "host",
+            "usage_id",
+            "usage_idle",
+            "usage_idlf",
+            "usage_guest_nice",
+            "usage_guest_nicf",
+            "usage_guest_nice_",
+            "xsage_guest_nice",
+        ];
+        for a in words {
+            for b in words {
+                assert_eq!(key_eq(a, b), a == b, "{a:?} {b:?}");
+            }
+        }
     }
 
     #[test]
