@@ -23,7 +23,8 @@ use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use hashbrown::HashMap;
 
-use crate::catalog::{ColumnKind, FieldType};
+use crate::catalog::{Column, ColumnKind, FieldType};
+use crate::lp::{FieldValue, Point};
 
 /// The name of the hidden write-order column.
 pub const SEQ_COLUMN: &str = "_seq";
@@ -219,6 +220,88 @@ impl TableShard {
         self.time.append_value(time);
         self.seq.append_value(seq);
         self.rows += 1;
+    }
+
+    /// Appends a run of points that share one key layout: `columns` are
+    /// their tags' then their fields' columns, in the points' order (the write
+    /// stage checked every key and type). Column by column, so each builder
+    /// is matched once per run instead of once per value.
+    pub fn append_run(
+        &mut self,
+        points: &[&Point<'_>],
+        columns: &[Column],
+        names: &[Arc<str>],
+        default_time: i64,
+        seq: u64,
+    ) {
+        let n = points.len();
+        let marker = self.rows + 1;
+        let tags = columns
+            .iter()
+            .take_while(|c| c.kind == ColumnKind::Tag)
+            .count();
+        for (j, column) in columns.iter().enumerate() {
+            let id = column.id as usize;
+            if id >= self.columns.len() {
+                self.columns.resize_with(id + 1, || None);
+                self.set_in_row.resize(id + 1, 0);
+            }
+            let (capacity, rows) = (self.capacity, self.rows);
+            let (_, builder) = self.columns[id].get_or_insert_with(|| {
+                let mut b = Builder::new(column.kind, capacity);
+                b.append_nulls(rows);
+                (names[id].clone(), b)
+            });
+            self.set_in_row[id] = marker;
+            if j < tags {
+                match builder {
+                    Builder::Tag(b) => points.iter().for_each(|p| b.append_value(p.tags[j].value)),
+                    other => other.append_nulls(n),
+                }
+                continue;
+            }
+            let f = j - tags;
+            // A value of another type cannot get here; if one did, a null
+            // keeps the columns aligned rather than taking the core down.
+            match builder {
+                Builder::Float(b) => points.iter().for_each(|p| match p.fields[f].value {
+                    FieldValue::Float(x) => b.append_value(x),
+                    _ => b.append_null(),
+                }),
+                Builder::Integer(b) => points.iter().for_each(|p| match p.fields[f].value {
+                    FieldValue::Integer(x) => b.append_value(x),
+                    _ => b.append_null(),
+                }),
+                Builder::Unsigned(b) => points.iter().for_each(|p| match p.fields[f].value {
+                    FieldValue::Unsigned(x) => b.append_value(x),
+                    _ => b.append_null(),
+                }),
+                Builder::String(b) => points.iter().for_each(|p| match p.fields[f].value {
+                    FieldValue::String(x) => {
+                        self.open_bytes += x.len();
+                        b.append_value(x)
+                    }
+                    _ => b.append_null(),
+                }),
+                Builder::Boolean(b) => points.iter().for_each(|p| match p.fields[f].value {
+                    FieldValue::Boolean(x) => b.append_value(x),
+                    _ => b.append_null(),
+                }),
+                Builder::Tag(b) => b.append_nulls(n),
+            }
+        }
+        for (column, set) in self.columns.iter_mut().zip(&self.set_in_row) {
+            if let Some((_, builder)) = column {
+                if *set != marker {
+                    builder.append_nulls(n);
+                }
+            }
+        }
+        for p in points {
+            self.time.append_value(p.timestamp.unwrap_or(default_time));
+        }
+        self.seq.append_value_n(seq, n);
+        self.rows += n;
     }
 
     fn batch(&mut self, cloned: bool) -> RecordBatch {

@@ -19,7 +19,7 @@ use crate::catalog::{
     check, Catalog, Column, ColumnKind, ColumnRequest, FieldType, SchemaConflict, Snapshot, Table,
 };
 use crate::lp::{FieldValue, Point};
-use crate::shard::{Shard, Value};
+use crate::shard::Shard;
 
 /// A point the write stage refused, with what to tell the client.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,16 +41,6 @@ fn kind_of(value: &FieldValue<'_>) -> FieldType {
         FieldValue::Unsigned(_) => FieldType::Unsigned,
         FieldValue::String(_) => FieldType::String,
         FieldValue::Boolean(_) => FieldType::Boolean,
-    }
-}
-
-fn value_of<'a>(value: &FieldValue<'a>) -> Value<'a> {
-    match *value {
-        FieldValue::Float(x) => Value::Float(x),
-        FieldValue::Integer(x) => Value::Integer(x),
-        FieldValue::Unsigned(x) => Value::Unsigned(x),
-        FieldValue::String(x) => Value::String(x),
-        FieldValue::Boolean(x) => Value::Boolean(x),
     }
 }
 
@@ -141,6 +131,7 @@ fn check_point(
 /// Consecutive lines of one measurement nearly always repeat their keys, so
 /// comparing against this (a few short memcmps) replaces the hash lookups.
 struct Layout<'a> {
+    id: u32,
     table: Arc<Table>,
     tags: usize,
     keys: Vec<&'a str>,
@@ -190,6 +181,8 @@ struct Resolved {
     table: Arc<Table>,
     start: u32,
     end: u32,
+    /// Points with the same layout id have the same columns in the same order.
+    layout: u32,
 }
 
 /// Checks and stores `points` into `db` on this core's `shard`. Points
@@ -219,6 +212,7 @@ pub fn write_points<'a>(
     let mut layouts: HashMap<&'a str, Layout<'a>> = HashMap::new();
     let mut scratch = Vec::new();
     let mut cached: Option<(&str, Option<Arc<Table>>)> = None;
+    let mut next_layout = 0u32;
 
     for (k, point) in points.iter().enumerate() {
         let table = match &cached {
@@ -237,6 +231,7 @@ pub fn write_points<'a>(
                     table: table.clone(),
                     start,
                     end: columns.len() as u32,
+                    layout: layout.id,
                 }));
                 continue;
             }
@@ -247,7 +242,9 @@ pub fn write_points<'a>(
                 let table = table.expect("all columns exist");
                 let keys = point.tags.iter().map(|t| t.key);
                 let keys = keys.chain(point.fields.iter().map(|f| f.key)).collect();
+                next_layout += 1;
                 let layout = Layout {
+                    id: next_layout,
                     table: table.clone(),
                     tags: point.tags.len(),
                     keys,
@@ -258,6 +255,7 @@ pub fn write_points<'a>(
                     table,
                     start,
                     end: columns.len() as u32,
+                    layout: next_layout,
                 }));
             }
             Check::Missing => {
@@ -293,10 +291,12 @@ pub fn write_points<'a>(
             let start = columns.len() as u32;
             match check_point(table.as_ref(), point, &mut scratch, &mut columns) {
                 Check::Ok => {
+                    next_layout += 1;
                     resolved[k] = Some(Resolved {
                         table: table.expect("all columns exist"),
                         start,
                         end: columns.len() as u32,
+                        layout: next_layout,
                     })
                 }
                 Check::Rejected(message) => outcome.rejected.push(Rejection {
@@ -322,29 +322,32 @@ pub fn write_points<'a>(
     if atomic && !outcome.rejected.is_empty() {
         return outcome;
     }
-    // Rows go in body order, so the later of two equal points wins.
-    let mut current: Option<(*const Table, usize)> = None;
-    for (point, resolved) in points.iter().zip(&resolved) {
-        let Some(r) = resolved else { continue };
-        let index = match current {
-            Some((ptr, index)) if std::ptr::eq(ptr, Arc::as_ptr(&r.table)) => index,
-            _ => {
-                let index = shard.table_index(&db_name, &r.table.name);
-                current = Some((Arc::as_ptr(&r.table), index));
-                index
-            }
+    // Rows go in body order, so the later of two equal points wins; runs of
+    // points with one layout are appended column by column.
+    let mut run: Vec<&Point<'a>> = Vec::new();
+    let mut k = 0;
+    while k < points.len() {
+        let Some(first) = &resolved[k] else {
+            k += 1;
+            continue;
         };
-        let cols = &columns[r.start as usize..r.end as usize];
-        let names = &r.table.names;
-        let values = point.tags.iter().map(|t| Value::Tag(t.value));
-        let values = values.chain(point.fields.iter().map(|f| value_of(&f.value)));
-        let row = cols
-            .iter()
-            .zip(values)
-            .map(|(c, v)| (c.id, &names[c.id as usize], c.kind, v));
-        let time = point.timestamp.unwrap_or(default_time);
-        shard.table_at(index).append_row(time, seq, row);
-        outcome.written += 1;
+        run.clear();
+        let mut end = k;
+        while end < points.len() {
+            match &resolved[end] {
+                Some(r) if r.layout == first.layout => run.push(&points[end]),
+                None => {}
+                Some(_) => break,
+            }
+            end += 1;
+        }
+        let index = shard.table_index(&db_name, &first.table.name);
+        let cols = &columns[first.start as usize..first.end as usize];
+        shard
+            .table_at(index)
+            .append_run(&run, cols, &first.table.names, default_time, seq);
+        outcome.written += run.len();
+        k = end;
     }
     shard.seal_full();
     outcome
@@ -485,6 +488,58 @@ mod tests {
                 assert_eq!(key_eq(a, b), a == b, "{a:?} {b:?}");
             }
         }
+    }
+
+    #[test]
+    fn runs_of_layouts_keep_every_value_in_its_row() {
+        let catalog = Catalog::default();
+        let mut shard = Shard::default();
+        write(&catalog, &mut shard, "m a=0,b=0 0\nn x=0 0");
+        let body =
+            "m a=1 1\nm a=2 2\nm b=3 3\nbad\nm a=4,b=4 4\nn x=5 5\nm a=6 6\nm a=7i 7\nm a=8 8";
+        let out = write(&catalog, &mut shard, body);
+        assert_eq!(out.written, 7);
+        use arrow_array::cast::AsArray;
+        use arrow_array::Array;
+        let batches = shard.snapshot("db", "m");
+        let rows: Vec<(i64, Option<f64>, Option<f64>)> = batches
+            .iter()
+            .flat_map(|b| {
+                let t = b
+                    .column(0)
+                    .as_primitive::<arrow_array::types::TimestampNanosecondType>()
+                    .clone();
+                let a = b
+                    .column(1)
+                    .as_primitive::<arrow_array::types::Float64Type>()
+                    .clone();
+                let c = b
+                    .column(2)
+                    .as_primitive::<arrow_array::types::Float64Type>()
+                    .clone();
+                (0..b.num_rows())
+                    .map(move |i| {
+                        (
+                            t.value(i),
+                            a.is_valid(i).then(|| a.value(i)),
+                            c.is_valid(i).then(|| c.value(i)),
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                (0, Some(0.0), Some(0.0)),
+                (1, Some(1.0), None),
+                (2, Some(2.0), None),
+                (3, None, Some(3.0)),
+                (4, Some(4.0), Some(4.0)),
+                (6, Some(6.0), None),
+                (8, Some(8.0), None),
+            ]
+        );
     }
 
     #[test]
