@@ -107,15 +107,22 @@ pub fn parse_cores(spec: &str) -> Result<Vec<usize>, String> {
     Ok(out)
 }
 
-/// Parses a byte size: "1048576", "512KiB", "64MiB", "1GiB" (also KB/MB/GB, K/M/G).
-pub fn parse_size(spec: &str) -> Result<usize, String> {
+/// Splits "64MiB" into 64 and "MiB"; `example` goes into the error.
+fn number_and_unit<'s>(spec: &'s str, what: &str, example: &str) -> Result<(u64, &'s str), String> {
     let s = spec.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (digits, unit) = s.split_at(split);
-    let n: usize = digits
+    let n = digits
         .parse()
-        .map_err(|_| format!("bad size {spec:?} (e.g. 64MiB)"))?;
-    let mult: usize = match unit.trim().to_ascii_lowercase().as_str() {
+        .map_err(|_| format!("bad {what} {spec:?} (e.g. {example})"))?;
+    Ok((n, unit.trim()))
+}
+
+/// Parses a byte size: "1048576", "512KiB", "64MiB", "1GiB" (also KB/MB/GB, K/M/G).
+pub fn parse_size(spec: &str) -> Result<usize, String> {
+    let (n, unit) = number_and_unit(spec, "size", "64MiB")?;
+    let n = usize::try_from(n).map_err(|_| format!("size {spec:?} is too large"))?;
+    let mult: usize = match unit.to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kb" | "kib" => 1 << 10,
         "m" | "mb" | "mib" => 1 << 20,
@@ -128,12 +135,7 @@ pub fn parse_size(spec: &str) -> Result<usize, String> {
 
 /// Parses a duration: "30s", "500ms", "5m", "1h", "7d".
 pub fn parse_duration(spec: &str) -> Result<Duration, String> {
-    let s = spec.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (digits, unit) = s.split_at(split);
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("bad duration {spec:?} (e.g. 30s)"))?;
+    let (n, unit) = number_and_unit(spec, "duration", "30s")?;
     let ms = match unit {
         "ms" => 1,
         "" | "s" => 1_000,
