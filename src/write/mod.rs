@@ -132,6 +132,8 @@ fn check_point(
 /// comparing against this (a few short memcmps) replaces the hash lookups.
 struct Layout<'a> {
     id: u32,
+    /// The table's slot in the request's table list.
+    slot: u32,
     table: Arc<Table>,
     tags: usize,
     keys: Vec<&'a str>,
@@ -176,9 +178,10 @@ fn key_eq(a: &str, b: &str) -> bool {
     a == b
 }
 
-/// A point that passed: its table and its columns in `columns[start..end]`.
+/// A point that passed: its table (a slot in the request's table list) and
+/// its columns in `columns[start..end]`.
 struct Resolved {
-    table: Arc<Table>,
+    table: u32,
     start: u32,
     end: u32,
     /// Points with the same layout id have the same columns in the same order.
@@ -211,24 +214,36 @@ pub fn write_points<'a>(
     let mut wanted: HashMap<&str, Vec<ColumnRequest>> = HashMap::new();
     let mut layouts: HashMap<&'a str, Layout<'a>> = HashMap::new();
     let mut scratch = Vec::new();
-    let mut cached: Option<(&str, Option<Arc<Table>>)> = None;
+    let mut cached: Option<(&str, Option<&Arc<Table>>)> = None;
     let mut next_layout = 0u32;
+    // The tables this request touches. Points refer to them by slot: cloning
+    // an `Arc` per point would bounce its count between cores.
+    let mut tables: Vec<Arc<Table>> = Vec::new();
+    let mut slot_of = |table: &Arc<Table>| -> u32 {
+        match tables.iter().rposition(|t| Arc::ptr_eq(t, table)) {
+            Some(i) => i as u32,
+            None => {
+                tables.push(table.clone());
+                tables.len() as u32 - 1
+            }
+        }
+    };
 
     for (k, point) in points.iter().enumerate() {
-        let table = match &cached {
-            Some((name, t)) if *name == point.measurement => t.clone(),
+        let table = match cached {
+            Some((name, t)) if name == point.measurement => t,
             _ => {
-                let t = snapshot.table(db, point.measurement).cloned();
-                cached = Some((point.measurement, t.clone()));
+                let t = snapshot.table(db, point.measurement);
+                cached = Some((point.measurement, t));
                 t
             }
         };
         let start = columns.len() as u32;
-        if let (Some(table), Some(layout)) = (&table, layouts.get(point.measurement)) {
+        if let (Some(table), Some(layout)) = (table, layouts.get(point.measurement)) {
             if layout.matches(table, point) {
                 columns.extend_from_slice(&layout.columns);
                 resolved.push(Some(Resolved {
-                    table: table.clone(),
+                    table: layout.slot,
                     start,
                     end: columns.len() as u32,
                     layout: layout.id,
@@ -237,14 +252,16 @@ pub fn write_points<'a>(
             }
         }
         scratch.clear();
-        match check_point(table.as_ref(), point, &mut scratch, &mut columns) {
+        match check_point(table, point, &mut scratch, &mut columns) {
             Check::Ok => {
                 let table = table.expect("all columns exist");
                 let keys = point.tags.iter().map(|t| t.key);
                 let keys = keys.chain(point.fields.iter().map(|f| f.key)).collect();
                 next_layout += 1;
+                let slot = slot_of(table);
                 let layout = Layout {
                     id: next_layout,
+                    slot,
                     table: table.clone(),
                     tags: point.tags.len(),
                     keys,
@@ -252,7 +269,7 @@ pub fn write_points<'a>(
                 };
                 layouts.insert(point.measurement, layout);
                 resolved.push(Some(Resolved {
-                    table,
+                    table: slot,
                     start,
                     end: columns.len() as u32,
                     layout: next_layout,
@@ -286,14 +303,14 @@ pub fn write_points<'a>(
         let snapshot = catalog.snapshot();
         for k in waiting {
             let point = &points[k];
-            let table = snapshot.table(db, point.measurement).cloned();
+            let table = snapshot.table(db, point.measurement);
             scratch.clear();
             let start = columns.len() as u32;
-            match check_point(table.as_ref(), point, &mut scratch, &mut columns) {
+            match check_point(table, point, &mut scratch, &mut columns) {
                 Check::Ok => {
                     next_layout += 1;
                     resolved[k] = Some(Resolved {
-                        table: table.expect("all columns exist"),
+                        table: slot_of(table.expect("all columns exist")),
                         start,
                         end: columns.len() as u32,
                         layout: next_layout,
@@ -341,11 +358,12 @@ pub fn write_points<'a>(
             }
             end += 1;
         }
-        let index = shard.table_index(&db_name, &first.table.name);
+        let table = &tables[first.table as usize];
+        let index = shard.table_index(&db_name, &table.name);
         let cols = &columns[first.start as usize..first.end as usize];
         shard
             .table_at(index)
-            .append_run(&run, cols, &first.table.names, default_time, seq);
+            .append_run(&run, cols, &table.names, default_time, seq);
         outcome.written += run.len();
         k = end;
     }
