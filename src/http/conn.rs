@@ -178,16 +178,16 @@ impl Conn {
         Ok(())
     }
 
-    /// Reads the whole body of the current request into `out` (cleared
-    /// first), refusing more than `limit` bytes.
+    /// Reads the whole body of the current request into `out` (replacing
+    /// what it held), refusing more than `limit` bytes.
     pub async fn read_body(
         &mut self,
         head: &Head,
         limit: usize,
         out: &mut Vec<u8>,
     ) -> Result<(), ReadError> {
-        out.clear();
-        if !self.body_pending {
+        if !self.body_pending || head.body == BodyKind::None {
+            out.clear();
             return Ok(());
         }
         self.body_pending = false;
@@ -211,9 +211,11 @@ impl Conn {
                 self.send_continue().await?;
                 let n = n as usize;
                 let buffered = (self.end - self.start).min(n);
-                out.extend_from_slice(&self.buf[self.start..self.start + buffered]);
-                self.start += buffered;
+                // Bytes still there from an earlier body need no zeroing:
+                // they are all overwritten below.
                 out.resize(n, 0);
+                out[..buffered].copy_from_slice(&self.buf[self.start..self.start + buffered]);
+                self.start += buffered;
                 let mut filled = buffered;
                 while filled < n {
                     let deadline = Instant::now() + self.core.config.io_timeout;
@@ -228,6 +230,7 @@ impl Conn {
             }
             BodyKind::Chunked => {
                 self.send_continue().await?;
+                out.clear();
                 self.read_chunked(limit, out).await
             }
         }
