@@ -180,8 +180,9 @@ impl Response {
         let reason = reason(self.status);
         let _ = write!(
             StringSink(out),
-            "HTTP/1.1 {} {reason}\r\nX-Influxdb-Version: {INFLUXDB_VERSION}\r\nX-Influxdb-Build: OSS\r\nServer: {SERVER}\r\nRequest-Id: {request_id}\r\nX-Request-Id: {request_id}\r\n",
-            self.status
+            "HTTP/1.1 {} {reason}\r\nX-Influxdb-Version: {INFLUXDB_VERSION}\r\nX-Influxdb-Build: OSS\r\nServer: {SERVER}\r\nRequest-Id: {request_id}\r\nX-Request-Id: {request_id}\r\nDate: {}\r\n",
+            self.status,
+            http_date(std::time::SystemTime::now())
         );
         for (name, value) in &self.headers {
             let _ = write!(StringSink(out), "{name}: {value}\r\n");
@@ -197,6 +198,36 @@ impl Response {
             out.extend_from_slice(&self.body);
         }
     }
+}
+
+/// An IMF-fixdate (RFC 9110 §5.6.7), e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
+fn http_date(now: std::time::SystemTime) -> String {
+    let secs = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + (month <= 2) as i64;
+    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{}, {day:02} {} {year} {:02}:{:02}:{:02} GMT",
+        WEEKDAYS[(days % 7) as usize],
+        MONTHS[(month - 1) as usize],
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
 }
 
 /// `fmt::Write` onto a byte vector.
@@ -252,6 +283,16 @@ mod tests {
             body,
             json!({"code": "invalid", "message": "bucket is required"})
         );
+    }
+
+    #[test]
+    fn http_dates() {
+        use std::time::{Duration, UNIX_EPOCH};
+        let at = |s: u64| http_date(UNIX_EPOCH + Duration::from_secs(s));
+        assert_eq!(at(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(at(784_111_777), "Sun, 06 Nov 1994 08:49:37 GMT");
+        assert_eq!(at(951_782_400), "Tue, 29 Feb 2000 00:00:00 GMT");
+        assert_eq!(at(1_795_461_739), "Mon, 23 Nov 2026 19:22:19 GMT");
     }
 
     #[test]
