@@ -17,6 +17,7 @@ fn ping_and_health() {
             "X-Influxdb-Build",
             "Request-Id",
             "X-Request-Id",
+            "Date",
         ] {
             assert!(r.header(header).is_some(), "{method} lacks {header}");
         }
