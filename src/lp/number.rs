@@ -131,12 +131,11 @@ const ONES: u64 = 0x0101_0101_0101_0101;
 /// before the first that is not.
 #[inline(always)]
 fn leading_digits(word: u64) -> usize {
-    // A byte is a digit when its high nibble is 3 and adding 6 keeps it so.
-    let high = (word & (0xF0 * ONES)) ^ (0x30 * ONES);
-    let carry = (word.wrapping_add(0x06 * ONES) & (0xF0 * ONES)) ^ (0x30 * ONES);
-    let bad = high | carry;
-    // Set the top bit of every non-zero byte, then find the first.
-    let flags = (bad | ((bad & (0x7F * ONES)).wrapping_add(0x7F * ONES))) & (0x80 * ONES);
+    // Digits become 0..=9 after the xor; adding 0x76 sets the top bit of every
+    // other byte (carries only leave bytes that are already flagged, so the
+    // lowest flag is exact).
+    let x = word ^ (0x30 * ONES);
+    let flags = (x | x.wrapping_add(0x76 * ONES)) & (0x80 * ONES);
     (flags.trailing_zeros() / 8) as usize
 }
 
@@ -506,6 +505,24 @@ mod swar_tests {
                     .iter()
                     .fold(0u64, |a, &d| a * 10 + (d - b'0') as u64);
                 assert_eq!(eight_digits(word, n), expected, "{bytes:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn leading_digits_on_every_byte_value_in_every_lane() {
+        for b in 0..=255u8 {
+            for lane in 0..8 {
+                for fill in [b'0', b'9'] {
+                    let mut bytes = [fill; 8];
+                    bytes[lane] = b;
+                    let expected = if b.is_ascii_digit() { 8 } else { lane };
+                    assert_eq!(
+                        leading_digits(u64::from_le_bytes(bytes)),
+                        expected,
+                        "{b} at {lane}"
+                    );
+                }
             }
         }
     }
