@@ -246,6 +246,12 @@ impl TableShard {
                 self.columns.resize_with(id + 1, || None);
                 self.set_in_row.resize(id + 1, 0);
             }
+            // Keys are unique per line, so a column comes once per layout; if
+            // one ever came twice, a second fill would misalign the columns.
+            if self.set_in_row[id] == marker {
+                debug_assert!(false, "column {id} twice in one layout");
+                continue;
+            }
             let (capacity, rows) = (self.capacity, self.rows);
             let (_, builder) = self.columns[id].get_or_insert_with(|| {
                 let mut b = Builder::new(column.kind, capacity);
