@@ -107,42 +107,28 @@ pub fn rows_as_json(batches: &[RecordBatch]) -> Vec<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::{ColumnKind, FieldType};
-    use crate::shard::{TableShard, Value as V};
-    use std::sync::Arc;
+    use crate::lp::FieldValue::Float;
+    use crate::shard::{append_point, TableShard};
 
     #[test]
     fn last_write_wins_field_by_field_across_shards() {
-        let host: Arc<str> = Arc::from("host");
-        let a: Arc<str> = Arc::from("a");
-        let b: Arc<str> = Arc::from("b");
-        let f = ColumnKind::Field(FieldType::Float);
         let mut core0 = TableShard::new();
         let mut core1 = TableShard::new();
-        core0.append_row(
+        let x = [(0, "host", "x")];
+        append_point(
+            &mut core0,
             1,
             5,
-            [
-                (0, &host, ColumnKind::Tag, V::Tag("x")),
-                (1, &a, f, V::Float(1.0)),
-                (2, &b, f, V::Float(1.0)),
-            ],
+            &x,
+            &[(1, "a", Float(1.0)), (2, "b", Float(1.0))],
         );
-        core1.append_row(
-            1,
-            7,
-            [
-                (0, &host, ColumnKind::Tag, V::Tag("x")),
-                (1, &a, f, V::Float(2.0)),
-            ],
-        );
-        core0.append_row(
+        append_point(&mut core1, 1, 7, &x, &[(1, "a", Float(2.0))]);
+        append_point(
+            &mut core0,
             1,
             3,
-            [
-                (0, &host, ColumnKind::Tag, V::Tag("y")),
-                (1, &a, f, V::Float(9.0)),
-            ],
+            &[(0, "host", "y")],
+            &[(1, "a", Float(9.0))],
         );
         let mut batches = core1.snapshot();
         batches.extend(core0.snapshot());

@@ -29,17 +29,6 @@ use crate::lp::{FieldValue, Point};
 /// The name of the hidden write-order column.
 pub const SEQ_COLUMN: &str = "_seq";
 
-/// One value on its way into a builder.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Value<'a> {
-    Tag(&'a str),
-    Float(f64),
-    Integer(i64),
-    Unsigned(u64),
-    String(&'a str),
-    Boolean(bool),
-}
-
 enum Builder {
     Tag(StringDictionaryBuilder<Int32Type>),
     Float(Float64Builder),
@@ -112,19 +101,6 @@ impl Builder {
         }
     }
 
-    /// Appends `value`; the write stage has already checked its type.
-    fn append(&mut self, value: Value<'_>) {
-        match (self, value) {
-            (Builder::Tag(b), Value::Tag(v)) => b.append_value(v),
-            (Builder::Float(b), Value::Float(v)) => b.append_value(v),
-            (Builder::Integer(b), Value::Integer(v)) => b.append_value(v),
-            (Builder::Unsigned(b), Value::Unsigned(v)) => b.append_value(v),
-            (Builder::String(b), Value::String(v)) => b.append_value(v),
-            (Builder::Boolean(b), Value::Boolean(v)) => b.append_value(v),
-            (b, v) => unreachable!("write stage let a {v:?} reach a {:?} column", b.data_type()),
-        }
-    }
-
     fn finish(&mut self, cloned: bool) -> ArrayRef {
         macro_rules! done {
             ($b:expr) => {
@@ -180,46 +156,6 @@ impl TableShard {
             capacity: FIRST_CAPACITY,
             open_bytes: 0,
         }
-    }
-
-    /// Appends one row: its time, its write sequence, and `(column id, name,
-    /// kind, value)` for each column it sets; every other column gets a null.
-    pub fn append_row<'v>(
-        &mut self,
-        time: i64,
-        seq: u64,
-        values: impl IntoIterator<Item = (u32, &'v Arc<str>, ColumnKind, Value<'v>)>,
-    ) {
-        let row = self.rows + 1;
-        for (id, name, kind, value) in values {
-            let id = id as usize;
-            if id >= self.columns.len() {
-                self.columns.resize_with(id + 1, || None);
-                self.set_in_row.resize(id + 1, 0);
-            }
-            let capacity = self.capacity;
-            let rows = self.rows;
-            let (_, builder) = self.columns[id].get_or_insert_with(|| {
-                let mut b = Builder::new(kind, capacity);
-                b.append_nulls(rows);
-                (name.clone(), b)
-            });
-            if let Value::Tag(v) | Value::String(v) = value {
-                self.open_bytes += v.len();
-            }
-            builder.append(value);
-            self.set_in_row[id] = row;
-        }
-        for (column, set) in self.columns.iter_mut().zip(&self.set_in_row) {
-            if let Some((_, builder)) = column {
-                if *set != row {
-                    builder.append_nulls(1);
-                }
-            }
-        }
-        self.time.append_value(time);
-        self.seq.append_value(seq);
-        self.rows += 1;
     }
 
     /// Appends a run of points that share one key layout: `columns` are
@@ -420,11 +356,6 @@ impl Shard {
         &mut self.tables[index].1
     }
 
-    pub fn table_mut(&mut self, db: &Arc<str>, table: &Arc<str>) -> &mut TableShard {
-        let i = self.table_index(db, table);
-        self.table_at(i)
-    }
-
     /// Seals tables whose open rows or string bytes passed the thresholds.
     pub fn seal_full(&mut self) {
         let (rows, bytes) = (self.seal_rows, self.seal_bytes);
@@ -448,6 +379,64 @@ impl Shard {
     }
 }
 
+/// Test helper: appends one point whose tags and fields go to the given
+/// column ids, through the same path as every write.
+#[cfg(test)]
+pub(crate) fn append_point(
+    t: &mut TableShard,
+    time: i64,
+    seq: u64,
+    tags: &[(u32, &str, &str)],
+    fields: &[(u32, &str, FieldValue<'_>)],
+) {
+    use crate::lp::{Field as LpField, Tag};
+    let tag_list: Vec<Tag<'_>> = tags
+        .iter()
+        .map(|&(_, key, value)| Tag { key, value })
+        .collect();
+    let field_list: Vec<LpField<'_>> = fields
+        .iter()
+        .map(|&(_, key, value)| LpField { key, value })
+        .collect();
+    let kind = |v: &FieldValue<'_>| match v {
+        FieldValue::Float(_) => FieldType::Float,
+        FieldValue::Integer(_) => FieldType::Integer,
+        FieldValue::Unsigned(_) => FieldType::Unsigned,
+        FieldValue::String(_) => FieldType::String,
+        FieldValue::Boolean(_) => FieldType::Boolean,
+    };
+    let columns: Vec<Column> = tags
+        .iter()
+        .map(|&(id, _, _)| Column {
+            id,
+            kind: ColumnKind::Tag,
+        })
+        .chain(fields.iter().map(|(id, _, v)| Column {
+            id: *id,
+            kind: ColumnKind::Field(kind(v)),
+        }))
+        .collect();
+    let mut names: Vec<Arc<str>> = Vec::new();
+    for (id, name) in tags
+        .iter()
+        .map(|t| (t.0, t.1))
+        .chain(fields.iter().map(|f| (f.0, f.1)))
+    {
+        if names.len() <= id as usize {
+            names.resize(id as usize + 1, Arc::from(""));
+        }
+        names[id as usize] = Arc::from(name);
+    }
+    let point = Point {
+        measurement: "m",
+        tags: &tag_list,
+        fields: &field_list,
+        timestamp: Some(time),
+        line: 1,
+    };
+    t.append_run(&[&point], &columns, &names, 0, seq);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -457,44 +446,17 @@ mod tests {
 
     #[test]
     fn rows_fill_columns_with_nulls_where_absent() {
-        let host: Arc<str> = Arc::from("host");
-        let v: Arc<str> = Arc::from("v");
-        let s: Arc<str> = Arc::from("s");
         let mut t = TableShard::new();
-        t.append_row(
+        append_point(
+            &mut t,
             1,
             1,
-            [
-                (0, &host, ColumnKind::Tag, Value::Tag("a")),
-                (
-                    1,
-                    &v,
-                    ColumnKind::Field(FieldType::Float),
-                    Value::Float(1.5),
-                ),
-            ],
+            &[(0, "host", "a")],
+            &[(1, "v", FieldValue::Float(1.5))],
         );
-        t.append_row(
-            2,
-            2,
-            [(
-                2,
-                &s,
-                ColumnKind::Field(FieldType::String),
-                Value::String("x"),
-            )],
-        );
+        append_point(&mut t, 2, 2, &[], &[(2, "s", FieldValue::String("x"))]);
         t.seal();
-        t.append_row(
-            3,
-            3,
-            [(
-                1,
-                &v,
-                ColumnKind::Field(FieldType::Float),
-                Value::Float(3.0),
-            )],
-        );
+        append_point(&mut t, 3, 3, &[], &[(1, "v", FieldValue::Float(3.0))]);
         let batches = t.snapshot();
         assert_eq!(batches.len(), 2);
         let first = &batches[0];
@@ -519,24 +481,20 @@ mod tests {
 
     #[test]
     fn wide_strings_seal_by_bytes() {
-        let s_col: Arc<str> = Arc::from("s");
         let mut shard = Shard {
             seal_bytes: 1000,
             ..Shard::default()
         };
         let db: Arc<str> = Arc::from("db");
         let table: Arc<str> = Arc::from("t");
+        let index = shard.table_index(&db, &table);
         let big = "x".repeat(600);
         for time in 0..2 {
-            let kind = ColumnKind::Field(FieldType::String);
-            shard.table_mut(&db, &table).append_row(
-                time,
-                1,
-                [(0, &s_col, kind, Value::String(&big))],
-            );
+            let fields = [(0, "s", FieldValue::String(&big))];
+            append_point(shard.table_at(index), time, 1, &[], &fields);
             shard.seal_full();
         }
-        let t = shard.table_mut(&db, &table);
+        let t = shard.table_at(index);
         assert_eq!((t.open_rows(), t.rows()), (0, 2), "sealed after 1200 bytes");
     }
 }
