@@ -41,14 +41,14 @@ pub enum ReadError {
 }
 
 impl ReadError {
-    pub fn into_api_error(self) -> Option<ApiError> {
+    pub fn into_api_error(self) -> ApiError {
         match self {
-            ReadError::TooLarge { limit } => Some(ApiError::PayloadTooLarge(format!(
+            ReadError::TooLarge { limit } => ApiError::PayloadTooLarge(format!(
                 "request body too large: the limit is {limit} bytes"
-            ))),
-            ReadError::BadChunk(m) => Some(ApiError::BadRequest(m)),
-            ReadError::Timeout => Some(ApiError::Timeout),
-            _ => None,
+            )),
+            ReadError::BadChunk(m) => ApiError::BadRequest(m),
+            ReadError::Timeout => ApiError::Timeout,
+            _ => ApiError::BadRequest("request body could not be read".into()),
         }
     }
 }

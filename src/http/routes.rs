@@ -210,9 +210,7 @@ async fn write(conn: &mut Conn, head: &Head, api: Api) -> Result<Response, ApiEr
     let mut raw = std::mem::take(&mut conn.body);
     let read = conn.read_body(head, limit, &mut raw).await;
     let result = match read {
-        Err(e) => Err(e
-            .into_api_error()
-            .unwrap_or_else(|| ApiError::BadRequest("request body could not be read".into()))),
+        Err(e) => Err(e.into_api_error()),
         Ok(()) => {
             let (answer, commit) = ingest(&core, &db, &raw, encoding, precision, atomic);
             if let Some(seq) = commit {
@@ -331,9 +329,7 @@ async fn query(conn: &mut Conn, head: &Head) -> Result<Response, ApiError> {
             .await;
         if let Err(e) = read {
             conn.body = raw;
-            return Err(e
-                .into_api_error()
-                .unwrap_or_else(|| ApiError::BadRequest("request body could not be read".into())));
+            return Err(e.into_api_error());
         }
         let form = head
             .content_type
