@@ -10,9 +10,9 @@ use super::response::{Api, ApiError, Response, INFLUXDB_VERSION};
 use crate::auth::{Access, AuthError, Identity};
 use crate::catalog::MAX_DATABASE_NAME;
 use crate::decode::{DecodeError, Encoding};
-use crate::lp::{parse_with_options, ParseOptions, Precision};
+use crate::lp::{parse_with_options, LineError, ParseOptions, Precision};
 use crate::runtime::{Core, Scratch};
-use crate::write::write_points;
+use crate::write::{write_points, Rejection};
 
 /// Most rejected lines named in one response.
 const MAX_REPORTED_LINES: usize = 100;
@@ -169,12 +169,22 @@ fn arrival_time(precision: Precision) -> i64 {
     now - now.rem_euclid(precision.multiplier())
 }
 
-/// The text of physical line `line` (1-based) of `body`.
-fn line_text(body: &[u8], line: usize) -> String {
-    let mut lines = body.split(|&b| b == b'\n');
-    let text = lines.nth(line.saturating_sub(1)).unwrap_or(b"");
-    let text = text.strip_suffix(b"\r").unwrap_or(text);
-    String::from_utf8_lossy(text).into_owned()
+/// The texts of physical lines `wanted` (1-based, ascending) of `body`, in
+/// one pass however many there are.
+fn line_texts(body: &[u8], wanted: &[usize]) -> Vec<String> {
+    let mut out = Vec::with_capacity(wanted.len());
+    let mut next = wanted.iter().peekable();
+    for (k, text) in body.split(|&b| b == b'\n').enumerate() {
+        while next.next_if(|&&line| line == k + 1).is_some() {
+            let text = text.strip_suffix(b"\r").unwrap_or(text);
+            out.push(String::from_utf8_lossy(text).into_owned());
+        }
+        if next.peek().is_none() {
+            break;
+        }
+    }
+    out.resize(wanted.len(), String::new());
+    out
 }
 
 async fn write(conn: &mut Conn, head: &Head, api: Api) -> Result<Response, ApiError> {
@@ -275,29 +285,33 @@ fn ingest(
         ))
     };
     let commit = outcome.as_ref().filter(|o| o.written > 0).map(|_| seq);
-    // (line, text, message, InfluxDB's one-line form) for every rejected line.
-    let mut rejected: Vec<(usize, String, String, String)> = parsed
-        .errors
-        .iter()
-        .map(|e| (e.line, e.text.to_owned(), e.kind.to_string(), e.to_string()))
-        .collect();
+    // Every rejected line in body order; text is built only for those shown.
+    let mut rejected: Vec<(usize, Result<&LineError<'_>, &Rejection>)> =
+        parsed.errors.iter().map(|e| (e.line, Ok(e))).collect();
     if let Some(o) = &outcome {
-        rejected.extend(o.rejected.iter().map(|r| {
-            let text = line_text(body, r.line);
-            (r.line, text, r.message.clone(), r.message.clone())
-        }));
+        rejected.extend(o.rejected.iter().map(|r| (r.line, Err(r))));
     }
     if rejected.is_empty() {
         return (Ok(Response::no_content()), commit);
     }
     rejected.sort_by_key(|r| r.0);
     let dropped = rejected.len();
-    let mut joined: Vec<&str> = rejected
+    let shown = &rejected[..dropped.min(MAX_REPORTED_LINES)];
+    let wanted: Vec<usize> = shown.iter().filter(|r| r.1.is_err()).map(|r| r.0).collect();
+    let mut texts = line_texts(body, &wanted).into_iter();
+    // (line, text, reason, InfluxDB's one-line form)
+    let shown: Vec<(usize, String, String, String)> = shown
         .iter()
-        .take(MAX_REPORTED_LINES)
-        .map(|r| r.3.as_str())
+        .map(|(line, source)| match source {
+            Ok(e) => (*line, e.text.to_owned(), e.kind.to_string(), e.to_string()),
+            Err(r) => {
+                let text = texts.next().unwrap_or_default();
+                (*line, text, r.message.clone(), r.message.clone())
+            }
+        })
         .collect();
-    let more = dropped.saturating_sub(MAX_REPORTED_LINES);
+    let mut joined: Vec<&str> = shown.iter().map(|r| r.3.as_str()).collect();
+    let more = dropped - shown.len();
     let more_text = format!("… and {more} more rejected lines");
     if more > 0 {
         joined.push(&more_text);
@@ -310,9 +324,8 @@ fn ingest(
     } else {
         format!("partial write: {joined} dropped={dropped}")
     };
-    let lines = rejected
+    let lines = shown
         .into_iter()
-        .take(MAX_REPORTED_LINES)
         .map(|(line, text, reason, _)| (line, text, reason))
         .collect();
     (Err(ApiError::PartialWrite { message, lines }), commit)
@@ -408,4 +421,18 @@ async fn debug_stats(conn: &mut Conn, head: &Head) -> Result<Response, ApiError>
         200,
         &json!({ "rows": total, "rows_per_core": per_core }),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::line_texts;
+
+    #[test]
+    fn line_texts_in_one_pass() {
+        let body = b"a\r\nb\nc\n\nd";
+        assert_eq!(line_texts(body, &[1, 3, 5]), ["a", "c", "d"]);
+        assert_eq!(line_texts(body, &[2, 2]), ["b", "b"]);
+        assert_eq!(line_texts(body, &[9]), [""]);
+        assert!(line_texts(body, &[]).is_empty());
+    }
 }
