@@ -331,8 +331,10 @@ fn ingest(
     (Err(ApiError::PartialWrite { message, lines }), commit)
 }
 
-/// `/query` until InfluxQL lands: enough for Telegraf's `CREATE DATABASE`.
+/// `/query`: InfluxQL statements, parameters from the URL and (POST) a
+/// urlencoded body, answered in InfluxDB 1.x's JSON.
 async fn query(conn: &mut Conn, head: &Head) -> Result<Response, ApiError> {
+    use crate::query::{self, influxql::Statement, store::Store, time::Epoch};
     let core = conn.core().clone();
     let mut params = Params::parse(&head.query);
     if head.method == Method::Post {
@@ -354,39 +356,67 @@ async fn query(conn: &mut Conn, head: &Head) -> Result<Response, ApiError> {
         conn.body = raw;
     }
     let identity = authenticate(&core, head, &params, Api::V1)?;
-    let q = params
-        .get("q")
-        .filter(|q| !q.trim().is_empty())
-        .ok_or_else(|| ApiError::BadRequest("missing required parameter \"q\"".into()))?;
-    let mut results = Vec::new();
-    for (id, statement) in q
-        .split(';')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .enumerate()
-    {
-        let words: Vec<&str> = statement.split_whitespace().collect();
-        let is_create = words.len() == 3
-            && words[0].eq_ignore_ascii_case("create")
-            && words[1].eq_ignore_ascii_case("database");
-        if is_create {
-            let name = words[2].trim_matches('"');
+    let Some(q) = params.get("q").filter(|q| !q.trim().is_empty()) else {
+        return Ok(query_error(400, "missing required parameter \"q\""));
+    };
+    let statements = match query::influxql::parse_query(q) {
+        Ok(s) => s,
+        Err(e) => return Ok(query_error(400, &format!("error parsing query: {e}"))),
+    };
+    let db = params
+        .get("db")
+        .filter(|d| !d.is_empty())
+        .map(|d| query::database_for(d, params.get("rp")));
+    let db = db.as_deref();
+    // Permissions first: a statement the token may not run fails the request.
+    for statement in &statements {
+        if let Statement::CreateDatabase { name } = statement {
             if !identity.is_admin() && !identity.may(Access::Write, name) {
                 return Err(ApiError::Forbidden(format!(
                     "token may not create database {name:?}"
                 )));
             }
-            database_name(name, None)?;
-            core.catalog.ensure_database(name);
-            results.push(json!({ "statement_id": id }));
-        } else {
-            results.push(json!({
-                "statement_id": id,
-                "error": format!("statement not supported yet: {statement}"),
-            }));
+            continue;
+        }
+        for name in query::databases_read(statement, db) {
+            if !identity.may(Access::Read, &name) {
+                return Err(ApiError::Forbidden(format!(
+                    "token may not read database {name:?}"
+                )));
+            }
         }
     }
-    Ok(Response::json(200, &json!({ "results": results })))
+    for statement in &statements {
+        if let Statement::CreateDatabase { name } = statement {
+            database_name(name, None)?;
+            core.catalog.ensure_database(name);
+        }
+    }
+    let catalog = core.catalog.snapshot();
+    let mut store = Store::new(catalog.clone());
+    for (d, t) in query::tables_needed(&statements, db, &catalog) {
+        let batches = core.fanout().snapshot(&core, &d, &t).await;
+        store.insert(&d, &t, batches);
+    }
+    let now = query::time::now_ns();
+    let results = query::run_all(&store, &statements, db, now);
+    let epoch = Epoch::parse(params.get("epoch"));
+    let body = query::encode::results_json(&results, epoch);
+    if params.get("pretty") == Some("true") {
+        let mut text = serde_json::to_vec_pretty(&body).expect("JSON values serialize");
+        text.push(b'\n');
+        let mut r = Response::json(200, &json!(null));
+        r.body = text;
+        return Ok(r);
+    }
+    Ok(Response::json(200, &body))
+}
+
+/// A whole-request query error in InfluxDB's shape: `{"error": "…"}`.
+fn query_error(status: u16, message: &str) -> Response {
+    let mut r = Response::json(status, &json!({ "error": message }));
+    r.header("X-Influxdb-Error", message.chars().take(1024).collect());
+    r
 }
 
 /// Test-only read path: every row of one table from every core, merged so

@@ -1,4 +1,220 @@
 //! v1 `/query`: InfluxQL parsed and planned on the receiving core, data
 //! gathered from every core's shard, answered in InfluxDB 1.x's shapes.
+//!
+//! A request runs in two steps: the tables its statements read are fetched
+//! from every core (async, through the fan-out), then the statements run
+//! synchronously over that snapshot, so one request sees one consistent
+//! view even while writes continue.
 
+pub mod condition;
+pub mod encode;
+pub mod eval;
 pub mod influxql;
+pub mod result;
+pub mod select;
+pub mod show;
+pub mod store;
+pub mod table;
+pub mod time;
+pub mod value;
+
+use influxql::{Select, Source, Statement};
+use result::StatementResult;
+use store::Store;
+
+/// The database a query names: `db`, or `db/rp` for any rp other than
+/// empty or `autogen` (the same rule as writes).
+pub fn database_for(db: &str, rp: Option<&str>) -> String {
+    match rp {
+        None | Some("") | Some("autogen") => db.to_string(),
+        Some(rp) => format!("{db}/{rp}"),
+    }
+}
+
+/// Every (database, table) the statements may read, so they can be
+/// fetched before running.
+pub fn tables_needed(
+    statements: &[Statement],
+    db: Option<&str>,
+    catalog: &crate::catalog::Snapshot,
+) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let all_of = |db: &str, out: &mut Vec<(String, String)>| {
+        if let Some(d) = catalog.database(db) {
+            for t in d.tables.keys() {
+                out.push((db.to_string(), t.to_string()));
+            }
+        }
+    };
+    fn from_select(
+        s: &Select,
+        db: Option<&str>,
+        catalog: &crate::catalog::Snapshot,
+        out: &mut Vec<(String, String)>,
+    ) {
+        for source in &s.sources {
+            match source {
+                Source::Measurement(m) => {
+                    let Some(d) = m.database.as_deref().filter(|d| !d.is_empty()).or(db) else {
+                        continue;
+                    };
+                    let d = database_for(d, m.retention_policy.as_deref());
+                    match &m.name {
+                        Some(name) => out.push((d, name.clone())),
+                        None => {
+                            if let Some(database) = catalog.database(&d) {
+                                for t in database.tables.keys() {
+                                    out.push((d.clone(), t.to_string()));
+                                }
+                            }
+                        }
+                    }
+                }
+                Source::Subquery(inner) => from_select(inner, db, catalog, out),
+            }
+        }
+    }
+    for statement in statements {
+        match statement {
+            Statement::Select(s) => from_select(s, db, catalog, &mut out),
+            Statement::ShowMeasurements { filter, .. }
+            | Statement::ShowTagValues { filter, .. }
+            | Statement::ShowSeries(filter)
+            | Statement::ShowCardinality { filter, .. } => {
+                if let Some(d) = filter.database.as_deref().or(db) {
+                    all_of(d, &mut out);
+                }
+            }
+            _ => {}
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The databases a statement reads (for permission checks).
+pub fn databases_read(statement: &Statement, db: Option<&str>) -> Vec<String> {
+    fn from_select(s: &Select, db: Option<&str>, out: &mut Vec<String>) {
+        for source in &s.sources {
+            match source {
+                Source::Measurement(m) => {
+                    if let Some(d) = m.database.as_deref().filter(|d| !d.is_empty()).or(db) {
+                        out.push(database_for(d, m.retention_policy.as_deref()));
+                    }
+                }
+                Source::Subquery(inner) => from_select(inner, db, out),
+            }
+        }
+    }
+    let mut out = Vec::new();
+    match statement {
+        Statement::Select(s) => from_select(s, db, &mut out),
+        Statement::ShowMeasurements { filter, .. }
+        | Statement::ShowTagKeys(filter)
+        | Statement::ShowTagValues { filter, .. }
+        | Statement::ShowFieldKeys(filter)
+        | Statement::ShowSeries(filter)
+        | Statement::ShowCardinality { filter, .. } => {
+            out.extend(filter.database.clone().or(db.map(str::to_string)))
+        }
+        Statement::ShowRetentionPolicies { database } => {
+            out.extend(database.clone().or(db.map(str::to_string)))
+        }
+        _ => {}
+    }
+    out
+}
+
+/// Runs one statement (CREATE DATABASE is the caller's: it needs write access).
+pub fn run_statement(
+    store: &Store,
+    statement: &Statement,
+    db: Option<&str>,
+    now: i64,
+) -> Result<Vec<result::Series>, String> {
+    let need_db = |given: Option<&String>| -> Result<String, String> {
+        given
+            .map(|s| s.to_string())
+            .or(db.map(str::to_string))
+            .filter(|d| !d.is_empty())
+            .ok_or_else(|| "database name required".to_string())
+    };
+    match statement {
+        Statement::Select(s) => {
+            if let Some(d) = db {
+                let explicit = s.sources.iter().all(|src| {
+                    matches!(src, Source::Measurement(m) if m.database.as_deref().is_some_and(|d| !d.is_empty()))
+                });
+                if !explicit && store.catalog.database(d).is_none() {
+                    return Err(format!("database not found: {d}"));
+                }
+            }
+            select::run(store, s, db, now)
+        }
+        Statement::ShowDatabases => Ok(show::databases(store)),
+        Statement::ShowMeasurements { filter, with } => {
+            let d = need_db(filter.database.as_ref())?;
+            show::measurements(store, &d, filter, with.as_ref(), now)
+        }
+        Statement::ShowTagKeys(filter) => {
+            let d = need_db(filter.database.as_ref())?;
+            show::tag_keys(store, &d, filter)
+        }
+        Statement::ShowTagValues { filter, key } => {
+            let d = need_db(filter.database.as_ref())?;
+            show::tag_values(store, &d, filter, key, now)
+        }
+        Statement::ShowFieldKeys(filter) => {
+            let d = need_db(filter.database.as_ref())?;
+            show::field_keys(store, &d, filter)
+        }
+        Statement::ShowSeries(filter) => {
+            let d = need_db(filter.database.as_ref())?;
+            show::series(store, &d, filter, now)
+        }
+        Statement::ShowRetentionPolicies { database } => {
+            let d = need_db(database.as_ref())?;
+            show::retention_policies(store, &d)
+        }
+        Statement::ShowCardinality {
+            of,
+            filter,
+            key,
+            with,
+            ..
+        } => {
+            let d = need_db(filter.database.as_ref())?;
+            show::cardinality(store, &d, *of, filter, key.as_ref(), with.as_ref(), now)
+        }
+        Statement::CreateDatabase { .. } => Ok(Vec::new()),
+        Statement::Unsupported(words) => Err(format!(
+            "{words} is not supported: hydrant serves writes and reads (SELECT and SHOW); databases are created on write"
+        )),
+    }
+}
+
+/// Runs statements in order, each with its own id and error.
+pub fn run_all(
+    store: &Store,
+    statements: &[Statement],
+    db: Option<&str>,
+    now: i64,
+) -> Vec<StatementResult> {
+    statements
+        .iter()
+        .enumerate()
+        .map(|(id, s)| match run_statement(store, s, db, now) {
+            Ok(series) => StatementResult {
+                statement_id: id,
+                series,
+                error: None,
+            },
+            Err(e) => StatementResult {
+                statement_id: id,
+                series: Vec::new(),
+                error: Some(e),
+            },
+        })
+        .collect()
+}

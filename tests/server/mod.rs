@@ -1,3 +1,4 @@
 mod harness;
 mod protocol;
+mod query;
 mod writes;

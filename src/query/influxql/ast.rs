@@ -79,7 +79,7 @@ impl BinaryOp {
 }
 
 /// What a `::` cast asks a variable to be.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum VarType {
     Float,
     Integer,

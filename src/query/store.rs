@@ -1,0 +1,50 @@
+//! The data one request's statements read: a catalog snapshot and, per
+//! table, every core's batches, fetched before the (synchronous) run.
+
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use hashbrown::HashMap;
+
+use crate::catalog::Snapshot;
+
+pub struct Store {
+    pub catalog: Arc<Snapshot>,
+    batches: HashMap<(String, String), Vec<RecordBatch>>,
+}
+
+impl Store {
+    pub fn new(catalog: Arc<Snapshot>) -> Store {
+        Store {
+            catalog,
+            batches: HashMap::new(),
+        }
+    }
+
+    pub fn insert(&mut self, db: &str, table: &str, batches: Vec<RecordBatch>) {
+        self.batches
+            .insert((db.to_string(), table.to_string()), batches);
+    }
+
+    pub fn has(&self, db: &str, table: &str) -> bool {
+        self.batches
+            .contains_key(&(db.to_string(), table.to_string()))
+    }
+
+    pub fn batches(&self, db: &str, table: &str) -> Option<&[RecordBatch]> {
+        self.batches
+            .get(&(db.to_string(), table.to_string()))
+            .map(Vec::as_slice)
+    }
+
+    /// Table names of `db`, sorted.
+    pub fn table_names(&self, db: &str) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .catalog
+            .database(db)
+            .map(|d| d.tables.keys().map(|k| k.to_string()).collect())
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+}

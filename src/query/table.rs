@@ -1,0 +1,302 @@
+//! One measurement's rows as a query sees them: gathered from every core's
+//! batches, restricted to the query's time range, deduplicated (same series
+//! and time is one point; per field the last write wins) and sorted by
+//! series, then time.
+
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int32Type, Int64Type, TimestampNanosecondType, UInt64Type};
+use arrow_array::{Array, RecordBatch};
+use arrow_schema::DataType;
+use hashbrown::HashMap;
+
+use crate::catalog::FieldType;
+use crate::shard::SEQ_COLUMN;
+
+use super::value::Value;
+
+#[derive(Debug, Clone)]
+pub struct FieldColumn {
+    pub name: Arc<str>,
+    pub kind: FieldType,
+    /// One value per row (Null where the point has no such field).
+    pub values: Vec<Value>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TableData {
+    pub name: Arc<str>,
+    /// Tag keys, sorted.
+    pub tag_keys: Vec<Arc<str>>,
+    /// Per series, per tag key: the value (None: the series lacks the tag).
+    pub series: Vec<Vec<Option<Arc<str>>>>,
+    /// Rows sorted by (series, time); `series_rows[s]` is series s's range.
+    pub row_series: Vec<u32>,
+    pub row_time: Vec<i64>,
+    pub series_rows: Vec<std::ops::Range<usize>>,
+    pub fields: Vec<FieldColumn>,
+}
+
+impl TableData {
+    pub fn field(&self, name: &str) -> Option<&FieldColumn> {
+        self.fields.iter().find(|f| f.name.as_ref() == name)
+    }
+
+    pub fn tag_index(&self, name: &str) -> Option<usize> {
+        self.tag_keys.iter().position(|k| k.as_ref() == name)
+    }
+
+    /// The value of tag `key` for series `s`.
+    pub fn tag(&self, s: usize, key: usize) -> Option<&Arc<str>> {
+        self.series[s][key].as_ref()
+    }
+
+    /// Series keys sorted as InfluxDB sorts them (by tag values in key order).
+    pub fn rows(&self) -> usize {
+        self.row_time.len()
+    }
+}
+
+/// Which fields to materialise.
+pub enum Wanted<'a> {
+    All,
+    Only(&'a [String]),
+}
+
+/// A row before deduplication: where it lives and what decides its order.
+#[derive(Clone, Copy)]
+struct RowRef {
+    series: u32,
+    time: i64,
+    seq: u64,
+    batch: u32,
+    row: u32,
+}
+
+/// Builds a table from every core's batches of one measurement.
+pub fn load(
+    name: &str,
+    batches: &[RecordBatch],
+    wanted: Wanted<'_>,
+    min_time: i64,
+    max_time: i64,
+) -> TableData {
+    // Tag keys and field names/types across all batches.
+    let mut tag_keys: Vec<Arc<str>> = Vec::new();
+    let mut field_defs: Vec<(Arc<str>, FieldType)> = Vec::new();
+    for batch in batches {
+        for f in batch.schema().fields().iter().skip(1) {
+            if f.name() == SEQ_COLUMN {
+                continue;
+            }
+            let name: Arc<str> = Arc::from(f.name().as_str());
+            match f.data_type() {
+                DataType::Dictionary(_, _) => {
+                    if !tag_keys.contains(&name) {
+                        tag_keys.push(name);
+                    }
+                }
+                dt => {
+                    let kind = match dt {
+                        DataType::Float64 => FieldType::Float,
+                        DataType::Int64 => FieldType::Integer,
+                        DataType::UInt64 => FieldType::Unsigned,
+                        DataType::Utf8 => FieldType::String,
+                        _ => FieldType::Boolean,
+                    };
+                    let keep = match &wanted {
+                        Wanted::All => true,
+                        Wanted::Only(list) => list.iter().any(|w| w.as_str() == name.as_ref()),
+                    };
+                    if keep && !field_defs.iter().any(|(n, _)| *n == name) {
+                        field_defs.push((name, kind));
+                    }
+                }
+            }
+        }
+    }
+    tag_keys.sort();
+    field_defs.sort_by(|a, b| a.0.cmp(&b.0));
+
+    // Series interning: tag value ids per key (0 = absent), then tuples.
+    let mut value_ids: Vec<HashMap<Arc<str>, u32>> = vec![HashMap::new(); tag_keys.len()];
+    let mut value_names: Vec<Vec<Arc<str>>> = vec![Vec::new(); tag_keys.len()];
+    let mut series_ids: HashMap<Vec<u32>, u32> = HashMap::new();
+    let mut series_tuples: Vec<Vec<u32>> = Vec::new();
+    let mut refs: Vec<RowRef> = Vec::new();
+
+    for (b, batch) in batches.iter().enumerate() {
+        let schema = batch.schema();
+        let times = batch
+            .column(0)
+            .as_primitive::<TimestampNanosecondType>()
+            .values();
+        let Ok(seq_index) = schema.index_of(SEQ_COLUMN) else {
+            continue;
+        };
+        let seqs = batch.column(seq_index).as_primitive::<UInt64Type>();
+        // Per tag column of this batch: (tag key index, dictionary key -> value id).
+        let mut tag_columns = Vec::new();
+        for (c, f) in schema.fields().iter().enumerate().skip(1) {
+            if !matches!(f.data_type(), DataType::Dictionary(_, _)) {
+                continue;
+            }
+            let key = tag_keys
+                .iter()
+                .position(|k| k.as_ref() == f.name().as_str())
+                .expect("collected above");
+            let dict = batch.column(c).as_dictionary::<Int32Type>();
+            let values = dict.values().as_string::<i32>();
+            let ids: Vec<u32> = (0..values.len())
+                .map(|i| {
+                    let v = values.value(i);
+                    if let Some(&id) = value_ids[key].get(v) {
+                        return id;
+                    }
+                    let text: Arc<str> = Arc::from(v);
+                    value_names[key].push(text.clone());
+                    let id = value_names[key].len() as u32;
+                    value_ids[key].insert(text, id);
+                    id
+                })
+                .collect();
+            tag_columns.push((key, dict, ids));
+        }
+        let mut tuple = vec![0u32; tag_keys.len()];
+        for row in 0..batch.num_rows() {
+            let time = times[row];
+            if time < min_time || time > max_time {
+                continue;
+            }
+            tuple.iter_mut().for_each(|t| *t = 0);
+            for (key, dict, ids) in &tag_columns {
+                if dict.is_valid(row) {
+                    tuple[*key] = ids[dict.keys().value(row) as usize];
+                }
+            }
+            let series = match series_ids.get(&tuple) {
+                Some(&s) => s,
+                None => {
+                    let s = series_tuples.len() as u32;
+                    series_tuples.push(tuple.clone());
+                    series_ids.insert(tuple.clone(), s);
+                    s
+                }
+            };
+            refs.push(RowRef {
+                series,
+                time,
+                seq: seqs.value(row),
+                batch: b as u32,
+                row: row as u32,
+            });
+        }
+    }
+
+    // Series numbered in InfluxDB's order: by tag values, key by key.
+    let mut order: Vec<u32> = (0..series_tuples.len() as u32).collect();
+    let text = |key: usize, id: u32| -> &str {
+        if id == 0 {
+            ""
+        } else {
+            &value_names[key][id as usize - 1]
+        }
+    };
+    order.sort_by(|&a, &b| {
+        let (ta, tb) = (&series_tuples[a as usize], &series_tuples[b as usize]);
+        (0..tag_keys.len())
+            .map(|k| text(k, ta[k]).cmp(text(k, tb[k])))
+            .find(|o| o.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    let mut rank = vec![0u32; order.len()];
+    for (r, &s) in order.iter().enumerate() {
+        rank[s as usize] = r as u32;
+    }
+    for r in refs.iter_mut() {
+        r.series = rank[r.series as usize];
+    }
+    let series: Vec<Vec<Option<Arc<str>>>> = order
+        .iter()
+        .map(|&s| {
+            series_tuples[s as usize]
+                .iter()
+                .enumerate()
+                .map(|(k, &id)| (id != 0).then(|| value_names[k][id as usize - 1].clone()))
+                .collect()
+        })
+        .collect();
+
+    refs.sort_unstable_by_key(|r| (r.series, r.time, r.seq, r.batch, r.row));
+
+    // Field columns of each batch, by field index.
+    let field_arrays: Vec<Vec<Option<&dyn Array>>> = batches
+        .iter()
+        .map(|batch| {
+            let schema = batch.schema();
+            field_defs
+                .iter()
+                .map(|(name, _)| schema.index_of(name).ok().map(|i| batch.column(i).as_ref()))
+                .collect()
+        })
+        .collect();
+
+    let mut out = TableData {
+        name: Arc::from(name),
+        tag_keys,
+        series,
+        fields: field_defs
+            .iter()
+            .map(|(name, kind)| FieldColumn {
+                name: name.clone(),
+                kind: *kind,
+                values: Vec::new(),
+            })
+            .collect(),
+        ..Default::default()
+    };
+    out.series_rows = vec![0..0; out.series.len()];
+    let mut i = 0;
+    while i < refs.len() {
+        let mut j = i + 1;
+        while j < refs.len() && refs[j].series == refs[i].series && refs[j].time == refs[i].time {
+            j += 1;
+        }
+        let group = &refs[i..j];
+        let row_index = out.row_time.len();
+        let s = group[0].series as usize;
+        if out.series_rows[s].is_empty() {
+            out.series_rows[s] = row_index..row_index;
+        }
+        out.series_rows[s].end = row_index + 1;
+        out.row_series.push(group[0].series);
+        out.row_time.push(group[0].time);
+        for (f, column) in out.fields.iter_mut().enumerate() {
+            // Last write wins per field: the latest non-null value.
+            let value = group
+                .iter()
+                .rev()
+                .find_map(|r| {
+                    let array = field_arrays[r.batch as usize][f]?;
+                    let row = r.row as usize;
+                    array.is_valid(row).then(|| read_value(array, row))
+                })
+                .unwrap_or(Value::Null);
+            column.values.push(value);
+        }
+        i = j;
+    }
+    out
+}
+
+fn read_value(array: &dyn Array, row: usize) -> Value {
+    match array.data_type() {
+        DataType::Float64 => Value::Float(array.as_primitive::<Float64Type>().value(row)),
+        DataType::Int64 => Value::Integer(array.as_primitive::<Int64Type>().value(row)),
+        DataType::UInt64 => Value::Unsigned(array.as_primitive::<UInt64Type>().value(row)),
+        DataType::Utf8 => Value::String(Arc::from(array.as_string::<i32>().value(row))),
+        DataType::Boolean => Value::Boolean(array.as_boolean().value(row)),
+        _ => Value::Null,
+    }
+}

@@ -1,0 +1,238 @@
+//! /query against InfluxDB 1.x: the same dataset written to both, every
+//! statement of `query_cases.txt` asked of both, the JSON compared.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::harness::{urlencode, Server};
+
+/// 2023-11-14T22:13:20Z in seconds.
+const T0: i64 = 1_700_000_000;
+
+/// A deterministic dataset that exercises every type, missing tags,
+/// missing fields, several measurements and overwritten points.
+fn dataset() -> Vec<String> {
+    let mut state: u64 = 42;
+    let mut next = move || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) as f64 / (1u64 << 31) as f64
+    };
+    let mut bodies = Vec::new();
+    let mut body = String::new();
+    for i in 0..120 {
+        let t = T0 + i * 60;
+        for host in ["h1", "h2", "h3", "h4"] {
+            for cpu in ["cpu0", "cpu1"] {
+                let region = match host {
+                    "h1" | "h2" => ",region=us",
+                    "h3" => ",region=eu",
+                    _ => "",
+                };
+                let user = (next() * 10000.0).round() / 100.0;
+                let system = (next() * 2000.0).round() / 100.0;
+                // Some points lack usage_system: nulls in the columns.
+                if i % 17 == 5 && host == "h2" {
+                    body += &format!("cpu,cpu={cpu},host={host}{region} usage_user={user} {t}\n");
+                } else {
+                    body += &format!(
+                        "cpu,cpu={cpu},host={host}{region} usage_user={user},usage_system={system},usage_idle={} {t}\n",
+                        ((100.0 - user) * 100.0).round() / 100.0
+                    );
+                }
+            }
+        }
+        if i % 2 == 0 {
+            for (h, host) in ["h1", "h2", "h3"].iter().enumerate() {
+                let used = 1_000_000 + (next() * 1_000_000.0) as i64;
+                body += &format!(
+                    "mem,host={host} used={used}i,free={}i,used_percent={},cpu_count={}i {t}\n",
+                    4_000_000 - used,
+                    (used as f64 / 40_000.0 * 100.0).round() / 100.0,
+                    2 + (h % 2) * 2
+                );
+            }
+        }
+        for (h, host) in ["h1", "h2"].iter().enumerate() {
+            body += &format!(
+                "net,host={host},interface=eth0 bytes_recv={}i {}\n",
+                i * 1000 + (h as i64) * 7 + (next() * 100.0) as i64,
+                t + 30
+            );
+        }
+        if i % 10 == 3 {
+            let (msg, ok, code) = match i % 3 {
+                0 => ("disk full", "false", 507),
+                1 => ("restart \"api\", then ok", "true", 200),
+                _ => ("restart worker", "T", 503),
+            };
+            body += &format!(
+                "events,host=h{} msg=\"{}\",ok={ok},code={code}i {t}\n",
+                1 + i % 4,
+                msg.replace('"', "\\\"")
+            );
+        }
+        if body.len() > 16_000 {
+            bodies.push(std::mem::take(&mut body));
+        }
+    }
+    bodies.push(body);
+    // Overwrites: the same series and time, later writes win per field.
+    bodies.push(format!("dup,k=x a=1,b=1 {T0}\ndup,k=x a=5 {}\n", T0 + 1));
+    bodies.push(format!("dup,k=x a=2 {T0}\n"));
+    bodies.push(format!("dup,k=x b=3 {T0}\n"));
+    bodies
+}
+
+/// One HTTP/1.0 exchange (no keep-alive, no chunking): (status, body).
+fn http(addr: &str, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.0\r\nHost: test\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    let split = out
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head");
+    let status = std::str::from_utf8(&out[9..12]).unwrap().parse().unwrap();
+    (status, out[split + 4..].to_vec())
+}
+
+/// Rows of equal time come in no particular order from InfluxDB (it
+/// depends on its storage layout), so they are compared as a set.
+fn normalise(mut v: Value) -> Value {
+    if let Some(results) = v.get_mut("results").and_then(Value::as_array_mut) {
+        for r in results {
+            if let Some(series) = r.get_mut("series").and_then(Value::as_array_mut) {
+                for s in series {
+                    if let Some(values) = s.get_mut("values").and_then(Value::as_array_mut) {
+                        let mut start = 0;
+                        while start < values.len() {
+                            let mut end = start + 1;
+                            while end < values.len() && values[end][0] == values[start][0] {
+                                end += 1;
+                            }
+                            values[start..end].sort_by_key(|row| row.to_string());
+                            start = end;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    v
+}
+
+/// JSON equality with floats to 1e-9 relative.
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            if x.is_f64() || y.is_f64() {
+                let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+                x == y || (x - y).abs() <= 1e-9 * x.abs().max(y.abs())
+            } else {
+                x == y
+            }
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+#[test]
+fn queries_answer_as_influxdb_does() {
+    let oracle = std::env::var("HYDRANT_TEST_INFLUXDB_URL").expect(
+        "HYDRANT_TEST_INFLUXDB_URL must name a running InfluxDB 1.x (tools/test starts one)",
+    );
+    let oracle = oracle
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let db = format!("hydrant_diff_{}", std::process::id());
+    let (status, body) = http(
+        &oracle,
+        "POST",
+        "/query",
+        format!("q={}", urlencode(&format!("CREATE DATABASE {db}"))).as_bytes(),
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+
+    let server = Server::start(&["--without-auth"]);
+    let hydrant = server.addr.to_string();
+    for body in dataset() {
+        for addr in [&hydrant, &oracle] {
+            let (status, answer) = http(
+                addr,
+                "POST",
+                &format!("/write?db={db}&precision=s"),
+                body.as_bytes(),
+            );
+            assert_eq!(status, 204, "{addr}: {}", String::from_utf8_lossy(&answer));
+        }
+    }
+
+    let cases = include_str!("query_cases.txt");
+    let mut failures = Vec::new();
+    let mut count = 0;
+    for line in cases.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        count += 1;
+        let (epoch, q) = match line.strip_prefix("epoch=") {
+            Some(rest) => {
+                let (unit, q) = rest.split_once(' ').unwrap();
+                (format!("&epoch={unit}"), q)
+            }
+            None => (String::new(), line),
+        };
+        let path = format!("/query?db={db}{epoch}");
+        let form = format!("q={}", urlencode(q));
+        let (want_status, want) = http(&oracle, "POST", &path, form.as_bytes());
+        let (got_status, got) = http(&hydrant, "POST", &path, form.as_bytes());
+        let want: Value = serde_json::from_slice(&want).unwrap_or(Value::Null);
+        let got: Value = serde_json::from_slice(&got).unwrap_or(Value::Null);
+        // SHOW DATABASES lists the oracle's other databases too: compare
+        // only whether ours is listed.
+        let (want, got) = if q == "SHOW DATABASES" {
+            let has = |v: &Value| v.to_string().contains(&format!("\"{db}\""));
+            (Value::Bool(has(&want)), Value::Bool(has(&got)))
+        } else {
+            (normalise(want), normalise(got))
+        };
+        if want_status != got_status || !same(&want, &got) {
+            failures.push(format!(
+                "{q}\n  influxdb ({want_status}): {want}\n  hydrant  ({got_status}): {got}"
+            ));
+        }
+    }
+    let _ = http(
+        &oracle,
+        "POST",
+        "/query",
+        format!("q={}", urlencode(&format!("DROP DATABASE {db}"))).as_bytes(),
+    );
+    assert!(count >= 150, "the table has {count} queries");
+    assert!(
+        failures.is_empty(),
+        "{} of {count} queries differ from InfluxDB:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
