@@ -16,6 +16,7 @@ pub mod show;
 pub mod store;
 pub mod table;
 pub mod time;
+pub mod transform;
 pub mod value;
 
 use influxql::{Select, Source, Statement};

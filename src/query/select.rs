@@ -10,6 +10,7 @@ use super::influxql::{Dimension, Expr, Fill, Select, SelectField, Source, TimeOf
 use super::result::Series;
 use super::store::Store;
 use super::table::{self, TableData, Wanted};
+use super::transform;
 use super::value::Value;
 
 const AGGREGATES: &[&str] = &[
@@ -69,6 +70,23 @@ pub fn run(
         Dimension::Time { interval, offset } => Some((*interval, offset.clone())),
         _ => None,
     });
+    for f in &fields {
+        if let Some((name, args)) = top_transform(&f.expr) {
+            transform::validate(name, args)?;
+            let inner_aggregate = args.first().is_some_and(has_aggregate);
+            if !inner_aggregate && (aggregate || interval.is_some()) {
+                return Err(format!(
+                    "aggregate function required inside the call to {name}"
+                ));
+            }
+        }
+    }
+    if !aggregate
+        && fields.iter().any(|f| top_transform(&f.expr).is_some())
+        && !fields.iter().all(|f| top_transform(&f.expr).is_some())
+    {
+        return Err("mixing aggregate and non-aggregate queries is not supported".into());
+    }
     if interval.is_some() && !aggregate {
         return Err("GROUP BY requires at least one aggregate function".into());
     }
@@ -225,6 +243,14 @@ fn tables_from_series(series: Vec<Series>) -> Vec<TableData> {
             t
         })
         .collect()
+}
+
+/// `derivative(x, 1s)` and friends at the top of a projection.
+fn top_transform(expr: &Expr) -> Option<(&str, &[Expr])> {
+    match expr {
+        Expr::Call { name, args } if transform::is_transform(name) => Some((name, args)),
+        _ => None,
+    }
 }
 
 fn has_aggregate(expr: &Expr) -> bool {
@@ -546,10 +572,14 @@ fn raw_table(
         .iter()
         .map(|f| references_field(&f.expr, std::slice::from_ref(table)))
         .collect();
+    let transforms = fields.iter().all(|f| top_transform(&f.expr).is_some());
     let mut out = Vec::new();
     for (tags, rows) in groups(select, table, filter, range) {
         let mut values: Vec<Vec<Value>> = Vec::new();
-        for &r in &rows {
+        if transforms {
+            values = raw_transforms(fields, table, &rows);
+        }
+        for &r in rows.iter().filter(|_| !transforms) {
             let row = Row { table, row: r };
             let mut out_row = Vec::with_capacity(fields.len() + 1);
             out_row.push(Value::Integer(row.time()));
@@ -585,6 +615,35 @@ fn raw_table(
     out
 }
 
+/// Rows of a raw query whose projections are all transformations: each
+/// runs over the group's points in time order; a row is kept where any
+/// transformation produced a value.
+fn raw_transforms(fields: &[SelectField], table: &TableData, rows: &[usize]) -> Vec<Vec<Value>> {
+    let columns: Vec<Vec<Value>> = fields
+        .iter()
+        .map(|f| {
+            let (name, args) = top_transform(&f.expr).expect("checked by the caller");
+            let points: Vec<(i64, Value)> = rows
+                .iter()
+                .map(|&r| {
+                    let row = Row { table, row: r };
+                    let v = args.first().map_or(Value::Null, |a| eval::eval(a, &row));
+                    (row.time(), v)
+                })
+                .collect();
+            transform::apply(name, args, &points, 1_000_000_000)
+        })
+        .collect();
+    (0..rows.len())
+        .filter(|&i| columns.iter().any(|c| !c[i].is_null()))
+        .map(|i| {
+            std::iter::once(Value::Integer(table.row_time[rows[i]]))
+                .chain(columns.iter().map(|c| c[i].clone()))
+                .collect()
+        })
+        .collect()
+}
+
 fn limit(values: Vec<Vec<Value>>, offset: usize, limit: usize) -> Vec<Vec<Value>> {
     values
         .into_iter()
@@ -600,7 +659,7 @@ type Picked = Option<(i64, usize)>;
 #[allow(clippy::too_many_arguments)]
 fn aggregate_table(
     select: &Select,
-    fields: &[SelectField],
+    projections: &[SelectField],
     names: &[String],
     table: &TableData,
     range: TimeRange,
@@ -609,6 +668,20 @@ fn aggregate_table(
     now: i64,
 ) -> Result<Vec<Series>, String> {
     let grouped = !select.dimensions.is_empty();
+    // Transformations run over the bucket values of their inner expression.
+    let transforms: Vec<Option<(&str, &[Expr])>> =
+        projections.iter().map(|f| top_transform(&f.expr)).collect();
+    let inner_fields: Vec<SelectField> = projections
+        .iter()
+        .map(|f| match top_transform(&f.expr) {
+            Some((_, args)) => SelectField {
+                expr: args.first().cloned().unwrap_or(Expr::Boolean(false)),
+                alias: None,
+            },
+            None => f.clone(),
+        })
+        .collect();
+    let fields = &inner_fields[..];
     let calls: Vec<&Expr> = fields
         .iter()
         .flat_map(|f| {
@@ -626,6 +699,24 @@ fn aggregate_table(
     if has_aux && !single_selector {
         return Err("mixing aggregate and non-aggregate queries is not supported".into());
     }
+    // Transformations see buckets before the start (dropped afterwards).
+    let extra = match &interval {
+        Some((every, _)) if range.has_min() => {
+            transforms
+                .iter()
+                .flatten()
+                .map(|(name, _)| transform::extra_intervals(name))
+                .max()
+                .unwrap_or(0)
+                * every
+        }
+        _ => 0,
+    };
+    let visible_start = range.min;
+    let range = TimeRange {
+        min: range.min.saturating_sub(extra),
+        ..range
+    };
     let groups = groups(select, table, filter, range);
     // Bucket layout.
     let (start, end, step) = match &interval {
@@ -711,6 +802,30 @@ fn aggregate_table(
         }
         if let Fill::Linear = select.fill {
             fill_linear(&mut values);
+        }
+        if transforms.iter().any(Option::is_some) {
+            // Default unit: the GROUP BY interval (one bucket), else 1s.
+            let unit = if step > 0 { step } else { 1_000_000_000 };
+            for (c, t) in transforms.iter().enumerate() {
+                let Some((name, args)) = t else { continue };
+                let points: Vec<(i64, Value)> = values
+                    .iter()
+                    .map(|row| (time_of(&row[0]), row[c + 1].clone()))
+                    .collect();
+                for (row, v) in values
+                    .iter_mut()
+                    .zip(transform::apply(name, args, &points, unit))
+                {
+                    row[c + 1] = v;
+                }
+            }
+            if transforms.iter().all(Option::is_some) {
+                values.retain(|row| row[1..].iter().any(|v| !v.is_null()));
+            }
+        }
+        if extra > 0 {
+            let first_visible = floor_to(visible_start, step, start.rem_euclid(step));
+            values.retain(|row| time_of(&row[0]) >= first_visible);
         }
         // Selector time: the picked point's time instead of the bucket's.
         if select.descending {

@@ -194,22 +194,25 @@ pub fn load(
         }
     }
 
-    // Series numbered in InfluxDB's order: by tag values, key by key.
+    // Series numbered in InfluxDB's order: by series key (`k1=v1,k2=v2`,
+    // absent tags left out), which decides ties between series too.
     let mut order: Vec<u32> = (0..series_tuples.len() as u32).collect();
-    let text = |key: usize, id: u32| -> &str {
-        if id == 0 {
-            ""
-        } else {
-            &value_names[key][id as usize - 1]
-        }
-    };
-    order.sort_by(|&a, &b| {
-        let (ta, tb) = (&series_tuples[a as usize], &series_tuples[b as usize]);
-        (0..tag_keys.len())
-            .map(|k| text(k, ta[k]).cmp(text(k, tb[k])))
-            .find(|o| o.is_ne())
-            .unwrap_or(std::cmp::Ordering::Equal)
-    });
+    let keys: Vec<String> = series_tuples
+        .iter()
+        .map(|tuple| {
+            let mut key = String::new();
+            for (k, &id) in tuple.iter().enumerate() {
+                if id != 0 {
+                    key.push(',');
+                    key.push_str(&tag_keys[k]);
+                    key.push('=');
+                    key.push_str(&value_names[k][id as usize - 1]);
+                }
+            }
+            key
+        })
+        .collect();
+    order.sort_by(|&a, &b| keys[a as usize].cmp(&keys[b as usize]));
     let mut rank = vec![0u32; order.len()];
     for (r, &s) in order.iter().enumerate() {
         rank[s as usize] = r as u32;
