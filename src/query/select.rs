@@ -62,7 +62,24 @@ pub fn run(
     if tables.is_empty() {
         return Ok(Vec::new());
     }
-    let fields = expand_fields(select, &tables)?;
+    let mut fields = Vec::new();
+    for f in expand_fields(select, &tables)? {
+        // top(v, host, 3): `host` is also a column, read from each picked point.
+        let extra: Vec<SelectField> = match &f.expr {
+            Expr::Call { name, args } if (name == "top" || name == "bottom") && args.len() > 2 => {
+                args[1..args.len() - 1]
+                    .iter()
+                    .map(|a| SelectField {
+                        expr: a.clone(),
+                        alias: None,
+                    })
+                    .collect()
+            }
+            _ => Vec::new(),
+        };
+        fields.push(f);
+        fields.extend(extra);
+    }
     let aggregate = fields.iter().any(|f| has_aggregate(&f.expr));
     // Selecting only tags (or unknown names) yields nothing, as in InfluxDB 1.x.
     let names = column_names(&fields);
@@ -695,6 +712,28 @@ fn aggregate_table(
     }
     let single_selector = calls.len() == 1
         && matches!(calls[0], Expr::Call { name, .. } if SELECTORS.contains(&name.as_str()));
+    // Calls that answer several rows per bucket.
+    let multi = calls.iter().find_map(|c| match c {
+        Expr::Call { name, args }
+            if matches!(name.as_str(), "top" | "bottom" | "distinct" | "sample") =>
+        {
+            Some((name.as_str(), args.as_slice()))
+        }
+        _ => None,
+    });
+    if let Some((name, _)) = multi {
+        if name == "distinct" && (calls.len() > 1 || fields.len() > 1) {
+            return Err(
+                "aggregate function distinct() cannot be combined with other functions or fields"
+                    .into(),
+            );
+        }
+        if calls.len() > 1 {
+            return Err(format!(
+                "selector function {name}() cannot be combined with other functions"
+            ));
+        }
+    }
     let has_aux = fields.iter().any(|f| !has_aggregate(&f.expr));
     if has_aux && !single_selector {
         return Err("mixing aggregate and non-aggregate queries is not supported".into());
@@ -772,6 +811,25 @@ fn aggregate_table(
                 i += 1;
             }
             let bucket = &rows[begin..i];
+            if let Some((name, args)) = multi {
+                for (t, v, r) in multi_rows(name, args, table, bucket) {
+                    let time = if name == "distinct" { bucket_start } else { t };
+                    let mut row = vec![Value::Integer(time)];
+                    for f in fields {
+                        row.push(if has_aggregate(&f.expr) {
+                            v.clone()
+                        } else {
+                            eval::eval(&f.expr, &Row { table, row: r })
+                        });
+                    }
+                    values.push(row);
+                }
+                if step == 0 || bucket_start.saturating_add(step) > end {
+                    break;
+                }
+                bucket_start = bucket_end;
+                continue;
+            }
             let row = eval_bucket(
                 fields,
                 table,
@@ -896,7 +954,34 @@ fn validate_call(call: &Expr) -> Result<(), String> {
                 Ok(())
             }
         }
-        "top" | "bottom" | "sample" => Err(format!("{name}() is not supported yet")),
+        "top" | "bottom" => {
+            if args.len() < 2 {
+                return Err(format!(
+                    "invalid number of arguments for {name}, expected at least 2, got {}",
+                    args.len()
+                ));
+            }
+            match args.last() {
+                Some(Expr::Integer(n)) if *n > 0 => Ok(()),
+                Some(Expr::Integer(n)) => {
+                    Err(format!("limit ({n}) in {name} function must be at least 1"))
+                }
+                Some(other) => Err(format!(
+                    "expected integer as last argument in {name}(), found {other}"
+                )),
+                None => Ok(()),
+            }
+        }
+        "sample" => {
+            want(2)?;
+            match &args[1] {
+                Expr::Integer(n) if *n > 0 => Ok(()),
+                Expr::Integer(n) => Err(format!("sample window must be greater than 1, got {n}")),
+                other => Err(format!(
+                    "expected integer argument in sample(), found {other}"
+                )),
+            }
+        }
         _ => want(1),
     }?;
     match args.first() {
@@ -1278,23 +1363,103 @@ fn aggregate_values(
             }
             (Value::Float(area), None)
         }
+        _ => (Value::Null, None),
+    }
+}
+
+/// Rows of top/bottom/distinct/sample for one bucket: (time, value, row).
+fn multi_rows(
+    name: &str,
+    args: &[Expr],
+    table: &TableData,
+    bucket: &[usize],
+) -> Vec<(i64, Value, usize)> {
+    let points = inputs(&args[0], table, bucket);
+    let n = match args.last() {
+        Some(Expr::Integer(n)) if *n > 0 => *n as usize,
+        _ => 0,
+    };
+    match name {
         "distinct" => {
-            // Handled as multiple rows by InfluxDB; one value per bucket here
-            // would be wrong, so report the count-free first distinct only
-            // when a single value exists.
-            let mut seen: Vec<&Value> = Vec::new();
-            for (_, v, _) in &points {
-                if !seen.contains(&v) {
-                    seen.push(v);
+            let mut out: Vec<(i64, Value, usize)> = Vec::new();
+            for p in points {
+                if !out.iter().any(|(_, v, _)| *v == p.1) {
+                    out.push(p);
                 }
             }
-            if seen.len() == 1 {
-                (seen[0].clone(), None)
-            } else {
-                (Value::Null, None)
-            }
+            out
         }
-        _ => (Value::Null, None),
+        "top" | "bottom" => {
+            let top = name == "top";
+            // `better(a, b)`: a ranks before b (value, then earlier time).
+            let better = |a: &(i64, Value, usize), b: &(i64, Value, usize)| {
+                let o = a.1.compare(&b.1);
+                let o = if top { o } else { o.reverse() };
+                o.is_gt() || (o.is_eq() && a.0 < b.0)
+            };
+            let mut candidates: Vec<(i64, Value, usize)> = if args.len() > 2 {
+                // One point per distinct value of the tag/field arguments.
+                let mut best: Vec<(String, (i64, Value, usize))> = Vec::new();
+                for p in points {
+                    let key: String = args[1..args.len() - 1]
+                        .iter()
+                        .map(|a| {
+                            eval::eval(a, &Row { table, row: p.2 })
+                                .to_json()
+                                .to_string()
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\u{1}");
+                    match best.iter_mut().find(|(k, _)| *k == key) {
+                        Some((_, b)) => {
+                            if better(&p, b) {
+                                *b = p;
+                            }
+                        }
+                        None => best.push((key, p)),
+                    }
+                }
+                best.into_iter().map(|(_, p)| p).collect()
+            } else {
+                points
+            };
+            candidates.sort_by(|a, b| {
+                if better(a, b) {
+                    std::cmp::Ordering::Less
+                } else if better(b, a) {
+                    std::cmp::Ordering::Greater
+                } else {
+                    std::cmp::Ordering::Equal
+                }
+            });
+            candidates.truncate(n);
+            candidates.sort_by_key(|p| p.0);
+            candidates
+        }
+        "sample" => {
+            // Reservoir sampling; the seed varies per call, as sampling should.
+            let mut seed = crate::query::time::now_ns() as u64 | 1;
+            let mut next = move || {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed
+            };
+            let mut out: Vec<(i64, Value, usize)> = Vec::new();
+            for (i, p) in points.into_iter().enumerate() {
+                if out.len() < n {
+                    out.push(p);
+                } else {
+                    let j = (next() % (i as u64 + 1)) as usize;
+                    if j < n {
+                        out[j] = p;
+                    }
+                }
+            }
+            out.sort_by_key(|p| p.0);
+            out
+        }
+        _ => Vec::new(),
     }
 }
 
