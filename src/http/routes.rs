@@ -334,8 +334,9 @@ fn ingest(
 /// `/query`: InfluxQL statements, parameters from the URL and (POST) a
 /// urlencoded body, answered in InfluxDB 1.x's JSON.
 async fn query(conn: &mut Conn, head: &Head) -> Result<Response, ApiError> {
-    use crate::query::{self, influxql::Statement, store::Store, time::Epoch};
+    use crate::query::{self, encode::Format, influxql::Statement, store::Store, time::Epoch};
     let core = conn.core().clone();
+    let format = Format::from_accept(head.accept.as_deref());
     let mut params = Params::parse(&head.query);
     if head.method == Method::Post {
         let mut raw = std::mem::take(&mut conn.body);
@@ -357,11 +358,17 @@ async fn query(conn: &mut Conn, head: &Head) -> Result<Response, ApiError> {
     }
     let identity = authenticate(&core, head, &params, Api::V1)?;
     let Some(q) = params.get("q").filter(|q| !q.trim().is_empty()) else {
-        return Ok(query_error(400, "missing required parameter \"q\""));
+        return Ok(query_error(400, "missing required parameter \"q\"", format));
     };
     let statements = match query::influxql::parse_query(q) {
         Ok(s) => s,
-        Err(e) => return Ok(query_error(400, &format!("error parsing query: {e}"))),
+        Err(e) => {
+            return Ok(query_error(
+                400,
+                &format!("error parsing query: {e}"),
+                format,
+            ))
+        }
     };
     let db = params
         .get("db")
@@ -401,20 +408,46 @@ async fn query(conn: &mut Conn, head: &Head) -> Result<Response, ApiError> {
     let now = query::time::now_ns();
     let results = query::run_all(&store, &statements, db, now);
     let epoch = Epoch::parse(params.get("epoch"));
-    let body = query::encode::results_json(&results, epoch);
-    if params.get("pretty") == Some("true") {
-        let mut text = serde_json::to_vec_pretty(&body).expect("JSON values serialize");
-        text.push(b'\n');
-        let mut r = Response::json(200, &json!(null));
-        r.body = text;
-        return Ok(r);
-    }
-    Ok(Response::json(200, &body))
+    let chunked = params.get("chunked") == Some("true");
+    let body = match format {
+        Format::Csv => query::encode::csv(&results, epoch),
+        Format::Msgpack => query::encode::msgpack(&results, epoch),
+        Format::Json if chunked => {
+            let size = params
+                .get("chunk_size")
+                .and_then(|s| s.parse::<usize>().ok())
+                .filter(|&n| n > 0)
+                .unwrap_or(10_000);
+            query::encode::chunked_json(&results, epoch, size)
+        }
+        Format::Json => {
+            let doc = query::encode::results_json(&results, epoch);
+            let mut text = if params.get("pretty") == Some("true") {
+                serde_json::to_vec_pretty(&doc)
+            } else {
+                serde_json::to_vec(&doc)
+            }
+            .expect("JSON values serialize");
+            text.push(b'\n');
+            text
+        }
+    };
+    let mut r = Response::json(200, &json!(null));
+    r.headers = vec![("Content-Type", format.content_type().into())];
+    r.body = body;
+    Ok(r)
 }
 
 /// A whole-request query error in InfluxDB's shape: `{"error": "…"}`.
-fn query_error(status: u16, message: &str) -> Response {
+fn query_error(status: u16, message: &str, format: crate::query::encode::Format) -> Response {
+    use crate::query::encode::{self, Format};
     let mut r = Response::json(status, &json!({ "error": message }));
+    match format {
+        Format::Json => {}
+        Format::Csv => r.body = encode::csv_error(message),
+        Format::Msgpack => r.body = encode::msgpack_error(message),
+    }
+    r.headers = vec![("Content-Type", format.content_type().into())];
     r.header("X-Influxdb-Error", message.chars().take(1024).collect());
     r
 }

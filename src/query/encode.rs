@@ -70,3 +70,414 @@ pub fn result_json(r: &StatementResult, epoch: Epoch) -> Json {
 pub fn results_json(results: &[StatementResult], epoch: Epoch) -> Json {
     json!({ "results": results.iter().map(|r| result_json(r, epoch)).collect::<Vec<_>>() })
 }
+
+/// The response formats `/query` speaks, chosen by the Accept header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Csv,
+    Msgpack,
+}
+
+impl Format {
+    /// InfluxDB's choice: the first acceptable type by preference (q),
+    /// JSON when nothing matches.
+    pub fn from_accept(accept: Option<&str>) -> Format {
+        let Some(accept) = accept else {
+            return Format::Json;
+        };
+        let mut ranges: Vec<(f32, &str)> = accept
+            .split(',')
+            .map(|part| {
+                let mut pieces = part.split(';');
+                let range = pieces.next().unwrap_or("").trim();
+                let q = pieces
+                    .filter_map(|p| p.trim().strip_prefix("q="))
+                    .find_map(|q| q.parse::<f32>().ok())
+                    .unwrap_or(1.0);
+                (q, range)
+            })
+            .collect();
+        ranges.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal));
+        for (_, range) in ranges {
+            let (kind, sub) = range.split_once('/').unwrap_or((range, ""));
+            let kind = kind.trim().to_ascii_lowercase();
+            let sub = sub.trim().to_ascii_lowercase();
+            for (format, t, s) in [
+                (Format::Json, "application", "json"),
+                (Format::Csv, "application", "csv"),
+                (Format::Csv, "text", "csv"),
+                (Format::Msgpack, "application", "x-msgpack"),
+            ] {
+                if (kind == "*" || kind == t) && (sub == "*" || sub == s) {
+                    return format;
+                }
+            }
+        }
+        Format::Json
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Json => "application/json",
+            Format::Csv => "text/csv",
+            Format::Msgpack => "application/x-msgpack",
+        }
+    }
+}
+
+/// One result per statement, split into chunks of at most `chunk_size`
+/// rows per series, each chunk one JSON document on its own line, with
+/// InfluxDB's `partial` flags.
+pub fn chunked_json(results: &[StatementResult], epoch: Epoch, chunk_size: usize) -> Vec<u8> {
+    let chunk_size = chunk_size.max(1);
+    let mut out = Vec::new();
+    let mut emit = |r: StatementResult, partial: bool, series_partial: bool| {
+        let mut doc = result_json(&r, epoch);
+        if let Some(s) = doc
+            .get_mut("series")
+            .and_then(Json::as_array_mut)
+            .and_then(|a| a.first_mut())
+            .and_then(Json::as_object_mut)
+        {
+            if series_partial {
+                s.insert("partial".into(), Json::Bool(true));
+            }
+        }
+        if partial {
+            if let Some(m) = doc.as_object_mut() {
+                m.insert("partial".into(), Json::Bool(true));
+            }
+        }
+        serde_json::to_writer(&mut out, &json!({ "results": [doc] }))
+            .expect("JSON values serialize");
+        out.push(b'\n');
+    };
+    for r in results {
+        if r.error.is_some() || r.series.is_empty() {
+            emit(r.clone(), false, false);
+            continue;
+        }
+        // Every (series, chunk) in order; the last one of the statement closes it.
+        let mut pieces: Vec<(Series, bool)> = Vec::new();
+        for s in &r.series {
+            // Only SELECT answers are split; SHOW answers go whole.
+            let chunks: Vec<&[Vec<Value>]> = if s.values.is_empty() || !s.has_time {
+                vec![&s.values[..]]
+            } else {
+                s.values.chunks(chunk_size).collect()
+            };
+            let n = chunks.len();
+            for (i, values) in chunks.into_iter().enumerate() {
+                pieces.push((
+                    Series {
+                        values: values.to_vec(),
+                        ..s.clone()
+                    },
+                    i + 1 < n,
+                ));
+            }
+        }
+        let n = pieces.len();
+        for (i, (series, series_partial)) in pieces.into_iter().enumerate() {
+            let piece = StatementResult {
+                statement_id: r.statement_id,
+                series: vec![series],
+                error: None,
+            };
+            emit(piece, i + 1 < n, series_partial);
+        }
+    }
+    out
+}
+
+fn csv_field(out: &mut Vec<u8>, text: &str) {
+    // encoding/csv quotes fields with separators, quotes, line breaks or a
+    // leading space.
+    let needs = text.contains([',', '"', '\r', '\n']) || text.starts_with(' ');
+    if needs {
+        out.push(b'"');
+        out.extend_from_slice(text.replace('"', "\"\"").as_bytes());
+        out.push(b'"');
+    } else {
+        out.extend_from_slice(text.as_bytes());
+    }
+}
+
+fn csv_row(out: &mut Vec<u8>, fields: &[String]) {
+    for (i, f) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        csv_field(out, f);
+    }
+    out.push(b'\n');
+}
+
+fn csv_value(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::Float(x) => format!("{x}"),
+        Value::Integer(x) => x.to_string(),
+        Value::Unsigned(x) => x.to_string(),
+        Value::String(s) => s.to_string(),
+        Value::Boolean(b) => b.to_string(),
+    }
+}
+
+/// Tags as a series key without the measurement (`k=v,k2=v2`, escaped;
+/// empty values left out, as InfluxDB's hash key leaves them out).
+fn tags_key(tags: &[(String, String)]) -> String {
+    let escape = |s: &str| {
+        s.replace(',', "\\,")
+            .replace(' ', "\\ ")
+            .replace('=', "\\=")
+    };
+    tags.iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| format!("{}={}", escape(k), escape(v)))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// InfluxDB's CSV: `name,tags,<columns>` headers (again when the columns
+/// change), a blank line between statements, times as integers.
+pub fn csv(results: &[StatementResult], epoch: Epoch) -> Vec<u8> {
+    let unit = match epoch {
+        Epoch::Rfc3339 => 1,
+        Epoch::Units(u) => u,
+    };
+    let mut out = Vec::new();
+    let mut first = true;
+    for r in results {
+        if r.series.is_empty() {
+            continue;
+        }
+        if !first {
+            out.push(b'\n');
+        }
+        first = false;
+        let mut columns: Option<&Vec<String>> = None;
+        for s in &r.series {
+            if let Some(c) = columns {
+                if c != &s.columns {
+                    out.push(b'\n');
+                    columns = None;
+                }
+            }
+            if columns.is_none() {
+                let header: Vec<String> = ["name".to_string(), "tags".to_string()]
+                    .into_iter()
+                    .chain(s.columns.iter().cloned())
+                    .collect();
+                csv_row(&mut out, &header);
+                columns = Some(&s.columns);
+            }
+            let tags = tags_key(&s.tags);
+            for row in &s.values {
+                let mut fields = vec![s.name.clone(), tags.clone()];
+                for (i, v) in row.iter().enumerate() {
+                    fields.push(match (i, s.has_time, v) {
+                        (0, true, Value::Integer(ns)) => ns.div_euclid(unit).to_string(),
+                        _ => csv_value(v),
+                    });
+                }
+                csv_row(&mut out, &fields);
+            }
+        }
+    }
+    out
+}
+
+/// A whole-request error as CSV.
+pub fn csv_error(message: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    csv_row(&mut out, &["error".to_string()]);
+    csv_row(&mut out, &[message.to_string()]);
+    out
+}
+
+fn mp_str(out: &mut Vec<u8>, s: &str) {
+    rmp::encode::write_str(out, s).expect("writing to a Vec cannot fail");
+}
+
+fn mp_value(out: &mut Vec<u8>, v: &Value) {
+    use rmp::encode as mp;
+    let r = match v {
+        Value::Null => mp::write_nil(out).map_err(|_| ()),
+        Value::Float(x) => mp::write_f64(out, *x).map_err(|_| ()),
+        Value::Integer(x) => mp::write_sint(out, *x).map(|_| ()).map_err(|_| ()),
+        Value::Unsigned(x) => mp::write_uint(out, *x).map(|_| ()).map_err(|_| ()),
+        Value::String(s) => mp::write_str(out, s).map_err(|_| ()),
+        Value::Boolean(b) => mp::write_bool(out, *b).map_err(|_| ()),
+    };
+    r.expect("writing to a Vec cannot fail");
+}
+
+/// A time as msgpack: the timestamp extension InfluxDB (tinylib/msgp) uses,
+/// type 5 with seconds (u64) and nanoseconds (u32), big-endian.
+fn mp_time(out: &mut Vec<u8>, ns: i64) {
+    let secs = ns.div_euclid(1_000_000_000) as u64;
+    let nanos = ns.rem_euclid(1_000_000_000) as u32;
+    rmp::encode::write_ext_meta(out, 12, 5).expect("writing to a Vec cannot fail");
+    out.extend_from_slice(&secs.to_be_bytes());
+    out.extend_from_slice(&nanos.to_be_bytes());
+}
+
+/// InfluxDB's msgpack shape (what influxdb-python decodes by default).
+pub fn msgpack(results: &[StatementResult], epoch: Epoch) -> Vec<u8> {
+    use rmp::encode as mp;
+    let mut out = Vec::new();
+    let w = |r: Result<(), ()>| r.expect("writing to a Vec cannot fail");
+    w(mp::write_map_len(&mut out, 1).map(|_| ()).map_err(|_| ()));
+    mp_str(&mut out, "results");
+    w(mp::write_array_len(&mut out, results.len() as u32)
+        .map(|_| ())
+        .map_err(|_| ()));
+    for r in results {
+        if let Some(e) = &r.error {
+            w(mp::write_map_len(&mut out, 1).map(|_| ()).map_err(|_| ()));
+            mp_str(&mut out, "error");
+            mp_str(&mut out, e);
+            continue;
+        }
+        w(mp::write_map_len(&mut out, 2).map(|_| ()).map_err(|_| ()));
+        mp_str(&mut out, "statement_id");
+        w(mp::write_sint(&mut out, r.statement_id as i64)
+            .map(|_| ())
+            .map_err(|_| ()));
+        mp_str(&mut out, "series");
+        w(mp::write_array_len(&mut out, r.series.len() as u32)
+            .map(|_| ())
+            .map_err(|_| ()));
+        for s in &r.series {
+            let size = 2 + u32::from(!s.name.is_empty()) + u32::from(!s.tags.is_empty());
+            w(mp::write_map_len(&mut out, size)
+                .map(|_| ())
+                .map_err(|_| ()));
+            if !s.name.is_empty() {
+                mp_str(&mut out, "name");
+                mp_str(&mut out, &s.name);
+            }
+            if !s.tags.is_empty() {
+                mp_str(&mut out, "tags");
+                w(mp::write_map_len(&mut out, s.tags.len() as u32)
+                    .map(|_| ())
+                    .map_err(|_| ()));
+                for (k, v) in &s.tags {
+                    mp_str(&mut out, k);
+                    mp_str(&mut out, v);
+                }
+            }
+            mp_str(&mut out, "columns");
+            w(mp::write_array_len(&mut out, s.columns.len() as u32)
+                .map(|_| ())
+                .map_err(|_| ()));
+            for c in &s.columns {
+                mp_str(&mut out, c);
+            }
+            mp_str(&mut out, "values");
+            w(mp::write_array_len(&mut out, s.values.len() as u32)
+                .map(|_| ())
+                .map_err(|_| ()));
+            for row in &s.values {
+                w(mp::write_array_len(&mut out, row.len() as u32)
+                    .map(|_| ())
+                    .map_err(|_| ()));
+                for (i, v) in row.iter().enumerate() {
+                    match (i, s.has_time, v, epoch) {
+                        (0, true, Value::Integer(ns), Epoch::Rfc3339) => mp_time(&mut out, *ns),
+                        (0, true, Value::Integer(ns), Epoch::Units(u)) => {
+                            mp_value(&mut out, &Value::Integer(ns.div_euclid(u)))
+                        }
+                        _ => mp_value(&mut out, v),
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A whole-request error as msgpack: `{"error": message}`.
+pub fn msgpack_error(message: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    rmp::encode::write_map_len(&mut out, 1).expect("writing to a Vec cannot fail");
+    mp_str(&mut out, "error");
+    mp_str(&mut out, message);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn sample() -> Vec<StatementResult> {
+        vec![StatementResult {
+            statement_id: 0,
+            series: vec![Series {
+                name: "cpu".into(),
+                tags: vec![],
+                columns: vec!["time".into(), "v".into(), "s".into()],
+                values: vec![
+                    vec![
+                        Value::Integer(1_700_000_000_000_000_000),
+                        Value::Float(1.5),
+                        Value::String(Arc::from("x")),
+                    ],
+                    vec![
+                        Value::Integer(1_700_000_001_000_000_000),
+                        Value::Integer(3),
+                        Value::Null,
+                    ],
+                ],
+                has_time: true,
+            }],
+            error: None,
+        }]
+    }
+
+    #[test]
+    fn msgpack_matches_influxdb_bytes() {
+        // InfluxDB 1.6.7's answer to the same rows starts like this.
+        let bytes = msgpack(&sample(), Epoch::Rfc3339);
+        let expected_prefix: &[u8] = &[
+            0x81, 0xa7, b'r', b'e', b's', b'u', b'l', b't', b's', 0x91, 0x82, 0xac,
+        ];
+        assert_eq!(&bytes[..expected_prefix.len()], expected_prefix);
+        let time_ext: &[u8] = &[
+            0xc7, 0x0c, 0x05, 0, 0, 0, 0, 0x65, 0x53, 0xf1, 0, 0, 0, 0, 0,
+        ];
+        assert!(bytes.windows(time_ext.len()).any(|w| w == time_ext));
+    }
+
+    #[test]
+    fn csv_like_influxdb() {
+        let text = String::from_utf8(csv(&sample(), Epoch::Rfc3339)).unwrap();
+        assert_eq!(
+            text,
+            "name,tags,time,v,s\ncpu,,1700000000000000000,1.5,x\ncpu,,1700000001000000000,3,\n"
+        );
+    }
+
+    #[test]
+    fn accept_negotiation() {
+        let cases = [
+            (None, Format::Json),
+            (Some("application/x-msgpack"), Format::Msgpack),
+            (Some("text/csv"), Format::Csv),
+            (Some("application/csv"), Format::Csv),
+            (
+                Some("text/html, application/x-msgpack;q=0.9"),
+                Format::Msgpack,
+            ),
+            (Some("application/json;q=0.5, application/csv"), Format::Csv),
+            (Some("*/*"), Format::Json),
+            (Some("image/png"), Format::Json),
+        ];
+        for (accept, want) in cases {
+            assert_eq!(Format::from_accept(accept), want, "{accept:?}");
+        }
+    }
+}
