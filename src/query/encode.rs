@@ -6,9 +6,12 @@ use super::result::{Series, StatementResult};
 use super::time::{format_rfc3339, Epoch};
 use super::value::Value;
 
-fn time_json(v: &Value, epoch: Epoch) -> Json {
+fn time_json(v: &Value, epoch: Epoch, tz: Option<chrono_tz::Tz>) -> Json {
     match (v, epoch) {
-        (Value::Integer(ns), Epoch::Rfc3339) => Json::String(format_rfc3339(*ns)),
+        (Value::Integer(ns), Epoch::Rfc3339) => Json::String(match tz {
+            Some(tz) => super::time::format_rfc3339_tz(*ns, tz),
+            None => format_rfc3339(*ns),
+        }),
         (Value::Integer(ns), Epoch::Units(unit)) => Json::from(ns.div_euclid(unit)),
         (other, _) => other.to_json(),
     }
@@ -37,7 +40,7 @@ fn series_json(s: &Series, epoch: Epoch) -> Json {
                     .enumerate()
                     .map(|(i, v)| {
                         if i == 0 && s.has_time {
-                            time_json(v, epoch)
+                            time_json(v, epoch, s.tz)
                         } else {
                             v.to_json()
                         }
@@ -433,6 +436,7 @@ mod tests {
                     ],
                 ],
                 has_time: true,
+                tz: None,
             }],
             error: None,
         }]

@@ -11,6 +11,8 @@ pub struct Series {
     pub values: Vec<Vec<Value>>,
     /// Column 0 holds times (nanoseconds, formatted per `epoch` on output).
     pub has_time: bool,
+    /// `tz('…')`: times are written in this zone.
+    pub tz: Option<chrono_tz::Tz>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]

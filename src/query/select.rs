@@ -627,6 +627,7 @@ fn raw_table(
                 .collect(),
             values,
             has_time: true,
+            tz: zone(select),
         });
     }
     out
@@ -777,7 +778,9 @@ fn aggregate_table(
                 }
             };
             let max = if range.has_max() { range.max } else { now };
-            let start = floor_to(min, *every, offset);
+            // With tz(), buckets line up with the zone's clock (local midnight
+            // for 1d), as InfluxDB aligns them.
+            let start = floor_to(min, *every, offset - zone_offset(zone(select), min));
             if max < start {
                 return Ok(Vec::new());
             }
@@ -901,9 +904,30 @@ fn aggregate_table(
                 .collect(),
             values,
             has_time: true,
+            tz: zone(select),
         });
     }
     Ok(out)
+}
+
+fn zone(select: &Select) -> Option<chrono_tz::Tz> {
+    select.tz.as_deref().and_then(|name| name.parse().ok())
+}
+
+/// The zone's UTC offset at `t`, in nanoseconds (0 without `tz()`).
+fn zone_offset(tz: Option<chrono_tz::Tz>, t: i64) -> i64 {
+    use chrono::{Offset, TimeZone};
+    let Some(tz) = tz else { return 0 };
+    let secs = t.div_euclid(1_000_000_000);
+    match chrono::DateTime::<chrono::Utc>::from_timestamp(secs, 0) {
+        Some(utc) => {
+            tz.offset_from_utc_datetime(&utc.naive_utc())
+                .fix()
+                .local_minus_utc() as i64
+                * 1_000_000_000
+        }
+        None => 0,
+    }
 }
 
 fn floor_to(t: i64, every: i64, offset: i64) -> i64 {
