@@ -420,17 +420,13 @@ async fn query(conn: &mut Conn, head: &Head) -> Result<Response, ApiError> {
                 .unwrap_or(10_000);
             query::encode::chunked_json(&results, epoch, size)
         }
-        Format::Json => {
+        Format::Json if params.get("pretty") == Some("true") => {
             let doc = query::encode::results_json(&results, epoch);
-            let mut text = if params.get("pretty") == Some("true") {
-                serde_json::to_vec_pretty(&doc)
-            } else {
-                serde_json::to_vec(&doc)
-            }
-            .expect("JSON values serialize");
+            let mut text = serde_json::to_vec_pretty(&doc).expect("JSON values serialize");
             text.push(b'\n');
             text
         }
+        Format::Json => query::encode::write_json(&results, epoch),
     };
     let mut r = Response::json(200, &json!(null));
     r.headers = vec![("Content-Type", format.content_type().into())];

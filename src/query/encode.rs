@@ -74,6 +74,146 @@ pub fn results_json(results: &[StatementResult], epoch: Epoch) -> Json {
     json!({ "results": results.iter().map(|r| result_json(r, epoch)).collect::<Vec<_>>() })
 }
 
+/// Writes a float as Go's encoding/json does: whole numbers without a
+/// fraction, NaN/inf (which JSON cannot carry) as null.
+fn write_float(out: &mut Vec<u8>, x: f64) {
+    if !x.is_finite() {
+        out.extend_from_slice(b"null");
+    } else if x == x.trunc() && x.abs() < 9.2e18 {
+        out.extend_from_slice(itoa::Buffer::new().format(x as i64).as_bytes());
+    } else {
+        out.extend_from_slice(ryu::Buffer::new().format_finite(x).as_bytes());
+    }
+}
+
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
+}
+
+fn write_value(out: &mut Vec<u8>, v: &Value) {
+    match v {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Float(x) => write_float(out, *x),
+        Value::Integer(x) => out.extend_from_slice(itoa::Buffer::new().format(*x).as_bytes()),
+        Value::Unsigned(x) => out.extend_from_slice(itoa::Buffer::new().format(*x).as_bytes()),
+        Value::String(s) => write_str(out, s),
+        Value::Boolean(true) => out.extend_from_slice(b"true"),
+        Value::Boolean(false) => out.extend_from_slice(b"false"),
+    }
+}
+
+fn write_time(out: &mut Vec<u8>, ns: i64, epoch: Epoch, tz: Option<chrono_tz::Tz>) {
+    match epoch {
+        Epoch::Units(unit) => {
+            out.extend_from_slice(itoa::Buffer::new().format(ns.div_euclid(unit)).as_bytes())
+        }
+        Epoch::Rfc3339 => {
+            let text = match tz {
+                Some(tz) => super::time::format_rfc3339_tz(ns, tz),
+                None => format_rfc3339(ns),
+            };
+            out.push(b'"');
+            out.extend_from_slice(text.as_bytes());
+            out.push(b'"');
+        }
+    }
+}
+
+/// One statement's result written straight to bytes (the hot path for
+/// large answers: no intermediate JSON tree), with the `partial` flags of
+/// chunked responses.
+fn write_result(
+    out: &mut Vec<u8>,
+    r: &StatementResult,
+    epoch: Epoch,
+    partial: bool,
+    series_partial: bool,
+) {
+    out.extend_from_slice(b"{\"statement_id\":");
+    out.extend_from_slice(itoa::Buffer::new().format(r.statement_id).as_bytes());
+    if !r.series.is_empty() {
+        out.extend_from_slice(b",\"series\":[");
+        for (i, s) in r.series.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.push(b'{');
+            if !s.name.is_empty() {
+                out.extend_from_slice(b"\"name\":");
+                write_str(out, &s.name);
+                out.push(b',');
+            }
+            if !s.tags.is_empty() {
+                out.extend_from_slice(b"\"tags\":{");
+                for (j, (k, v)) in s.tags.iter().enumerate() {
+                    if j > 0 {
+                        out.push(b',');
+                    }
+                    write_str(out, k);
+                    out.push(b':');
+                    write_str(out, v);
+                }
+                out.extend_from_slice(b"},");
+            }
+            out.extend_from_slice(b"\"columns\":[");
+            for (j, c) in s.columns.iter().enumerate() {
+                if j > 0 {
+                    out.push(b',');
+                }
+                write_str(out, c);
+            }
+            out.push(b']');
+            if !s.values.is_empty() {
+                out.extend_from_slice(b",\"values\":[");
+                for (j, row) in s.values.iter().enumerate() {
+                    if j > 0 {
+                        out.push(b',');
+                    }
+                    out.push(b'[');
+                    for (c, v) in row.iter().enumerate() {
+                        if c > 0 {
+                            out.push(b',');
+                        }
+                        match (c, s.has_time, v) {
+                            (0, true, Value::Integer(ns)) => write_time(out, *ns, epoch, s.tz),
+                            _ => write_value(out, v),
+                        }
+                    }
+                    out.push(b']');
+                }
+                out.push(b']');
+            }
+            if series_partial {
+                out.extend_from_slice(b",\"partial\":true");
+            }
+            out.push(b'}');
+        }
+        out.push(b']');
+    }
+    if let Some(e) = &r.error {
+        out.extend_from_slice(b",\"error\":");
+        write_str(out, e);
+    }
+    if partial {
+        out.extend_from_slice(b",\"partial\":true");
+    }
+    out.push(b'}');
+}
+
+/// The whole answer as one JSON document (and a newline, as InfluxDB ends it).
+pub fn write_json(results: &[StatementResult], epoch: Epoch) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(b"{\"results\":[");
+    for (i, r) in results.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_result(&mut out, r, epoch, false, false);
+    }
+    out.extend_from_slice(b"]}\n");
+    out
+}
+
 /// The response formats `/query` speaks, chosen by the Accept header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -136,25 +276,9 @@ pub fn chunked_json(results: &[StatementResult], epoch: Epoch, chunk_size: usize
     let chunk_size = chunk_size.max(1);
     let mut out = Vec::new();
     let mut emit = |r: StatementResult, partial: bool, series_partial: bool| {
-        let mut doc = result_json(&r, epoch);
-        if let Some(s) = doc
-            .get_mut("series")
-            .and_then(Json::as_array_mut)
-            .and_then(|a| a.first_mut())
-            .and_then(Json::as_object_mut)
-        {
-            if series_partial {
-                s.insert("partial".into(), Json::Bool(true));
-            }
-        }
-        if partial {
-            if let Some(m) = doc.as_object_mut() {
-                m.insert("partial".into(), Json::Bool(true));
-            }
-        }
-        serde_json::to_writer(&mut out, &json!({ "results": [doc] }))
-            .expect("JSON values serialize");
-        out.push(b'\n');
+        out.extend_from_slice(b"{\"results\":[");
+        write_result(&mut out, &r, epoch, partial, series_partial);
+        out.extend_from_slice(b"]}\n");
     };
     for r in results {
         if r.error.is_some() || r.series.is_empty() {
@@ -454,6 +578,29 @@ mod tests {
             0xc7, 0x0c, 0x05, 0, 0, 0, 0, 0x65, 0x53, 0xf1, 0, 0, 0, 0, 0,
         ];
         assert!(bytes.windows(time_ext.len()).any(|w| w == time_ext));
+    }
+
+    #[test]
+    fn direct_json_equals_the_tree() {
+        for epoch in [Epoch::Rfc3339, Epoch::Units(1_000_000)] {
+            let mut results = sample();
+            results.push(StatementResult {
+                statement_id: 1,
+                series: vec![],
+                error: Some("database not found: \"x\"".into()),
+            });
+            let direct: Json = serde_json::from_slice(&write_json(&results, epoch)).unwrap();
+            assert_eq!(direct, results_json(&results, epoch));
+        }
+        let mut out = Vec::new();
+        for x in [3.0, -0.5, 1e-7, 1e21, 0.1 + 0.2, f64::NAN] {
+            write_float(&mut out, x);
+            out.push(b' ');
+        }
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "3 -0.5 1e-7 1e21 0.30000000000000004 null "
+        );
     }
 
     #[test]
