@@ -9,6 +9,7 @@
 pub mod condition;
 pub mod encode;
 pub mod eval;
+pub mod fast;
 pub mod influxql;
 pub mod result;
 pub mod select;

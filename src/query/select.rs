@@ -58,10 +58,11 @@ pub fn run(
     now: i64,
 ) -> Result<Vec<Series>, String> {
     let (range, filter) = condition::split(select.condition.as_ref(), now)?;
-    let tables = resolve_sources(store, &select.sources, db, now)?;
-    if tables.is_empty() {
+    let inputs = resolve_sources(store, &select.sources, db, now)?;
+    if inputs.is_empty() {
         return Ok(Vec::new());
     }
+    let tables: Vec<TableData> = inputs.iter().map(Input::schema).collect();
     let mut fields = Vec::new();
     for f in expand_fields(select, &tables)? {
         // top(v, host, 3): `host` is also a column, read from each picked point.
@@ -107,8 +108,39 @@ pub fn run(
     if interval.is_some() && !aggregate {
         return Err("GROUP BY requires at least one aggregate function".into());
     }
+    // Transformations look one bucket before the range: load it too.
+    let load_from = if fields.iter().any(|f| top_transform(&f.expr).is_some()) {
+        i64::MIN
+    } else {
+        range.min
+    };
     let mut out = Vec::new();
-    for table in &tables {
+    for input in inputs {
+        let loaded;
+        let table = match input {
+            Input::Named { name, batches, .. } => {
+                if aggregate {
+                    let fast = super::fast::aggregate(
+                        select,
+                        &fields,
+                        &names,
+                        &name,
+                        batches,
+                        range,
+                        filter.as_ref(),
+                        interval.clone(),
+                        now,
+                    );
+                    if let Some(series) = fast {
+                        out.extend(series);
+                        continue;
+                    }
+                }
+                loaded = table::load(&name, batches, Wanted::All, load_from, range.max);
+                &loaded
+            }
+            Input::Data(ref data) => data,
+        };
         let series = if aggregate {
             aggregate_table(
                 select,
@@ -138,14 +170,55 @@ pub fn run(
     Ok(out)
 }
 
-/// Loads every table the sources name (regexes matched against the
-/// catalog, subqueries evaluated), each restricted to what the query needs.
-fn resolve_sources(
-    store: &Store,
+/// A table a SELECT reads: stored batches (loaded only if the columnar path
+/// declines), or a subquery's answer.
+enum Input<'s> {
+    Named {
+        name: String,
+        batches: &'s [arrow_array::RecordBatch],
+        schema: TableData,
+    },
+    Data(TableData),
+}
+
+impl Input<'_> {
+    /// The table's shape without its rows (for expanding `*` and regexes).
+    fn schema(&self) -> TableData {
+        match self {
+            Input::Named { schema, .. } => schema.clone(),
+            Input::Data(t) => TableData {
+                name: t.name.clone(),
+                tag_keys: t.tag_keys.clone(),
+                fields: t
+                    .fields
+                    .iter()
+                    .map(|f| table::FieldColumn {
+                        name: f.name.clone(),
+                        kind: f.kind,
+                        values: Vec::new(),
+                    })
+                    .collect(),
+                ..Default::default()
+            },
+        }
+    }
+
+    fn name(&self) -> &str {
+        match self {
+            Input::Named { name, .. } => name,
+            Input::Data(t) => &t.name,
+        }
+    }
+}
+
+/// Every table the sources name (regexes matched against the catalog,
+/// subqueries evaluated), in name order.
+fn resolve_sources<'s>(
+    store: &'s Store,
     sources: &[Source],
     db: Option<&str>,
     now: i64,
-) -> Result<Vec<TableData>, String> {
+) -> Result<Vec<Input<'s>>, String> {
     let mut names: Vec<(String, String)> = Vec::new();
     let mut out = Vec::new();
     for source in sources {
@@ -170,7 +243,7 @@ fn resolve_sources(
             }
             Source::Subquery(inner) => {
                 let series = run(store, inner, db, now)?;
-                out.extend(tables_from_series(series));
+                out.extend(tables_from_series(series).into_iter().map(Input::Data));
             }
         }
     }
@@ -178,10 +251,14 @@ fn resolve_sources(
     names.dedup();
     for (database, name) in names {
         if let Some(batches) = store.batches(&database, &name) {
-            out.push(table::load(&name, batches, Wanted::All, i64::MIN, i64::MAX));
+            out.push(Input::Named {
+                schema: table::schema(&name, batches),
+                name,
+                batches,
+            });
         }
     }
-    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out.sort_by(|a, b| a.name().cmp(b.name()));
     Ok(out)
 }
 
@@ -296,7 +373,10 @@ fn references_field(expr: &Expr, tables: &[TableData]) -> bool {
 
 /// Wildcards and regexes in the SELECT list, expanded against the tables'
 /// fields (and, for raw `*`, tags), sorted by name as InfluxDB does.
-fn expand_fields(select: &Select, tables: &[TableData]) -> Result<Vec<SelectField>, String> {
+pub(super) fn expand_fields(
+    select: &Select,
+    tables: &[TableData],
+) -> Result<Vec<SelectField>, String> {
     let mut field_names: Vec<(String, bool)> = Vec::new(); // (name, numeric)
     let mut tag_names: Vec<String> = Vec::new();
     let dims: Vec<&String> = select
@@ -416,7 +496,7 @@ fn expand_fields(select: &Select, tables: &[TableData]) -> Result<Vec<SelectFiel
 
 /// InfluxDB's column naming: alias, call name, var name, or the names in a
 /// binary expression joined by `_`; clashes get `_1`, `_2`, …
-fn column_names(fields: &[SelectField]) -> Vec<String> {
+pub(super) fn column_names(fields: &[SelectField]) -> Vec<String> {
     fn base(expr: &Expr) -> String {
         match expr {
             Expr::Call { name, .. } => name.clone(),
@@ -662,7 +742,7 @@ fn raw_transforms(fields: &[SelectField], table: &TableData, rows: &[usize]) -> 
         .collect()
 }
 
-fn limit(values: Vec<Vec<Value>>, offset: usize, limit: usize) -> Vec<Vec<Value>> {
+pub(super) fn limit(values: Vec<Vec<Value>>, offset: usize, limit: usize) -> Vec<Vec<Value>> {
     values
         .into_iter()
         .skip(offset)
@@ -675,7 +755,7 @@ fn limit(values: Vec<Vec<Value>>, offset: usize, limit: usize) -> Vec<Vec<Value>
 type Picked = Option<(i64, usize)>;
 
 #[allow(clippy::too_many_arguments)]
-fn aggregate_table(
+pub(super) fn aggregate_table(
     select: &Select,
     projections: &[SelectField],
     names: &[String],
@@ -910,12 +990,12 @@ fn aggregate_table(
     Ok(out)
 }
 
-fn zone(select: &Select) -> Option<chrono_tz::Tz> {
+pub(super) fn zone(select: &Select) -> Option<chrono_tz::Tz> {
     select.tz.as_deref().and_then(|name| name.parse().ok())
 }
 
 /// The zone's UTC offset at `t`, in nanoseconds (0 without `tz()`).
-fn zone_offset(tz: Option<chrono_tz::Tz>, t: i64) -> i64 {
+pub(super) fn zone_offset(tz: Option<chrono_tz::Tz>, t: i64) -> i64 {
     use chrono::{Offset, TimeZone};
     let Some(tz) = tz else { return 0 };
     let secs = t.div_euclid(1_000_000_000);
@@ -930,7 +1010,7 @@ fn zone_offset(tz: Option<chrono_tz::Tz>, t: i64) -> i64 {
     }
 }
 
-fn floor_to(t: i64, every: i64, offset: i64) -> i64 {
+pub(super) fn floor_to(t: i64, every: i64, offset: i64) -> i64 {
     let shifted = t - offset;
     shifted - shifted.rem_euclid(every) + offset
 }
@@ -1122,7 +1202,7 @@ fn fill_value(fill: &Fill, name: &str) -> Value {
     }
 }
 
-fn fill_linear(values: &mut [Vec<Value>]) {
+pub(super) fn fill_linear(values: &mut [Vec<Value>]) {
     if values.is_empty() {
         return;
     }
@@ -1157,7 +1237,7 @@ fn fill_linear(values: &mut [Vec<Value>]) {
     }
 }
 
-fn time_of(v: &Value) -> i64 {
+pub(super) fn time_of(v: &Value) -> i64 {
     match v {
         Value::Integer(t) => *t,
         _ => 0,

@@ -74,15 +74,30 @@ struct RowRef {
     row: u32,
 }
 
-/// Builds a table from every core's batches of one measurement.
-pub fn load(
-    name: &str,
+/// A table's shape (tag keys, typed fields) from its batches, without rows.
+pub fn schema(name: &str, batches: &[RecordBatch]) -> TableData {
+    let (tag_keys, field_defs) = columns_of(batches, &Wanted::All);
+    TableData {
+        name: Arc::from(name),
+        tag_keys,
+        fields: field_defs
+            .into_iter()
+            .map(|(name, kind)| FieldColumn {
+                name,
+                kind,
+                values: Vec::new(),
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+/// Tag keys and (wanted) fields across batches, each sorted by name.
+#[allow(clippy::type_complexity)]
+fn columns_of(
     batches: &[RecordBatch],
-    wanted: Wanted<'_>,
-    min_time: i64,
-    max_time: i64,
-) -> TableData {
-    // Tag keys and field names/types across all batches.
+    wanted: &Wanted<'_>,
+) -> (Vec<Arc<str>>, Vec<(Arc<str>, FieldType)>) {
     let mut tag_keys: Vec<Arc<str>> = Vec::new();
     let mut field_defs: Vec<(Arc<str>, FieldType)> = Vec::new();
     for batch in batches {
@@ -105,7 +120,7 @@ pub fn load(
                         DataType::Utf8 => FieldType::String,
                         _ => FieldType::Boolean,
                     };
-                    let keep = match &wanted {
+                    let keep = match wanted {
                         Wanted::All => true,
                         Wanted::Only(list) => list.iter().any(|w| w.as_str() == name.as_ref()),
                     };
@@ -118,6 +133,18 @@ pub fn load(
     }
     tag_keys.sort();
     field_defs.sort_by(|a, b| a.0.cmp(&b.0));
+    (tag_keys, field_defs)
+}
+
+/// Builds a table from every core's batches of one measurement.
+pub fn load(
+    name: &str,
+    batches: &[RecordBatch],
+    wanted: Wanted<'_>,
+    min_time: i64,
+    max_time: i64,
+) -> TableData {
+    let (tag_keys, field_defs) = columns_of(batches, &wanted);
 
     // Series interning: tag value ids per key (0 = absent), then tuples.
     let mut value_ids: Vec<HashMap<Arc<str>, u32>> = vec![HashMap::new(); tag_keys.len()];
