@@ -256,23 +256,19 @@ pub fn tag_values(
     let (range, rest) = condition::split(filter.condition.as_ref(), now)?;
     let mut out = Vec::new();
     for t in tables_of(store, db, &filter.sources) {
-        let Some(table) = load_series(store, db, &t, range) else {
-            continue;
+        let unfiltered = rest.is_none() && range == TimeRange::ALL;
+        let pairs = if unfiltered {
+            // Every value a dictionary holds was written: no rows to read.
+            let Some(batches) = store.batches(db, &t) else {
+                continue;
+            };
+            dictionary_values(batches, key)
+        } else {
+            let Some(table) = load_series(store, db, &t, range) else {
+                continue;
+            };
+            series_tag_values(&table, key, rest.as_ref())
         };
-        let keys: Vec<usize> = (0..table.tag_keys.len())
-            .filter(|&k| key_matches(key, &table.tag_keys[k]))
-            .collect();
-        if keys.is_empty() {
-            continue;
-        }
-        let mut pairs: BTreeSet<(Arc<str>, Arc<str>)> = BTreeSet::new();
-        for s in matching_series(&table, rest.as_ref()) {
-            for &k in &keys {
-                if let Some(v) = table.tag(s, k) {
-                    pairs.insert((table.tag_keys[k].clone(), v.clone()));
-                }
-            }
-        }
         let pairs = paginate(pairs.into_iter().collect(), filter.offset, filter.limit);
         if pairs.is_empty() {
             continue;
@@ -288,6 +284,68 @@ pub fn tag_values(
         });
     }
     Ok(out)
+}
+
+/// (key, value) pairs straight from the batches' tag dictionaries.
+fn dictionary_values(
+    batches: &[arrow_array::RecordBatch],
+    key: &TagKeyMatch,
+) -> BTreeSet<(Arc<str>, Arc<str>)> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::Int32Type;
+    use arrow_array::Array;
+    let mut pairs: BTreeSet<(Arc<str>, Arc<str>)> = BTreeSet::new();
+    let mut seen: hashbrown::HashSet<(String, String)> = hashbrown::HashSet::new();
+    for batch in batches {
+        let schema = batch.schema();
+        for (c, f) in schema.fields().iter().enumerate() {
+            if !matches!(f.data_type(), arrow_schema::DataType::Dictionary(_, _))
+                || !key_matches(key, f.name())
+            {
+                continue;
+            }
+            let dict = batch.column(c).as_dictionary::<Int32Type>();
+            // A value only counts if some row uses it.
+            let mut used = vec![false; dict.values().len()];
+            for k in dict.keys().iter().flatten() {
+                used[k as usize] = true;
+            }
+            let values = dict.values().as_string::<i32>();
+            for (i, used) in used.into_iter().enumerate() {
+                if used && values.is_valid(i) {
+                    let pair = (f.name().clone(), values.value(i).to_string());
+                    if !seen.contains(&pair) {
+                        pairs.insert((Arc::from(pair.0.as_str()), Arc::from(pair.1.as_str())));
+                        seen.insert(pair);
+                    }
+                }
+            }
+        }
+    }
+    pairs
+}
+
+/// (key, value) pairs of the series that pass `condition`.
+fn series_tag_values(
+    table: &TableData,
+    key: &TagKeyMatch,
+    condition: Option<&Expr>,
+) -> BTreeSet<(Arc<str>, Arc<str>)> {
+    let keys: Vec<usize> = (0..table.tag_keys.len())
+        .filter(|&k| key_matches(key, &table.tag_keys[k]))
+        .collect();
+    let mut pairs: BTreeSet<(Arc<str>, Arc<str>)> = BTreeSet::new();
+    if keys.is_empty() {
+        return pairs;
+    }
+    for s in matching_series(table, condition) {
+        for &k in &keys {
+            if let Some(v) = table.tag(s, k) {
+                pairs.insert((table.tag_keys[k].clone(), v.clone()));
+            }
+        }
+    }
+    pairs
 }
 
 /// A series key as InfluxDB prints it: `m,k1=v1,k2=v2` with line-protocol escaping.
