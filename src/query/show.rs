@@ -286,7 +286,8 @@ pub fn tag_values(
     Ok(out)
 }
 
-/// (key, value) pairs straight from the batches' tag dictionaries.
+/// (key, value) pairs straight from the batches' tag dictionaries (a
+/// shard's dictionary only ever holds values some row was written with).
 fn dictionary_values(
     batches: &[arrow_array::RecordBatch],
     key: &TagKeyMatch,
@@ -294,35 +295,30 @@ fn dictionary_values(
     use arrow_array::cast::AsArray;
     use arrow_array::types::Int32Type;
     use arrow_array::Array;
-    let mut pairs: BTreeSet<(Arc<str>, Arc<str>)> = BTreeSet::new();
-    let mut seen: hashbrown::HashSet<(String, String)> = hashbrown::HashSet::new();
-    for batch in batches {
-        let schema = batch.schema();
+    let schemas: Vec<_> = batches.iter().map(|b| b.schema()).collect();
+    let mut seen: hashbrown::HashSet<(&str, &str)> = hashbrown::HashSet::new();
+    for (batch, schema) in batches.iter().zip(&schemas) {
         for (c, f) in schema.fields().iter().enumerate() {
             if !matches!(f.data_type(), arrow_schema::DataType::Dictionary(_, _))
                 || !key_matches(key, f.name())
             {
                 continue;
             }
-            let dict = batch.column(c).as_dictionary::<Int32Type>();
-            // A value only counts if some row uses it.
-            let mut used = vec![false; dict.values().len()];
-            for k in dict.keys().iter().flatten() {
-                used[k as usize] = true;
-            }
-            let values = dict.values().as_string::<i32>();
-            for (i, used) in used.into_iter().enumerate() {
-                if used && values.is_valid(i) {
-                    let pair = (f.name().clone(), values.value(i).to_string());
-                    if !seen.contains(&pair) {
-                        pairs.insert((Arc::from(pair.0.as_str()), Arc::from(pair.1.as_str())));
-                        seen.insert(pair);
-                    }
+            let values = batch
+                .column(c)
+                .as_dictionary::<Int32Type>()
+                .values()
+                .as_string::<i32>();
+            for i in 0..values.len() {
+                if values.is_valid(i) {
+                    seen.insert((f.name().as_str(), values.value(i)));
                 }
             }
         }
     }
-    pairs
+    seen.into_iter()
+        .map(|(k, v)| (Arc::from(k), Arc::from(v)))
+        .collect()
 }
 
 /// (key, value) pairs of the series that pass `condition`.
