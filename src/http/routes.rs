@@ -405,6 +405,10 @@ async fn query(conn: &mut Conn, head: &Head) -> Result<Response, ApiError> {
         let batches = core.fanout().snapshot(&core, &d, &t).await;
         store.insert(&d, &t, batches);
     }
+    for (d, t) in query::tag_indexes_needed(&statements, db, &catalog) {
+        let values = core.fanout().tag_values(&core, &d, &t).await;
+        store.insert_tag_values(&d, &t, values);
+    }
     let now = query::time::now_ns();
     let results = query::run_all(&store, &statements, db, now);
     let epoch = Epoch::parse(params.get("epoch"));

@@ -79,6 +79,8 @@ pub fn tables_needed(
     for statement in statements {
         match statement {
             Statement::Select(s) => from_select(s, db, catalog, &mut out),
+            // SHOW TAG VALUES without a condition reads the tag index instead.
+            Statement::ShowTagValues { filter, .. } if filter.condition.is_none() => {}
             Statement::ShowMeasurements { filter, .. }
             | Statement::ShowTagValues { filter, .. }
             | Statement::ShowSeries(filter)
@@ -88,6 +90,32 @@ pub fn tables_needed(
                 }
             }
             _ => {}
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Tables whose tag index a SHOW TAG VALUES without a condition reads.
+pub fn tag_indexes_needed(
+    statements: &[Statement],
+    db: Option<&str>,
+    catalog: &crate::catalog::Snapshot,
+) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for statement in statements {
+        if let Statement::ShowTagValues { filter, .. } = statement {
+            if filter.condition.is_some() {
+                continue;
+            }
+            if let Some(d) = filter.database.as_deref().or(db) {
+                if let Some(database) = catalog.database(d) {
+                    for t in database.tables.keys() {
+                        out.push((d.to_string(), t.to_string()));
+                    }
+                }
+            }
         }
     }
     out.sort();

@@ -258,11 +258,18 @@ pub fn tag_values(
     for t in tables_of(store, db, &filter.sources) {
         let unfiltered = rest.is_none() && range == TimeRange::ALL;
         let pairs = if unfiltered {
-            // Every value a dictionary holds was written: no rows to read.
-            let Some(batches) = store.batches(db, &t) else {
+            // The shards' tag index, else the batches' dictionaries: no rows to read.
+            if let Some(index) = store.tag_values(db, &t) {
+                let mut pairs = BTreeSet::new();
+                for (k, values) in index.iter().filter(|(k, _)| key_matches(key, k)) {
+                    pairs.extend(values.iter().map(|v| (k.clone(), v.clone())));
+                }
+                pairs
+            } else if let Some(batches) = store.batches(db, &t) {
+                dictionary_values(batches, key)
+            } else {
                 continue;
-            };
-            dictionary_values(batches, key)
+            }
         } else {
             let Some(table) = load_series(store, db, &t, range) else {
                 continue;

@@ -8,9 +8,13 @@ use hashbrown::HashMap;
 
 use crate::catalog::Snapshot;
 
+/// Per tag key, its values (sorted).
+pub type TagValues = Vec<(Arc<str>, Vec<Arc<str>>)>;
+
 pub struct Store {
     pub catalog: Arc<Snapshot>,
     batches: HashMap<(String, String), Vec<RecordBatch>>,
+    tag_values: HashMap<(String, String), TagValues>,
 }
 
 impl Store {
@@ -18,12 +22,22 @@ impl Store {
         Store {
             catalog,
             batches: HashMap::new(),
+            tag_values: HashMap::new(),
         }
     }
 
     pub fn insert(&mut self, db: &str, table: &str, batches: Vec<RecordBatch>) {
         self.batches
             .insert((db.to_string(), table.to_string()), batches);
+    }
+
+    pub fn insert_tag_values(&mut self, db: &str, table: &str, values: TagValues) {
+        self.tag_values
+            .insert((db.to_string(), table.to_string()), values);
+    }
+
+    pub fn tag_values(&self, db: &str, table: &str) -> Option<&TagValues> {
+        self.tag_values.get(&(db.to_string(), table.to_string()))
     }
 
     pub fn has(&self, db: &str, table: &str) -> bool {

@@ -4,6 +4,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use glommio::channels::channel_mesh::{FullMesh, MeshBuilder, Receivers, Senders};
@@ -19,12 +20,15 @@ pub enum Ask {
     Snapshot { db: String, table: String },
     /// How many rows the core holds (all tables, before merging).
     Rows,
+    /// Every tag value of one table, per tag key.
+    TagValues { db: String, table: String },
 }
 
 #[derive(Debug)]
 pub enum Answer {
     Batches(Vec<RecordBatch>),
     Rows(usize),
+    TagValues(Vec<(Arc<str>, Vec<Arc<str>>)>),
 }
 
 #[derive(Debug)]
@@ -65,6 +69,9 @@ fn answer_locally(core: &Core, ask: &Ask) -> Answer {
     match ask {
         Ask::Snapshot { db, table } => Answer::Batches(core.shard.borrow_mut().snapshot(db, table)),
         Ask::Rows => Answer::Rows(core.shard.borrow().rows()),
+        Ask::TagValues { db, table } => {
+            Answer::TagValues(core.shard.borrow_mut().tag_values(db, table))
+        }
     }
 }
 
@@ -162,6 +169,32 @@ impl Fanout {
             }
         }
         out
+    }
+
+    /// Every tag value of `db`.`table` across cores, per tag key, sorted.
+    pub async fn tag_values(
+        &self,
+        core: &Core,
+        db: &str,
+        table: &str,
+    ) -> Vec<(Arc<str>, Vec<Arc<str>>)> {
+        let ask = Ask::TagValues {
+            db: db.to_owned(),
+            table: table.to_owned(),
+        };
+        let mut merged: std::collections::BTreeMap<Arc<str>, std::collections::BTreeSet<Arc<str>>> =
+            std::collections::BTreeMap::new();
+        for answer in self.ask_all(core, ask).await {
+            if let Answer::TagValues(per_key) = answer {
+                for (key, values) in per_key {
+                    merged.entry(key).or_default().extend(values);
+                }
+            }
+        }
+        merged
+            .into_iter()
+            .map(|(k, set)| (k, set.into_iter().collect()))
+            .collect()
     }
 
     /// Rows held per core, this core first.

@@ -137,6 +137,9 @@ pub struct TableShard {
     rows: usize,
     sealed: Vec<RecordBatch>,
     sealed_rows: usize,
+    /// Every tag value in the sealed batches, per tag key: SHOW TAG VALUES
+    /// answers from here instead of scanning rows.
+    tag_index: HashMap<Arc<str>, std::collections::BTreeSet<Arc<str>>>,
     /// Rows the current builders were sized for.
     capacity: usize,
     /// String bytes in the open rows (Arrow's i32 offsets cap a batch at 2 GiB).
@@ -155,6 +158,7 @@ impl TableShard {
             sealed_rows: 0,
             capacity: FIRST_CAPACITY,
             open_bytes: 0,
+            tag_index: HashMap::new(),
         }
     }
 
@@ -289,6 +293,7 @@ impl TableShard {
         self.rows = 0;
         self.open_bytes = 0;
         self.set_in_row.iter_mut().for_each(|s| *s = 0);
+        self.index_tags(&batch);
         self.sealed.push(batch);
     }
 
@@ -303,6 +308,47 @@ impl TableShard {
 
     pub fn rows(&self) -> usize {
         self.sealed_rows + self.rows
+    }
+
+    fn index_tags(&mut self, batch: &RecordBatch) {
+        use arrow_array::cast::AsArray;
+        use arrow_array::Array;
+        for (c, f) in batch.schema().fields().iter().enumerate() {
+            if !matches!(f.data_type(), DataType::Dictionary(_, _)) {
+                continue;
+            }
+            let values = batch
+                .column(c)
+                .as_dictionary::<Int32Type>()
+                .values()
+                .clone();
+            let values = values.as_string::<i32>();
+            let set = self
+                .tag_index
+                .entry(Arc::from(f.name().as_str()))
+                .or_default();
+            for i in 0..values.len() {
+                if values.is_valid(i) && !set.contains(values.value(i)) {
+                    set.insert(Arc::from(values.value(i)));
+                }
+            }
+        }
+    }
+
+    /// Every tag value this table holds, per tag key (sealed rows from the
+    /// index, open rows from their builders' dictionaries).
+    pub fn tag_values(&mut self) -> Vec<(Arc<str>, Vec<Arc<str>>)> {
+        let mut index = self.tag_index.clone();
+        if self.rows > 0 {
+            let open = self.batch(true);
+            std::mem::swap(&mut index, &mut self.tag_index);
+            self.index_tags(&open);
+            std::mem::swap(&mut index, &mut self.tag_index);
+        }
+        index
+            .into_iter()
+            .map(|(k, set)| (k, set.into_iter().collect()))
+            .collect()
     }
 
     pub fn open_rows(&self) -> usize {
@@ -376,6 +422,14 @@ impl Shard {
 
     pub fn rows(&self) -> usize {
         self.tables.iter().map(|(_, t)| t.rows()).sum()
+    }
+
+    pub fn tag_values(&mut self, db: &str, table: &str) -> Vec<(Arc<str>, Vec<Arc<str>>)> {
+        self.tables
+            .iter_mut()
+            .filter(|((d, t), _)| d.as_ref() == db && t.as_ref() == table)
+            .flat_map(|(_, t)| t.tag_values())
+            .collect()
     }
 }
 
@@ -477,6 +531,31 @@ mod tests {
         assert_eq!(second.num_rows(), 1);
         assert_eq!(second.column(3).null_count(), 1, "s is null in the new row");
         assert_eq!(t.rows(), 3);
+    }
+
+    #[test]
+    fn tag_values_come_from_sealed_and_open_rows() {
+        let mut t = TableShard::new();
+        let v = [(2, "v", FieldValue::Float(1.0))];
+        append_point(&mut t, 1, 1, &[(0, "host", "a"), (1, "dc", "x")], &v);
+        append_point(&mut t, 2, 1, &[(0, "host", "b")], &v);
+        t.seal();
+        append_point(&mut t, 3, 2, &[(0, "host", "c")], &v);
+        append_point(&mut t, 4, 2, &[(0, "host", "a")], &v);
+        let mut values = t.tag_values();
+        values.sort();
+        let text: Vec<(String, Vec<String>)> = values
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.iter().map(|s| s.to_string()).collect()))
+            .collect();
+        assert_eq!(
+            text,
+            vec![
+                ("dc".to_string(), vec!["x".to_string()]),
+                ("host".to_string(), vec!["a".into(), "b".into(), "c".into()]),
+            ]
+        );
+        assert_eq!(t.rows(), 4, "asking does not disturb the open rows");
     }
 
     #[test]
