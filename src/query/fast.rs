@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Float64Type, Int32Type, Int64Type, TimestampNanosecondType, UInt64Type};
+use arrow_array::types::{Float64Type, Int32Type, TimestampNanosecondType};
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::DataType;
 use hashbrown::HashMap;
@@ -28,7 +28,7 @@ use super::table::TableData;
 use super::value::Value;
 use crate::shard::SEQ_COLUMN;
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
     Count,
     Sum,
@@ -42,79 +42,219 @@ enum Kind {
 /// Most dense series-map slots per batch before falling back to hashing.
 const DENSE_LIMIT: usize = 1 << 22;
 
-/// Accumulators of one call over every (group, bucket) cell.
-struct Acc {
-    kind: Kind,
-    field: String,
+/// One call's accumulators over every bucket of one group.
+#[derive(Clone, Debug, Default)]
+pub struct Cells {
     count: Vec<u64>,
     value: Vec<f64>,
     time: Vec<i64>,
 }
 
-/// Tries the columnar path. `None`: not eligible here, use the general path.
-#[allow(clippy::too_many_arguments)]
-pub fn aggregate(
-    select: &Select,
-    fields: &[SelectField],
-    names: &[String],
-    table_name: &str,
-    batches: &[RecordBatch],
+/// A columnar aggregate, planned once and run on every core's batches.
+#[derive(Debug)]
+pub struct Plan {
+    /// The database the table lives in (for asking other cores).
+    pub db: String,
+    select: Select,
+    names: Vec<String>,
+    table: String,
     range: TimeRange,
-    filter: Option<&Expr>,
+    filter: Option<Expr>,
     interval: Option<(i64, TimeOffset)>,
     now: i64,
-) -> Option<Vec<Series>> {
-    // Eligibility: plain calls on plain field names.
-    let mut accs = Vec::new();
-    for f in fields {
-        let Expr::Call { name, args } = &f.expr else {
+    calls: Vec<(Kind, String)>,
+    group_names: Vec<String>,
+}
+
+/// More buckets than one query may have.
+struct TooManyBuckets;
+
+/// Where the buckets are: first start, width (0: one bucket), count.
+#[derive(Clone, Copy, Debug)]
+pub struct Layout {
+    start: i64,
+    step: i64,
+    buckets: usize,
+}
+
+/// One core's share: per group its cells, per series its time span (so
+/// the coordinator can prove no series+time repeats across cores).
+#[derive(Debug, Default)]
+pub struct Partial {
+    /// False: a point may repeat one on this core; merge on the general path.
+    ok: bool,
+    groups: Vec<(Vec<String>, Vec<Cells>)>,
+    series: Vec<(String, i64, i64)>,
+    layout: Option<Layout>,
+}
+
+impl Plan {
+    /// The plan for a SELECT over one stored table, if this path can run it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        select: &Select,
+        fields: &[SelectField],
+        names: &[String],
+        table: &str,
+        schema: &TableData,
+        range: TimeRange,
+        filter: Option<&Expr>,
+        interval: Option<(i64, TimeOffset)>,
+        now: i64,
+    ) -> Option<Plan> {
+        let mut calls = Vec::new();
+        for f in fields {
+            let Expr::Call { name, args } = &f.expr else {
+                return None;
+            };
+            let kind = match name.as_str() {
+                "count" => Kind::Count,
+                "sum" => Kind::Sum,
+                "mean" => Kind::Mean,
+                "min" => Kind::Min,
+                "max" => Kind::Max,
+                "first" => Kind::First,
+                "last" => Kind::Last,
+                _ => return None,
+            };
+            let [Expr::VarRef {
+                name: field,
+                cast: None,
+            }] = args.as_slice()
+            else {
+                return None;
+            };
+            match schema.field(field).map(|f| f.kind) {
+                Some(crate::catalog::FieldType::Float) => {}
+                Some(crate::catalog::FieldType::Integer | crate::catalog::FieldType::Unsigned)
+                    if kind == Kind::Count => {}
+                _ => return None,
+            }
+            calls.push((kind, field.clone()));
+        }
+        let selectors = calls
+            .iter()
+            .filter(|(k, _)| matches!(k, Kind::Min | Kind::Max | Kind::First | Kind::Last))
+            .count();
+        if interval.is_none() && selectors == 1 && calls.len() == 1 {
+            // A lone selector answers with its point's time: the general path.
             return None;
-        };
-        let kind = match name.as_str() {
-            "count" => Kind::Count,
-            "sum" => Kind::Sum,
-            "mean" => Kind::Mean,
-            "min" => Kind::Min,
-            "max" => Kind::Max,
-            "first" => Kind::First,
-            "last" => Kind::Last,
-            _ => return None,
-        };
-        let [Expr::VarRef {
-            name: field,
-            cast: None,
-        }] = args.as_slice()
-        else {
+        }
+        if select
+            .dimensions
+            .iter()
+            .any(|d| !matches!(d, Dimension::Time { .. } | Dimension::Tag(_)))
+        {
             return None;
-        };
-        accs.push(Acc {
-            kind,
-            field: field.clone(),
-            count: Vec::new(),
-            value: Vec::new(),
-            time: Vec::new(),
-        });
-    }
-    let selectors = accs
-        .iter()
-        .filter(|a| matches!(a.kind, Kind::Min | Kind::Max | Kind::First | Kind::Last))
-        .count();
-    if interval.is_none() && selectors == 1 && accs.len() == 1 {
-        // A lone selector answers with its point's time: the general path.
-        return None;
-    }
-    if select
-        .dimensions
-        .iter()
-        .any(|d| !matches!(d, Dimension::Time { .. } | Dimension::Tag(_)))
-    {
-        return None;
-    }
-    if batches.is_empty() {
-        return None;
+        }
+        // The condition may only look at tags (decided once per series).
+        if let Some(f) = filter {
+            let mut tags_only = true;
+            f.walk(&mut |e| match e {
+                Expr::VarRef { name, cast }
+                    if *cast == Some(VarType::Field) || schema.tag_index(name).is_none() =>
+                {
+                    tags_only = false;
+                }
+                Expr::Call { .. } => tags_only = false,
+                _ => {}
+            });
+            if !tags_only {
+                return None;
+            }
+        }
+        let mut group_names: Vec<String> = select
+            .dimensions
+            .iter()
+            .filter_map(|d| match d {
+                Dimension::Tag(t) => Some(t.clone()),
+                _ => None,
+            })
+            .collect();
+        group_names.sort();
+        group_names.dedup();
+        Some(Plan {
+            db: String::new(),
+            select: select.clone(),
+            names: names.to_vec(),
+            table: table.to_string(),
+            range,
+            filter: filter.cloned(),
+            interval,
+            now,
+            calls,
+            group_names,
+        })
     }
 
-    // The table's tag keys and the fields' types.
+    /// Buckets known before any row is read (a lower time bound, or no
+    /// GROUP BY time); otherwise they depend on the earliest point.
+    /// `Err(TooManyBuckets)` past the bucket guard (the general path words it).
+    fn layout(&self, min_seen: Option<i64>) -> Result<Option<Layout>, TooManyBuckets> {
+        match &self.interval {
+            None => Ok(Some(Layout {
+                start: if self.range.has_min() {
+                    self.range.min
+                } else {
+                    0
+                },
+                step: 0,
+                buckets: 1,
+            })),
+            Some((every, offset)) => {
+                let offset = match offset {
+                    TimeOffset::Fixed(o) => *o,
+                    TimeOffset::Now => self.now.rem_euclid(*every),
+                };
+                let min = if self.range.has_min() {
+                    self.range.min
+                } else {
+                    match min_seen {
+                        Some(t) => t,
+                        None => return Ok(None),
+                    }
+                };
+                let max = if self.range.has_max() {
+                    self.range.max
+                } else {
+                    self.now
+                };
+                let start = floor_to(min, *every, offset - zone_offset(zone(&self.select), min));
+                if max < start {
+                    return Ok(Some(Layout {
+                        start,
+                        step: *every,
+                        buckets: 0,
+                    }));
+                }
+                let count = (max - start) / every + 1;
+                if count > 1_000_000 {
+                    return Err(TooManyBuckets);
+                }
+                Ok(Some(Layout {
+                    start,
+                    step: *every,
+                    buckets: count as usize,
+                }))
+            }
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Whether every core can start accumulating right away.
+    pub fn layout_known(&self) -> bool {
+        self.interval.is_none() || self.range.has_min()
+    }
+}
+
+/// Runs the plan over one set of batches (a core's, or all of them).
+pub fn partial(plan: &Plan, batches: &[RecordBatch]) -> Partial {
+    let failed = Partial::default();
+    let range = plan.range;
+    // Tag keys of these batches.
     let mut tag_keys: Vec<Arc<str>> = Vec::new();
     for batch in batches {
         for f in batch.schema().fields().iter() {
@@ -127,35 +267,15 @@ pub fn aggregate(
         }
     }
     tag_keys.sort();
-    for acc in &accs {
-        if tag_keys.iter().any(|k| k.as_ref() == acc.field) {
-            return None;
-        }
+    for (kind, field) in &plan.calls {
         for batch in batches {
-            if let Ok(i) = batch.schema().index_of(&acc.field) {
+            if let Ok(i) = batch.schema().index_of(field) {
                 match batch.schema().field(i).data_type() {
                     DataType::Float64 => {}
-                    DataType::Int64 | DataType::UInt64 if acc.kind == Kind::Count => {}
-                    _ => return None,
+                    DataType::Int64 | DataType::UInt64 if *kind == Kind::Count => {}
+                    _ => return failed,
                 }
             }
-        }
-    }
-    // The condition may only look at tags (decided once per series).
-    if let Some(f) = filter {
-        let mut tags_only = true;
-        f.walk(&mut |e| match e {
-            Expr::VarRef { name, cast }
-                if *cast == Some(VarType::Field)
-                    || !tag_keys.iter().any(|k| k.as_ref() == name.as_str()) =>
-            {
-                tags_only = false;
-            }
-            Expr::Call { .. } => tags_only = false,
-            _ => {}
-        });
-        if !tags_only {
-            return None;
         }
     }
 
@@ -164,12 +284,15 @@ pub fn aggregate(
     let mut value_names: Vec<Vec<Arc<str>>> = vec![Vec::new(); tag_keys.len()];
     let mut series_ids: HashMap<Vec<u32>, u32> = HashMap::new();
     let mut series_tuples: Vec<Vec<u32>> = Vec::new();
+    let mut first_time: Vec<i64> = Vec::new();
     let mut last_time: Vec<i64> = Vec::new();
     let mut per_batch_series: Vec<Vec<u32>> = Vec::with_capacity(batches.len());
     let mut min_seen = i64::MAX;
     for batch in batches {
         let schema = batch.schema();
-        schema.index_of(SEQ_COLUMN).ok()?;
+        if schema.index_of(SEQ_COLUMN).is_err() {
+            return failed;
+        }
         let times = batch
             .column(0)
             .as_primitive::<TimestampNanosecondType>()
@@ -179,9 +302,12 @@ pub fn aggregate(
             if !matches!(f.data_type(), DataType::Dictionary(_, _)) {
                 continue;
             }
-            let key = tag_keys
+            let Some(key) = tag_keys
                 .iter()
-                .position(|k| k.as_ref() == f.name().as_str())?;
+                .position(|k| k.as_ref() == f.name().as_str())
+            else {
+                return failed;
+            };
             let dict = batch.column(c).as_dictionary::<Int32Type>();
             let values = dict.values().as_string::<i32>();
             let ids: Vec<u32> = (0..values.len())
@@ -197,11 +323,14 @@ pub fn aggregate(
                     id
                 })
                 .collect();
-            columns.push((key, dict, ids));
+            let nullable = dict.null_count() > 0;
+            columns.push((key, dict, ids, nullable));
         }
         // Mixed-radix key per row over this batch's dictionaries (+1 for null).
-        let radix: Vec<usize> = columns.iter().map(|(_, _, ids)| ids.len() + 1).collect();
-        let space: usize = radix.iter().try_fold(1usize, |a, &r| a.checked_mul(r))?;
+        let radix: Vec<usize> = columns.iter().map(|(_, _, ids, _)| ids.len() + 1).collect();
+        let Some(space) = radix.iter().try_fold(1usize, |a, &r| a.checked_mul(r)) else {
+            return failed;
+        };
         let dense = space <= DENSE_LIMIT;
         let mut slots: Vec<u32> = if dense {
             vec![u32::MAX; space]
@@ -216,11 +345,11 @@ pub fn aggregate(
                 continue;
             }
             let mut combined = 0usize;
-            for ((_, dict, ids), r) in columns.iter().zip(&radix) {
-                let k = if dict.is_valid(row) {
-                    dict.keys().value(row) as usize
-                } else {
+            for ((_, dict, ids, nullable), r) in columns.iter().zip(&radix) {
+                let k = if *nullable && dict.is_null(row) {
                     ids.len()
+                } else {
+                    dict.keys().values()[row] as usize
                 };
                 combined = combined * r + k;
             }
@@ -229,7 +358,7 @@ pub fn aggregate(
                 cached
             } else {
                 tuple.iter_mut().for_each(|x| *x = 0);
-                for (key, dict, ids) in &columns {
+                for (key, dict, ids, _) in &columns {
                     if dict.is_valid(row) {
                         tuple[*key] = ids[dict.keys().value(row) as usize];
                     }
@@ -240,6 +369,7 @@ pub fn aggregate(
                         let s = series_tuples.len() as u32;
                         series_tuples.push(tuple.clone());
                         series_ids.insert(tuple.clone(), s);
+                        first_time.push(t);
                         last_time.push(i64::MIN);
                         s
                     }
@@ -252,7 +382,7 @@ pub fn aggregate(
             let last = &mut last_time[series as usize];
             if t <= *last {
                 // A point that may repeat an earlier one: the general path merges.
-                return None;
+                return failed;
             }
             *last = t;
             min_seen = min_seen.min(t);
@@ -260,42 +390,49 @@ pub fn aggregate(
         }
         per_batch_series.push(out);
     }
-    if series_tuples.is_empty() {
-        return Some(Vec::new());
-    }
-
-    // Per series: its tags, the filter's verdict and its group.
-    let mut group_names: Vec<String> = select
-        .dimensions
-        .iter()
-        .filter_map(|d| match d {
-            Dimension::Tag(t) => Some(t.clone()),
-            _ => None,
-        })
-        .collect();
-    group_names.sort();
-    group_names.dedup();
-    let probe_series = |s: usize| -> TableData {
-        TableData {
-            name: Arc::from(table_name),
-            tag_keys: tag_keys.clone(),
-            series: vec![series_tuples[s]
-                .iter()
-                .enumerate()
-                .map(|(k, &id)| (id != 0).then(|| value_names[k][id as usize - 1].clone()))
-                .collect()],
-            row_series: vec![0],
-            row_time: vec![0],
-            series_rows: std::iter::once(0..1).collect(),
-            fields: Vec::new(),
+    let layout = match plan.layout((min_seen != i64::MAX).then_some(min_seen)) {
+        Ok(Some(l)) => l,
+        Ok(None) => {
+            return Partial {
+                ok: true,
+                ..Partial::default()
+            }
         }
+        Err(TooManyBuckets) => return failed,
     };
-    let mut groups: BTreeMap<Vec<String>, usize> = BTreeMap::new();
-    let mut series_group: Vec<u32> = vec![u32::MAX; series_tuples.len()];
+
+    // Per series: the filter's verdict and its group.
+    let tag_text = |s: usize, k: usize| -> Option<&Arc<str>> {
+        let id = series_tuples[s][k];
+        (id != 0).then(|| &value_names[k][id as usize - 1])
+    };
+    let mut groups: HashMap<Vec<String>, usize> = HashMap::new();
     let mut group_keys: Vec<Vec<String>> = Vec::new();
-    for (s, tuple) in series_tuples.iter().enumerate() {
-        if let Some(f) = filter {
-            let probe = probe_series(s);
+    let mut series_group: Vec<u32> = vec![u32::MAX; series_tuples.len()];
+    let mut series_spans = Vec::with_capacity(series_tuples.len());
+    for s in 0..series_tuples.len() {
+        let mut key = String::new();
+        for (k, name) in tag_keys.iter().enumerate() {
+            if let Some(v) = tag_text(s, k) {
+                key.push(',');
+                key.push_str(name);
+                key.push('=');
+                key.push_str(v);
+            }
+        }
+        series_spans.push((key, first_time[s], last_time[s]));
+        if let Some(f) = &plan.filter {
+            let probe = TableData {
+                name: Arc::from(plan.table.as_str()),
+                tag_keys: tag_keys.clone(),
+                series: vec![(0..tag_keys.len())
+                    .map(|k| tag_text(s, k).cloned())
+                    .collect()],
+                row_series: vec![0],
+                row_time: vec![0],
+                series_rows: std::iter::once(0..1).collect(),
+                fields: Vec::new(),
+            };
             if !eval::condition(
                 f,
                 &Row {
@@ -306,15 +443,14 @@ pub fn aggregate(
                 continue;
             }
         }
-        let key: Vec<String> = group_names
+        let key: Vec<String> = plan
+            .group_names
             .iter()
             .map(|n| {
                 tag_keys
                     .iter()
                     .position(|k| k.as_ref() == n.as_str())
-                    .and_then(|k| {
-                        (tuple[k] != 0).then(|| value_names[k][tuple[k] as usize - 1].to_string())
-                    })
+                    .and_then(|k| tag_text(s, k).map(|v| v.to_string()))
                     .unwrap_or_default()
             })
             .collect();
@@ -326,54 +462,40 @@ pub fn aggregate(
         series_group[s] = g as u32;
     }
 
-    // Buckets.
-    let (start, step, buckets) = match &interval {
-        Some((every, offset)) => {
-            let offset = match offset {
-                TimeOffset::Fixed(o) => *o,
-                TimeOffset::Now => now.rem_euclid(*every),
-            };
-            let min = if range.has_min() { range.min } else { min_seen };
-            if min == i64::MAX {
-                return Some(Vec::new());
-            }
-            let max = if range.has_max() { range.max } else { now };
-            let start = floor_to(min, *every, offset - zone_offset(zone(select), min));
-            if max < start {
-                return Some(Vec::new());
-            }
-            let count = (max - start) / every + 1;
-            if count > 1_000_000 {
-                return None;
-            }
-            (start, *every, count as usize)
-        }
-        None => (if range.has_min() { range.min } else { 0 }, 0, 1),
-    };
+    // Accumulate, batch by batch, call by call.
+    let Layout {
+        start,
+        step,
+        buckets,
+    } = layout;
     let cells = group_keys.len() * buckets;
-    for acc in accs.iter_mut() {
-        acc.count = vec![0; cells];
-        acc.value = vec![
-            match acc.kind {
-                Kind::Min => f64::INFINITY,
-                Kind::Max => f64::NEG_INFINITY,
-                _ => 0.0,
-            };
-            cells
-        ];
-        if matches!(acc.kind, Kind::First | Kind::Last) {
-            acc.time = vec![0; cells];
-        }
-    }
-
-    // Accumulate, batch by batch, column by column.
+    let mut accs: Vec<Cells> = plan
+        .calls
+        .iter()
+        .map(|(kind, _)| Cells {
+            count: vec![0; cells],
+            value: vec![
+                match kind {
+                    Kind::Min => f64::INFINITY,
+                    Kind::Max => f64::NEG_INFINITY,
+                    _ => 0.0,
+                };
+                cells
+            ],
+            time: if matches!(kind, Kind::First | Kind::Last) {
+                vec![0; cells]
+            } else {
+                Vec::new()
+            },
+        })
+        .collect();
     for (batch, series) in batches.iter().zip(&per_batch_series) {
         let times = batch
             .column(0)
             .as_primitive::<TimestampNanosecondType>()
             .values();
-        for acc in accs.iter_mut() {
-            let Ok(c) = batch.schema().index_of(&acc.field) else {
+        for ((kind, field), acc) in plan.calls.iter().zip(accs.iter_mut()) {
+            let Ok(c) = batch.schema().index_of(field) else {
                 continue;
             };
             let column = batch.column(c);
@@ -382,19 +504,12 @@ pub fn aggregate(
                 DataType::Float64 => Some(column.as_primitive::<Float64Type>().values()),
                 _ => None,
             };
-            let _ = (
-                column.as_primitive_opt::<Int64Type>(),
-                column.as_primitive_opt::<UInt64Type>(),
-            );
             for (row, &s) in series.iter().enumerate() {
                 if s == u32::MAX {
                     continue;
                 }
                 let g = series_group[s as usize];
-                if g == u32::MAX {
-                    continue;
-                }
-                if nulls.as_ref().is_some_and(|n| n.is_null(row)) {
+                if g == u32::MAX || nulls.as_ref().is_some_and(|n| n.is_null(row)) {
                     continue;
                 }
                 let t = times[row];
@@ -403,11 +518,14 @@ pub fn aggregate(
                 } else {
                     ((t - start) / step) as usize
                 };
+                if b >= buckets {
+                    continue;
+                }
                 let cell = g as usize * buckets + b;
                 acc.count[cell] += 1;
                 let Some(floats) = floats else { continue };
                 let x = floats[row];
-                match acc.kind {
+                match kind {
                     Kind::Count => {}
                     Kind::Sum | Kind::Mean => acc.value[cell] += x,
                     Kind::Min => {
@@ -422,13 +540,8 @@ pub fn aggregate(
                     }
                     Kind::First | Kind::Last => {
                         let (bt, bx) = (acc.time[cell], acc.value[cell]);
-                        let first = acc.count[cell] == 1;
-                        let wins = first
-                            || if acc.kind == Kind::First {
-                                t < bt
-                            } else {
-                                t > bt
-                            }
+                        let wins = acc.count[cell] == 1
+                            || if *kind == Kind::First { t < bt } else { t > bt }
                             || (t == bt && x > bx);
                         if wins {
                             acc.time[cell] = t;
@@ -439,36 +552,143 @@ pub fn aggregate(
             }
         }
     }
+    // Cells per group.
+    let mut out_groups = Vec::with_capacity(group_keys.len());
+    for (g, key) in group_keys.into_iter().enumerate() {
+        let range = g * buckets..(g + 1) * buckets;
+        let cells = accs
+            .iter()
+            .map(|a| Cells {
+                count: a.count[range.clone()].to_vec(),
+                value: a.value[range.clone()].to_vec(),
+                time: if a.time.is_empty() {
+                    Vec::new()
+                } else {
+                    a.time[range.clone()].to_vec()
+                },
+            })
+            .collect();
+        out_groups.push((key, cells));
+    }
+    Partial {
+        ok: true,
+        groups: out_groups,
+        series: series_spans,
+        layout: Some(layout),
+    }
+}
+
+/// Merges the cores' partials into the answer; `None` when a series and
+/// time may occur twice (the general path merges points first).
+pub fn finish(plan: &Plan, partials: Vec<Partial>) -> Option<Vec<Series>> {
+    if partials.iter().any(|p| !p.ok) {
+        return None;
+    }
+    // A series on several cores must not overlap in time.
+    if partials.len() > 1 {
+        let mut spans: HashMap<&str, Vec<(i64, i64)>> = HashMap::new();
+        for p in &partials {
+            for (key, lo, hi) in &p.series {
+                spans.entry(key.as_str()).or_default().push((*lo, *hi));
+            }
+        }
+        for list in spans.values_mut() {
+            if list.len() > 1 {
+                list.sort_unstable();
+                if list.windows(2).any(|w| w[1].0 <= w[0].1) {
+                    return None;
+                }
+            }
+        }
+    }
+    let layout = partials.iter().find_map(|p| p.layout)?;
+    if partials
+        .iter()
+        .filter_map(|p| p.layout)
+        .any(|l| l.start != layout.start || l.buckets != layout.buckets)
+    {
+        return None;
+    }
+    let mut merged: BTreeMap<Vec<String>, Vec<Cells>> = BTreeMap::new();
+    for p in partials {
+        for (key, cells) in p.groups {
+            match merged.get_mut(&key) {
+                None => {
+                    merged.insert(key, cells);
+                }
+                Some(into) => {
+                    for ((kind, _), (a, b)) in plan.calls.iter().zip(into.iter_mut().zip(cells)) {
+                        for i in 0..a.count.len() {
+                            if b.count[i] == 0 {
+                                continue;
+                            }
+                            if a.count[i] == 0 {
+                                a.value[i] = b.value[i];
+                                if !a.time.is_empty() {
+                                    a.time[i] = b.time[i];
+                                }
+                            } else {
+                                match kind {
+                                    Kind::Count => {}
+                                    Kind::Sum | Kind::Mean => a.value[i] += b.value[i],
+                                    Kind::Min => a.value[i] = a.value[i].min(b.value[i]),
+                                    Kind::Max => a.value[i] = a.value[i].max(b.value[i]),
+                                    Kind::First | Kind::Last => {
+                                        let (t, x) = (b.time[i], b.value[i]);
+                                        let wins = if *kind == Kind::First {
+                                            t < a.time[i]
+                                        } else {
+                                            t > a.time[i]
+                                        } || (t == a.time[i] && x > a.value[i]);
+                                        if wins {
+                                            a.time[i] = t;
+                                            a.value[i] = x;
+                                        }
+                                    }
+                                }
+                            }
+                            a.count[i] += b.count[i];
+                        }
+                    }
+                }
+            }
+        }
+    }
 
     // Rows, as the general path shapes them.
+    let select = &plan.select;
+    let Layout {
+        start,
+        step,
+        buckets,
+    } = layout;
     let grouped = !select.dimensions.is_empty();
     let mut out = Vec::new();
-    for (key, &g) in &groups {
+    for (key, cells) in &merged {
         let mut values: Vec<Vec<Value>> = Vec::new();
-        let mut previous: Vec<Value> = vec![Value::Null; accs.len()];
+        let mut previous: Vec<Value> = vec![Value::Null; cells.len()];
         for b in 0..buckets {
-            let cell = g * buckets + b;
-            let empty = accs.iter().all(|a| a.count[cell] == 0);
+            let empty = cells.iter().all(|c| c.count[b] == 0);
             if empty && (matches!(select.fill, Fill::None) || step == 0) {
                 continue;
             }
-            let mut row = Vec::with_capacity(accs.len() + 1);
+            let mut row = Vec::with_capacity(cells.len() + 1);
             row.push(Value::Integer(start + b as i64 * step));
-            for (c, acc) in accs.iter().enumerate() {
-                let n = acc.count[cell];
+            for (c, ((kind, _), acc)) in plan.calls.iter().zip(cells).enumerate() {
+                let n = acc.count[b];
                 let v = if n == 0 {
                     match &select.fill {
                         Fill::Integer(v) => Value::Integer(*v),
                         Fill::Number(v) => Value::Float(*v),
                         Fill::Previous => previous[c].clone(),
-                        _ if acc.kind == Kind::Count => Value::Integer(0),
+                        _ if *kind == Kind::Count => Value::Integer(0),
                         _ => Value::Null,
                     }
                 } else {
-                    match acc.kind {
+                    match kind {
                         Kind::Count => Value::Integer(n as i64),
-                        Kind::Mean => Value::Float(acc.value[cell] / n as f64),
-                        _ => Value::Float(acc.value[cell]),
+                        Kind::Mean => Value::Float(acc.value[b] / n as f64),
+                        _ => Value::Float(acc.value[b]),
                     }
                 };
                 if n > 0 {
@@ -489,9 +709,9 @@ pub fn aggregate(
             continue;
         }
         out.push(Series {
-            name: table_name.to_string(),
+            name: plan.table.clone(),
             tags: if grouped {
-                group_names
+                plan.group_names
                     .iter()
                     .cloned()
                     .zip(key.iter().cloned())
@@ -500,7 +720,7 @@ pub fn aggregate(
                 Vec::new()
             },
             columns: std::iter::once("time".to_string())
-                .chain(names.iter().cloned())
+                .chain(plan.names.iter().cloned())
                 .collect(),
             values,
             has_time: true,
@@ -508,6 +728,27 @@ pub fn aggregate(
         });
     }
     Some(out)
+}
+
+/// The whole path on one thread over every batch (when the batches are at
+/// hand already). `None`: not eligible, or points must be merged first.
+#[allow(clippy::too_many_arguments)]
+pub fn aggregate(
+    select: &Select,
+    fields: &[SelectField],
+    names: &[String],
+    table_name: &str,
+    batches: &[RecordBatch],
+    range: TimeRange,
+    filter: Option<&Expr>,
+    interval: Option<(i64, TimeOffset)>,
+    now: i64,
+) -> Option<Vec<Series>> {
+    let schema = super::table::schema(table_name, batches);
+    let plan = Plan::new(
+        select, fields, names, table_name, &schema, range, filter, interval, now,
+    )?;
+    finish(&plan, vec![partial(&plan, batches)])
 }
 
 #[cfg(test)]

@@ -33,12 +33,58 @@ pub fn database_for(db: &str, rp: Option<&str>) -> String {
     }
 }
 
+/// The columnar plan for a statement every core can run on its own shard
+/// (one stored table, aggregates the columnar path handles).
+pub fn fast_plan(
+    statement: &Statement,
+    db: Option<&str>,
+    catalog: &crate::catalog::Snapshot,
+    now: i64,
+) -> Option<std::sync::Arc<fast::Plan>> {
+    let Statement::Select(select) = statement else {
+        return None;
+    };
+    let [Source::Measurement(m)] = select.sources.as_slice() else {
+        return None;
+    };
+    if select.slimit > 0 || select.soffset > 0 {
+        return None;
+    }
+    let name = m.name.as_ref()?;
+    let database = m.database.as_deref().filter(|d| !d.is_empty()).or(db)?;
+    let database = database_for(database, m.retention_policy.as_deref());
+    let table = catalog.table(&database, name)?;
+    let schema = table::schema_from_catalog(name, table);
+    let prepared = select::prepare(select, std::slice::from_ref(&schema)).ok()?;
+    if !prepared.aggregate {
+        return None;
+    }
+    let (range, filter) = condition::split(select.condition.as_ref(), now).ok()?;
+    let mut plan = fast::Plan::new(
+        select,
+        &prepared.fields,
+        &prepared.names,
+        name,
+        &schema,
+        range,
+        filter.as_ref(),
+        prepared.interval,
+        now,
+    )?;
+    if !plan.layout_known() {
+        return None;
+    }
+    plan.db = database;
+    Some(std::sync::Arc::new(plan))
+}
+
 /// Every (database, table) the statements may read, so they can be
-/// fetched before running.
+/// fetched before running (`skip`: statements already answered).
 pub fn tables_needed(
     statements: &[Statement],
     db: Option<&str>,
     catalog: &crate::catalog::Snapshot,
+    skip: &dyn Fn(usize) -> bool,
 ) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let all_of = |db: &str, out: &mut Vec<(String, String)>| {
@@ -76,7 +122,10 @@ pub fn tables_needed(
             }
         }
     }
-    for statement in statements {
+    for (i, statement) in statements.iter().enumerate() {
+        if skip(i) {
+            continue;
+        }
         match statement {
             Statement::Select(s) => from_select(s, db, catalog, &mut out),
             // SHOW TAG VALUES without a condition reads the tag index instead.
@@ -224,27 +273,35 @@ pub fn run_statement(
     }
 }
 
-/// Runs statements in order, each with its own id and error.
+/// Runs statements in order, each with its own id and error
+/// (`answered`: results the cores already computed, by statement index).
 pub fn run_all(
     store: &Store,
     statements: &[Statement],
     db: Option<&str>,
     now: i64,
+    answered: &mut hashbrown::HashMap<usize, Vec<result::Series>>,
 ) -> Vec<StatementResult> {
     statements
         .iter()
         .enumerate()
-        .map(|(id, s)| match run_statement(store, s, db, now) {
-            Ok(series) => StatementResult {
-                statement_id: id,
-                series,
-                error: None,
-            },
-            Err(e) => StatementResult {
-                statement_id: id,
-                series: Vec::new(),
-                error: Some(e),
-            },
+        .map(|(id, s)| {
+            match answered
+                .remove(&id)
+                .map(Ok)
+                .unwrap_or_else(|| run_statement(store, s, db, now))
+            {
+                Ok(series) => StatementResult {
+                    statement_id: id,
+                    series,
+                    error: None,
+                },
+                Err(e) => StatementResult {
+                    statement_id: id,
+                    series: Vec::new(),
+                    error: Some(e),
+                },
+            }
         })
         .collect()
 }

@@ -63,51 +63,12 @@ pub fn run(
         return Ok(Vec::new());
     }
     let tables: Vec<TableData> = inputs.iter().map(Input::schema).collect();
-    let mut fields = Vec::new();
-    for f in expand_fields(select, &tables)? {
-        // top(v, host, 3): `host` is also a column, read from each picked point.
-        let extra: Vec<SelectField> = match &f.expr {
-            Expr::Call { name, args } if (name == "top" || name == "bottom") && args.len() > 2 => {
-                args[1..args.len() - 1]
-                    .iter()
-                    .map(|a| SelectField {
-                        expr: a.clone(),
-                        alias: None,
-                    })
-                    .collect()
-            }
-            _ => Vec::new(),
-        };
-        fields.push(f);
-        fields.extend(extra);
-    }
-    let aggregate = fields.iter().any(|f| has_aggregate(&f.expr));
-    // Selecting only tags (or unknown names) yields nothing, as in InfluxDB 1.x.
-    let names = column_names(&fields);
-    let interval = select.dimensions.iter().find_map(|d| match d {
-        Dimension::Time { interval, offset } => Some((*interval, offset.clone())),
-        _ => None,
-    });
-    for f in &fields {
-        if let Some((name, args)) = top_transform(&f.expr) {
-            transform::validate(name, args)?;
-            let inner_aggregate = args.first().is_some_and(has_aggregate);
-            if !inner_aggregate && (aggregate || interval.is_some()) {
-                return Err(format!(
-                    "aggregate function required inside the call to {name}"
-                ));
-            }
-        }
-    }
-    if !aggregate
-        && fields.iter().any(|f| top_transform(&f.expr).is_some())
-        && !fields.iter().all(|f| top_transform(&f.expr).is_some())
-    {
-        return Err("mixing aggregate and non-aggregate queries is not supported".into());
-    }
-    if interval.is_some() && !aggregate {
-        return Err("GROUP BY requires at least one aggregate function".into());
-    }
+    let Prepared {
+        fields,
+        names,
+        aggregate,
+        interval,
+    } = prepare(select, &tables)?;
     // Transformations look one bucket before the range: load it too.
     let load_from = if fields.iter().any(|f| top_transform(&f.expr).is_some()) {
         i64::MIN
@@ -168,6 +129,69 @@ pub fn run(
         })
         .collect();
     Ok(out)
+}
+
+/// A SELECT's projections resolved against the tables it reads.
+pub struct Prepared {
+    pub fields: Vec<SelectField>,
+    pub names: Vec<String>,
+    pub aggregate: bool,
+    pub interval: Option<(i64, TimeOffset)>,
+}
+
+/// Expands wildcards, names the columns and checks the statement's shape.
+pub fn prepare(select: &Select, tables: &[TableData]) -> Result<Prepared, String> {
+    let mut fields = Vec::new();
+    for f in expand_fields(select, tables)? {
+        // top(v, host, 3): `host` is also a column, read from each picked point.
+        let extra: Vec<SelectField> = match &f.expr {
+            Expr::Call { name, args } if (name == "top" || name == "bottom") && args.len() > 2 => {
+                args[1..args.len() - 1]
+                    .iter()
+                    .map(|a| SelectField {
+                        expr: a.clone(),
+                        alias: None,
+                    })
+                    .collect()
+            }
+            _ => Vec::new(),
+        };
+        fields.push(f);
+        fields.extend(extra);
+    }
+    let aggregate = fields.iter().any(|f| has_aggregate(&f.expr));
+    // Selecting only tags (or unknown names) yields nothing, as in InfluxDB 1.x.
+    let names = column_names(&fields);
+    let interval = select.dimensions.iter().find_map(|d| match d {
+        Dimension::Time { interval, offset } => Some((*interval, offset.clone())),
+        _ => None,
+    });
+    for f in &fields {
+        if let Some((name, args)) = top_transform(&f.expr) {
+            transform::validate(name, args)?;
+            let inner_aggregate = args.first().is_some_and(has_aggregate);
+            if !inner_aggregate && (aggregate || interval.is_some()) {
+                return Err(format!(
+                    "aggregate function required inside the call to {name}"
+                ));
+            }
+        }
+    }
+    if !aggregate
+        && fields.iter().any(|f| top_transform(&f.expr).is_some())
+        && !fields.iter().all(|f| top_transform(&f.expr).is_some())
+    {
+        return Err("mixing aggregate and non-aggregate queries is not supported".into());
+    }
+    if interval.is_some() && !aggregate {
+        return Err("GROUP BY requires at least one aggregate function".into());
+    }
+    Ok(Prepared {
+        fields,
+        names,
+        aggregate,
+        interval,
+    })
 }
 
 /// A table a SELECT reads: stored batches (loaded only if the columnar path

@@ -92,6 +92,31 @@ pub fn schema(name: &str, batches: &[RecordBatch]) -> TableData {
     }
 }
 
+/// A table's shape from the catalog (no rows, no batches needed).
+pub fn schema_from_catalog(name: &str, table: &crate::catalog::Table) -> TableData {
+    use crate::catalog::ColumnKind;
+    let mut tag_keys: Vec<Arc<str>> = Vec::new();
+    let mut fields: Vec<FieldColumn> = Vec::new();
+    for (column, c) in &table.columns {
+        match c.kind {
+            ColumnKind::Tag => tag_keys.push(column.clone()),
+            ColumnKind::Field(kind) => fields.push(FieldColumn {
+                name: column.clone(),
+                kind,
+                values: Vec::new(),
+            }),
+        }
+    }
+    tag_keys.sort();
+    fields.sort_by(|a, b| a.name.cmp(&b.name));
+    TableData {
+        name: Arc::from(name),
+        tag_keys,
+        fields,
+        ..Default::default()
+    }
+}
+
 /// Tag keys and (wanted) fields across batches, each sorted by name.
 #[allow(clippy::type_complexity)]
 fn columns_of(

@@ -22,6 +22,8 @@ pub enum Ask {
     Rows,
     /// Every tag value of one table, per tag key.
     TagValues { db: String, table: String },
+    /// A columnar aggregate over this core's batches of the plan's table.
+    Partial(Arc<crate::query::fast::Plan>),
 }
 
 #[derive(Debug)]
@@ -29,6 +31,7 @@ pub enum Answer {
     Batches(Vec<RecordBatch>),
     Rows(usize),
     TagValues(Vec<(Arc<str>, Vec<Arc<str>>)>),
+    Partial(crate::query::fast::Partial),
 }
 
 #[derive(Debug)]
@@ -71,6 +74,10 @@ fn answer_locally(core: &Core, ask: &Ask) -> Answer {
         Ask::Rows => Answer::Rows(core.shard.borrow().rows()),
         Ask::TagValues { db, table } => {
             Answer::TagValues(core.shard.borrow_mut().tag_values(db, table))
+        }
+        Ask::Partial(plan) => {
+            let batches = core.shard.borrow_mut().snapshot(&plan.db, plan.table());
+            Answer::Partial(crate::query::fast::partial(plan, &batches))
         }
     }
 }
@@ -195,6 +202,21 @@ impl Fanout {
             .into_iter()
             .map(|(k, set)| (k, set.into_iter().collect()))
             .collect()
+    }
+
+    /// Every core's share of a columnar aggregate.
+    pub async fn partials(
+        &self,
+        core: &Core,
+        plan: Arc<crate::query::fast::Plan>,
+    ) -> Vec<crate::query::fast::Partial> {
+        let mut out = Vec::new();
+        for answer in self.ask_all(core, Ask::Partial(plan)).await {
+            if let Answer::Partial(p) = answer {
+                out.push(p);
+            }
+        }
+        out
     }
 
     /// Rows held per core, this core first.

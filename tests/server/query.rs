@@ -371,3 +371,42 @@ fn queries_answer_as_influxdb_does() {
         failures.join("\n")
     );
 }
+
+/// The columnar path may only skip merging when no series+time repeats:
+/// a point overwritten from other connections (other cores, likely) must
+/// count once, with its last value.
+#[test]
+fn aggregates_count_an_overwritten_point_once() {
+    let server = Server::start(&["--without-auth", "--cores", "2"]);
+    let addr = server.addr.to_string();
+    let body: String = (1..=100).map(|i| format!("m,host=a v={i} {i}\n")).collect();
+    let (status, _) = http(&addr, "POST", "/write?db=d&precision=s", body.as_bytes());
+    assert_eq!(status, 204);
+    for _ in 0..4 {
+        let (status, _) = http(
+            &addr,
+            "POST",
+            "/write?db=d&precision=s",
+            b"m,host=a v=1000 50\n",
+        );
+        assert_eq!(status, 204);
+    }
+    let q = format!(
+        "q={}",
+        urlencode("SELECT count(v), sum(v), max(v) FROM m; SELECT count(v) FROM m WHERE time >= 0s AND time < 200s GROUP BY time(100s)")
+    );
+    let (status, answer) = http(&addr, "POST", "/query?db=d", q.as_bytes());
+    assert_eq!(status, 200);
+    let v: Value = serde_json::from_slice(&answer).unwrap();
+    let sum: i64 = (1..=100).sum::<i64>() - 50 + 1000;
+    assert_eq!(
+        v["results"][0]["series"][0]["values"][0],
+        serde_json::json!(["1970-01-01T00:00:00Z", 100, sum, 1000]),
+        "{v}"
+    );
+    assert_eq!(
+        v["results"][1]["series"][0]["values"],
+        serde_json::json!([["1970-01-01T00:00:00Z", 99], ["1970-01-01T00:01:40Z", 1]]),
+        "{v}"
+    );
+}
