@@ -87,7 +87,15 @@ fn write_float(out: &mut Vec<u8>, x: f64) {
 }
 
 fn write_str(out: &mut Vec<u8>, s: &str) {
-    serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
+    // Most tag values and names need no escaping: copy them whole.
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
+    }
 }
 
 fn write_value(out: &mut Vec<u8>, v: &Value) {
@@ -593,6 +601,12 @@ mod tests {
             assert_eq!(direct, results_json(&results, epoch));
         }
         let mut out = Vec::new();
+        for text in ["plain", "quo\"te", "back\\slash", "tab\t", "ünï"] {
+            write_str(&mut out, text);
+            let back: String = serde_json::from_slice(&out).unwrap();
+            assert_eq!(back, text);
+            out.clear();
+        }
         for x in [3.0, -0.5, 1e-7, 1e21, 0.1 + 0.2, f64::NAN] {
             write_float(&mut out, x);
             out.push(b' ');

@@ -257,15 +257,39 @@ pub fn tag_values(
     let mut out = Vec::new();
     for t in tables_of(store, db, &filter.sources) {
         let unfiltered = rest.is_none() && range == TimeRange::ALL;
-        let pairs = if unfiltered {
-            // The shards' tag index, else the batches' dictionaries: no rows to read.
+        if unfiltered {
             if let Some(index) = store.tag_values(db, &t) {
-                let mut pairs = BTreeSet::new();
-                for (k, values) in index.iter().filter(|(k, _)| key_matches(key, k)) {
-                    pairs.extend(values.iter().map(|v| (k.clone(), v.clone())));
+                // The shards' tag index is sorted by key, then value: rows
+                // come straight out of it.
+                let rows: Vec<Vec<Value>> = index
+                    .iter()
+                    .filter(|(k, _)| key_matches(key, k))
+                    .flat_map(|(k, values)| {
+                        values
+                            .iter()
+                            .map(move |v| vec![Value::String(k.clone()), Value::String(v.clone())])
+                    })
+                    .skip(filter.offset)
+                    .take(if filter.limit > 0 {
+                        filter.limit
+                    } else {
+                        usize::MAX
+                    })
+                    .collect();
+                if !rows.is_empty() {
+                    out.push(Series {
+                        name: t.clone(),
+                        columns: vec!["key".into(), "value".into()],
+                        values: rows,
+                        ..Default::default()
+                    });
                 }
-                pairs
-            } else if let Some(batches) = store.batches(db, &t) {
+                continue;
+            }
+        }
+        let pairs = if unfiltered {
+            // The batches' dictionaries: no rows to read.
+            if let Some(batches) = store.batches(db, &t) {
                 dictionary_values(batches, key)
             } else {
                 continue;

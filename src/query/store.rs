@@ -9,7 +9,7 @@ use hashbrown::HashMap;
 use crate::catalog::Snapshot;
 
 /// Per tag key, its values (sorted).
-pub type TagValues = Vec<(Arc<str>, Vec<Arc<str>>)>;
+pub type TagValues = Arc<crate::shard::TagIndex>;
 
 pub struct Store {
     pub catalog: Arc<Snapshot>,

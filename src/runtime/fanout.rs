@@ -30,8 +30,35 @@ pub enum Ask {
 pub enum Answer {
     Batches(Vec<RecordBatch>),
     Rows(usize),
-    TagValues(Vec<(Arc<str>, Vec<Arc<str>>)>),
+    TagValues(Vec<Arc<crate::shard::TagIndex>>),
     Partial(crate::query::fast::Partial),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tag_indexes_merge_as_sorted_unions() {
+        let s = |v: &[&str]| v.iter().map(|x| Arc::from(*x)).collect::<Vec<Arc<str>>>();
+        let a = vec![
+            (Arc::from("dc"), s(&["x"])),
+            (Arc::from("host"), s(&["a", "c"])),
+        ];
+        let b = vec![
+            (Arc::from("host"), s(&["b", "c", "d"])),
+            (Arc::from("rack"), s(&["1"])),
+        ];
+        let m = merge_tag_indexes(&a, &b);
+        assert_eq!(
+            m,
+            vec![
+                (Arc::from("dc"), s(&["x"])),
+                (Arc::from("host"), s(&["a", "b", "c", "d"])),
+                (Arc::from("rack"), s(&["1"])),
+            ]
+        );
+    }
 }
 
 #[derive(Debug)]
@@ -65,6 +92,62 @@ pub struct Fanout {
     answers: Senders<Envelope<Answer>>,
     pending: RefCell<HashMap<u64, LocalSender<Answer>>>,
     next_id: Cell<u64>,
+    /// The last merged tag index and the per-core answers it came from.
+    tag_merge: RefCell<Option<(Vec<usize>, Arc<crate::shard::TagIndex>)>>,
+    tag_merge_parts: RefCell<Vec<Arc<crate::shard::TagIndex>>>,
+}
+
+/// Union of two tag indexes (both sorted by key, then value).
+fn merge_tag_indexes(
+    a: &crate::shard::TagIndex,
+    b: &crate::shard::TagIndex,
+) -> crate::shard::TagIndex {
+    fn union(x: &[Arc<str>], y: &[Arc<str>]) -> Vec<Arc<str>> {
+        let (mut i, mut j) = (0, 0);
+        let mut out = Vec::with_capacity(x.len().max(y.len()));
+        while i < x.len() && j < y.len() {
+            match x[i].cmp(&y[j]) {
+                std::cmp::Ordering::Less => {
+                    out.push(x[i].clone());
+                    i += 1;
+                }
+                std::cmp::Ordering::Greater => {
+                    out.push(y[j].clone());
+                    j += 1;
+                }
+                std::cmp::Ordering::Equal => {
+                    out.push(x[i].clone());
+                    i += 1;
+                    j += 1;
+                }
+            }
+        }
+        out.extend_from_slice(&x[i..]);
+        out.extend_from_slice(&y[j..]);
+        out
+    }
+    let mut out = Vec::with_capacity(a.len().max(b.len()));
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].0.cmp(&b[j].0) {
+            std::cmp::Ordering::Less => {
+                out.push(a[i].clone());
+                i += 1;
+            }
+            std::cmp::Ordering::Greater => {
+                out.push(b[j].clone());
+                j += 1;
+            }
+            std::cmp::Ordering::Equal => {
+                out.push((a[i].0.clone(), union(&a[i].1, &b[j].1)));
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
+    out
 }
 
 /// Answers `ask` from this core's own shard.
@@ -97,6 +180,8 @@ impl Fanout {
             answers: answer_tx,
             pending: RefCell::new(HashMap::new()),
             next_id: Cell::new(0),
+            tag_merge: RefCell::new(None),
+            tag_merge_parts: RefCell::new(Vec::new()),
         });
         let mut ask_rx = ask_rx;
         for (_, rx) in ask_rx.streams() {
@@ -184,24 +269,40 @@ impl Fanout {
         core: &Core,
         db: &str,
         table: &str,
-    ) -> Vec<(Arc<str>, Vec<Arc<str>>)> {
+    ) -> Arc<crate::shard::TagIndex> {
         let ask = Ask::TagValues {
             db: db.to_owned(),
             table: table.to_owned(),
         };
-        let mut merged: std::collections::BTreeMap<Arc<str>, std::collections::BTreeSet<Arc<str>>> =
-            std::collections::BTreeMap::new();
+        let mut parts: Vec<Arc<crate::shard::TagIndex>> = Vec::new();
         for answer in self.ask_all(core, ask).await {
-            if let Answer::TagValues(per_key) = answer {
-                for (key, values) in per_key {
-                    merged.entry(key).or_default().extend(values);
-                }
+            if let Answer::TagValues(list) = answer {
+                parts.extend(list.into_iter().filter(|p| !p.is_empty()));
             }
         }
-        merged
-            .into_iter()
-            .map(|(k, set)| (k, set.into_iter().collect()))
-            .collect()
+        match parts.len() {
+            0 => Arc::new(Vec::new()),
+            // One core holds the table: its (cached) answer as is.
+            1 => parts.pop().expect("one part"),
+            _ => {
+                // Unchanged answers from every core: the last merge still holds.
+                let key: Vec<usize> = parts.iter().map(|p| Arc::as_ptr(p) as usize).collect();
+                if let Some((k, merged)) = &*self.tag_merge.borrow() {
+                    if *k == key {
+                        return merged.clone();
+                    }
+                }
+                let mut merged = parts[0].as_ref().clone();
+                for part in &parts[1..] {
+                    merged = merge_tag_indexes(&merged, part);
+                }
+                let merged = Arc::new(merged);
+                // Holding the parts keeps their addresses from being reused.
+                *self.tag_merge.borrow_mut() = Some((key, merged.clone()));
+                self.tag_merge_parts.replace(parts);
+                merged
+            }
+        }
     }
 
     /// Every core's share of a columnar aggregate.

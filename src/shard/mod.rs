@@ -26,6 +26,9 @@ use hashbrown::HashMap;
 use crate::catalog::{Column, ColumnKind, FieldType};
 use crate::lp::{FieldValue, Point};
 
+/// Tag values per tag key, keys and values sorted.
+pub type TagIndex = Vec<(Arc<str>, Vec<Arc<str>>)>;
+
 /// The name of the hidden write-order column.
 pub const SEQ_COLUMN: &str = "_seq";
 
@@ -140,6 +143,8 @@ pub struct TableShard {
     /// Every tag value in the sealed batches, per tag key: SHOW TAG VALUES
     /// answers from here instead of scanning rows.
     tag_index: HashMap<Arc<str>, std::collections::BTreeSet<Arc<str>>>,
+    /// The last answer of `tag_values`, valid while the row count is unchanged.
+    tag_answer: Option<(usize, Arc<TagIndex>)>,
     /// Rows the current builders were sized for.
     capacity: usize,
     /// String bytes in the open rows (Arrow's i32 offsets cap a batch at 2 GiB).
@@ -159,6 +164,7 @@ impl TableShard {
             capacity: FIRST_CAPACITY,
             open_bytes: 0,
             tag_index: HashMap::new(),
+            tag_answer: None,
         }
     }
 
@@ -336,19 +342,41 @@ impl TableShard {
     }
 
     /// Every tag value this table holds, per tag key (sealed rows from the
-    /// index, open rows from their builders' dictionaries).
-    pub fn tag_values(&mut self) -> Vec<(Arc<str>, Vec<Arc<str>>)> {
-        let mut index = self.tag_index.clone();
-        if self.rows > 0 {
-            let open = self.batch(true);
-            std::mem::swap(&mut index, &mut self.tag_index);
-            self.index_tags(&open);
-            std::mem::swap(&mut index, &mut self.tag_index);
+    /// index, open rows from their tag builders' dictionaries). The answer
+    /// is kept until the next write, so repeated asks cost a pointer copy.
+    pub fn tag_values(&mut self) -> Arc<TagIndex> {
+        let total = self.rows();
+        if let Some((rows, answer)) = &self.tag_answer {
+            if *rows == total {
+                return answer.clone();
+            }
         }
-        index
+        let mut index = self.tag_index.clone();
+        for (name, builder) in self.columns.iter().flatten() {
+            if let Builder::Tag(b) = builder {
+                if self.rows == 0 {
+                    continue;
+                }
+                use arrow_array::cast::AsArray;
+                use arrow_array::Array;
+                let dict = b.finish_cloned();
+                let values = dict.values().as_string::<i32>();
+                let set = index.entry(name.clone()).or_default();
+                for i in 0..values.len() {
+                    if values.is_valid(i) && !set.contains(values.value(i)) {
+                        set.insert(Arc::from(values.value(i)));
+                    }
+                }
+            }
+        }
+        let mut answer: TagIndex = index
             .into_iter()
             .map(|(k, set)| (k, set.into_iter().collect()))
-            .collect()
+            .collect();
+        answer.sort_by(|a, b| a.0.cmp(&b.0));
+        let answer = Arc::new(answer);
+        self.tag_answer = Some((total, answer.clone()));
+        answer
     }
 
     pub fn open_rows(&self) -> usize {
@@ -424,11 +452,11 @@ impl Shard {
         self.tables.iter().map(|(_, t)| t.rows()).sum()
     }
 
-    pub fn tag_values(&mut self, db: &str, table: &str) -> Vec<(Arc<str>, Vec<Arc<str>>)> {
+    pub fn tag_values(&mut self, db: &str, table: &str) -> Vec<Arc<TagIndex>> {
         self.tables
             .iter_mut()
             .filter(|((d, t), _)| d.as_ref() == db && t.as_ref() == table)
-            .flat_map(|(_, t)| t.tag_values())
+            .map(|(_, t)| t.tag_values())
             .collect()
     }
 }
@@ -542,10 +570,9 @@ mod tests {
         t.seal();
         append_point(&mut t, 3, 2, &[(0, "host", "c")], &v);
         append_point(&mut t, 4, 2, &[(0, "host", "a")], &v);
-        let mut values = t.tag_values();
-        values.sort();
+        let values = t.tag_values();
         let text: Vec<(String, Vec<String>)> = values
-            .into_iter()
+            .iter()
             .map(|(k, v)| (k.to_string(), v.iter().map(|s| s.to_string()).collect()))
             .collect();
         assert_eq!(
@@ -556,6 +583,8 @@ mod tests {
             ]
         );
         assert_eq!(t.rows(), 4, "asking does not disturb the open rows");
+        append_point(&mut t, 5, 3, &[(0, "host", "d")], &v);
+        assert_eq!(t.tag_values()[1].1.len(), 4, "a write refreshes the answer");
     }
 
     #[test]
