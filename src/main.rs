@@ -8,11 +8,6 @@ use clap::{Args, Parser, Subcommand};
 use hydrant::auth::{self, Permission};
 use hydrant::config::{self, ServeConfig};
 
-// mimalloc: thread-local free lists suit thread-per-core executors, and
-// /query answers are built from many small allocations.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(
     name = "hydrant",
