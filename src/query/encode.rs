@@ -297,17 +297,25 @@ pub fn chunked_json(results: &[StatementResult], epoch: Epoch, chunk_size: usize
         let mut pieces: Vec<(Series, bool)> = Vec::new();
         for s in &r.series {
             // Only SELECT answers are split; SHOW answers go whole.
-            let chunks: Vec<&[Vec<Value>]> = if s.values.is_empty() || !s.has_time {
-                vec![&s.values[..]]
+            let rows = s.values.len();
+            let chunks: Vec<std::ops::Range<usize>> = if rows == 0 || !s.has_time {
+                std::iter::once(0..rows).collect()
             } else {
-                s.values.chunks(chunk_size).collect()
+                (0..rows)
+                    .step_by(chunk_size)
+                    .map(|start| start..(start + chunk_size).min(rows))
+                    .collect()
             };
             let n = chunks.len();
-            for (i, values) in chunks.into_iter().enumerate() {
+            for (i, range) in chunks.into_iter().enumerate() {
                 pieces.push((
                     Series {
-                        values: values.to_vec(),
-                        ..s.clone()
+                        name: s.name.clone(),
+                        tags: s.tags.clone(),
+                        columns: s.columns.clone(),
+                        values: s.values.slice(range),
+                        has_time: s.has_time,
+                        tz: s.tz,
                     },
                     i + 1 < n,
                 ));
@@ -409,7 +417,7 @@ pub fn csv(results: &[StatementResult], epoch: Epoch) -> Vec<u8> {
                 columns = Some(&s.columns);
             }
             let tags = tags_key(&s.tags);
-            for row in &s.values {
+            for row in s.values.iter() {
                 let mut fields = vec![s.name.clone(), tags.clone()];
                 for (i, v) in row.iter().enumerate() {
                     fields.push(match (i, s.has_time, v) {
@@ -515,7 +523,7 @@ pub fn msgpack(results: &[StatementResult], epoch: Epoch) -> Vec<u8> {
             w(mp::write_array_len(&mut out, s.values.len() as u32)
                 .map(|_| ())
                 .map_err(|_| ()));
-            for row in &s.values {
+            for row in s.values.iter() {
                 w(mp::write_array_len(&mut out, row.len() as u32)
                     .map(|_| ())
                     .map_err(|_| ()));
@@ -546,6 +554,7 @@ pub fn msgpack_error(message: &str) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::query::result::Rows;
     use std::sync::Arc;
 
     fn sample() -> Vec<StatementResult> {
@@ -555,18 +564,21 @@ mod tests {
                 name: "cpu".into(),
                 tags: vec![],
                 columns: vec!["time".into(), "v".into(), "s".into()],
-                values: vec![
+                values: Rows::from_rows(
+                    3,
                     vec![
-                        Value::Integer(1_700_000_000_000_000_000),
-                        Value::Float(1.5),
-                        Value::String(Arc::from("x")),
+                        vec![
+                            Value::Integer(1_700_000_000_000_000_000),
+                            Value::Float(1.5),
+                            Value::String(Arc::from("x")),
+                        ],
+                        vec![
+                            Value::Integer(1_700_000_001_000_000_000),
+                            Value::Integer(3),
+                            Value::Null,
+                        ],
                     ],
-                    vec![
-                        Value::Integer(1_700_000_001_000_000_000),
-                        Value::Integer(3),
-                        Value::Null,
-                    ],
-                ],
+                ),
                 has_time: true,
                 tz: None,
             }],

@@ -22,8 +22,8 @@ use hashbrown::HashMap;
 use super::condition::TimeRange;
 use super::eval::{self, Row};
 use super::influxql::{Dimension, Expr, Fill, Select, SelectField, TimeOffset, VarType};
-use super::result::Series;
-use super::select::{fill_linear, floor_to, limit, zone, zone_offset};
+use super::result::{Rows, Series};
+use super::select::{fill_linear, floor_to, zone, zone_offset};
 use super::table::TableData;
 use super::value::Value;
 use crate::shard::SEQ_COLUMN;
@@ -665,37 +665,41 @@ pub fn finish(plan: &Plan, partials: Vec<Partial>) -> Option<Vec<Series>> {
     let grouped = !select.dimensions.is_empty();
     let mut out = Vec::new();
     for (key, cells) in &merged {
-        let mut values: Vec<Vec<Value>> = Vec::new();
+        let mut values = Rows::with_capacity(cells.len() + 1, buckets);
         let mut previous: Vec<Value> = vec![Value::Null; cells.len()];
         for b in 0..buckets {
             let empty = cells.iter().all(|c| c.count[b] == 0);
             if empty && (matches!(select.fill, Fill::None) || step == 0) {
                 continue;
             }
-            let mut row = Vec::with_capacity(cells.len() + 1);
-            row.push(Value::Integer(start + b as i64 * step));
-            for (c, ((kind, _), acc)) in plan.calls.iter().zip(cells).enumerate() {
-                let n = acc.count[b];
-                let v = if n == 0 {
-                    match &select.fill {
-                        Fill::Integer(v) => Value::Integer(*v),
-                        Fill::Number(v) => Value::Float(*v),
-                        Fill::Previous => previous[c].clone(),
-                        _ if *kind == Kind::Count => Value::Integer(0),
-                        _ => Value::Null,
-                    }
-                } else {
-                    match kind {
-                        Kind::Count => Value::Integer(n as i64),
-                        Kind::Mean => Value::Float(acc.value[b] / n as f64),
-                        _ => Value::Float(acc.value[b]),
-                    }
-                };
-                if n > 0 {
-                    previous[c] = v.clone();
-                }
-                row.push(v);
-            }
+            let row = std::iter::once(Value::Integer(start + b as i64 * step)).chain(
+                plan.calls
+                    .iter()
+                    .zip(cells)
+                    .enumerate()
+                    .map(|(c, ((kind, _), acc))| {
+                        let n = acc.count[b];
+                        let v = if n == 0 {
+                            match &select.fill {
+                                Fill::Integer(v) => Value::Integer(*v),
+                                Fill::Number(v) => Value::Float(*v),
+                                Fill::Previous => previous[c].clone(),
+                                _ if *kind == Kind::Count => Value::Integer(0),
+                                _ => Value::Null,
+                            }
+                        } else {
+                            match kind {
+                                Kind::Count => Value::Integer(n as i64),
+                                Kind::Mean => Value::Float(acc.value[b] / n as f64),
+                                _ => Value::Float(acc.value[b]),
+                            }
+                        };
+                        if n > 0 {
+                            previous[c] = v.clone();
+                        }
+                        v
+                    }),
+            );
             values.push(row);
         }
         if let Fill::Linear = select.fill {
@@ -704,7 +708,7 @@ pub fn finish(plan: &Plan, partials: Vec<Partial>) -> Option<Vec<Series>> {
         if select.descending {
             values.reverse();
         }
-        let values = limit(values, select.offset, select.limit);
+        let values = values.limit(select.offset, select.limit);
         if values.is_empty() {
             continue;
         }
@@ -860,7 +864,7 @@ mod tests {
                 for (a, b) in fast.iter().zip(&general) {
                     assert_eq!((&a.tags, &a.columns), (&b.tags, &b.columns), "{q}");
                     assert_eq!(a.values.len(), b.values.len(), "{q}");
-                    for (ra, rb) in a.values.iter().zip(&b.values) {
+                    for (ra, rb) in a.values.iter().zip(b.values.iter()) {
                         for (x, y) in ra.iter().zip(rb) {
                             let close = match (x.as_f64(), y.as_f64()) {
                                 (Some(x), Some(y)) => (x - y).abs() <= 1e-9 * x.abs().max(1.0),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::condition::{self, TimeRange};
 use super::eval::{self, condition as row_condition, Row, MATH_FUNCTIONS};
 use super::influxql::{Dimension, Expr, Fill, Select, SelectField, Source, TimeOffset, VarType};
-use super::result::Series;
+use super::result::{Rows, Series};
 use super::store::Store;
 use super::table::{self, TableData, Wanted};
 use super::transform;
@@ -335,7 +335,7 @@ fn tables_from_series(series: Vec<Series>) -> Vec<TableData> {
                 let sid = t.series.len();
                 t.series.push(tags);
                 let start = t.row_time.len();
-                let mut rows: Vec<&Vec<Value>> = s.values.iter().collect();
+                let mut rows: Vec<&[Value]> = s.values.iter().collect();
                 rows.sort_by_key(|r| match r[0] {
                     Value::Integer(t) => t,
                     _ => 0,
@@ -729,7 +729,7 @@ fn raw_table(
             columns: std::iter::once("time".to_string())
                 .chain(names.iter().cloned())
                 .collect(),
-            values,
+            values: Rows::from_rows(names.len() + 1, values),
             has_time: true,
             tz: zone(select),
         });
@@ -965,6 +965,7 @@ pub(super) fn aggregate_table(
                 break;
             }
         }
+        let mut values = Rows::from_rows(fields.len() + 1, values);
         if let Fill::Linear = select.fill {
             fill_linear(&mut values);
         }
@@ -977,11 +978,11 @@ pub(super) fn aggregate_table(
                     .iter()
                     .map(|row| (time_of(&row[0]), row[c + 1].clone()))
                     .collect();
-                for (row, v) in values
-                    .iter_mut()
-                    .zip(transform::apply(name, args, &points, unit))
+                for (i, v) in transform::apply(name, args, &points, unit)
+                    .into_iter()
+                    .enumerate()
                 {
-                    row[c + 1] = v;
+                    values.row_mut(i)[c + 1] = v;
                 }
             }
             if transforms.iter().all(Option::is_some) {
@@ -992,11 +993,10 @@ pub(super) fn aggregate_table(
             let first_visible = floor_to(visible_start, step, start.rem_euclid(step));
             values.retain(|row| time_of(&row[0]) >= first_visible);
         }
-        // Selector time: the picked point's time instead of the bucket's.
         if select.descending {
             values.reverse();
         }
-        let values = limit(values, select.offset, select.limit);
+        let values = values.limit(select.offset, select.limit);
         if values.is_empty() {
             continue;
         }
@@ -1226,22 +1226,21 @@ fn fill_value(fill: &Fill, name: &str) -> Value {
     }
 }
 
-pub(super) fn fill_linear(values: &mut [Vec<Value>]) {
-    if values.is_empty() {
-        return;
-    }
-    let columns = values[0].len();
-    for c in 1..columns {
+/// fill(linear): nulls between two values of a column become the
+/// straight line between them (by time).
+pub(super) fn fill_linear(values: &mut Rows) {
+    for c in 1..values.width() {
         let mut last: Option<usize> = None;
         for i in 0..values.len() {
-            if values[i][c].is_null() {
+            if values.row(i)[c].is_null() {
                 continue;
             }
             if let Some(p) = last {
                 if i > p + 1 {
-                    let (t0, t1) = (time_of(&values[p][0]), time_of(&values[i][0]));
-                    let (v0, v1) = (values[p][c].clone(), values[i][c].clone());
-                    for row in values[p + 1..i].iter_mut() {
+                    let (t0, t1) = (time_of(&values.row(p)[0]), time_of(&values.row(i)[0]));
+                    let (v0, v1) = (values.row(p)[c].clone(), values.row(i)[c].clone());
+                    for j in p + 1..i {
+                        let row = values.row_mut(j);
                         let t = time_of(&row[0]);
                         let frac = (t - t0) as f64 / (t1 - t0) as f64;
                         row[c] = match (&v0, &v1) {

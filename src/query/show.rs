@@ -10,7 +10,7 @@ use std::sync::Arc;
 use super::condition::{self, TimeRange};
 use super::eval::{self, Row};
 use super::influxql::{CardinalityOf, Expr, MeasurementRef, ShowFilter, Source, TagKeyMatch};
-use super::result::Series;
+use super::result::{Rows, Series};
 use super::store::Store;
 use super::table::{self, TableData, Wanted};
 use super::value::Value;
@@ -65,13 +65,16 @@ pub fn retention_policies(store: &Store, db: &str) -> Result<Vec<Series>, String
         ]
         .map(String::from)
         .to_vec(),
-        values: vec![vec![
-            text("autogen"),
-            text("0s"),
-            text("168h0m0s"),
-            Value::Integer(1),
-            Value::Boolean(true),
-        ]],
+        values: Rows::from_rows(
+            5,
+            vec![vec![
+                text("autogen"),
+                text("0s"),
+                text("168h0m0s"),
+                Value::Integer(1),
+                Value::Boolean(true),
+            ]],
+        ),
         ..Default::default()
     }])
 }
@@ -261,21 +264,20 @@ pub fn tag_values(
             if let Some(index) = store.tag_values(db, &t) {
                 // The shards' tag index is sorted by key, then value: rows
                 // come straight out of it.
-                let rows: Vec<Vec<Value>> = index
+                let mut rows = Rows::new(2);
+                index
                     .iter()
                     .filter(|(k, _)| key_matches(key, k))
-                    .flat_map(|(k, values)| {
-                        values
-                            .iter()
-                            .map(move |v| vec![Value::String(k.clone()), Value::String(v.clone())])
-                    })
+                    .flat_map(|(k, values)| values.iter().map(move |v| (k, v)))
                     .skip(filter.offset)
                     .take(if filter.limit > 0 {
                         filter.limit
                     } else {
                         usize::MAX
                     })
-                    .collect();
+                    .for_each(|(k, v)| {
+                        rows.push([Value::String(k.clone()), Value::String(v.clone())])
+                    });
                 if !rows.is_empty() {
                     out.push(Series {
                         name: t.clone(),
@@ -463,7 +465,7 @@ pub fn cardinality(
                 .map(|s| Series {
                     name: s.name,
                     columns: vec!["count".into()],
-                    values: vec![vec![Value::Integer(s.values.len() as i64)]],
+                    values: Rows::from_rows(1, vec![vec![Value::Integer(s.values.len() as i64)]]),
                     ..Default::default()
                 })
                 .collect());
@@ -472,7 +474,7 @@ pub fn cardinality(
     Ok(vec![Series {
         name: String::new(),
         columns: vec!["count".into()],
-        values: vec![vec![Value::Integer(n as i64)]],
+        values: Rows::from_rows(1, vec![vec![Value::Integer(n as i64)]]),
         ..Default::default()
     }])
 }
