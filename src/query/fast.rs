@@ -339,20 +339,39 @@ pub fn partial(plan: &Plan, batches: &[RecordBatch]) -> Partial {
         };
         let mut tuple = vec![0u32; tag_keys.len()];
         let mut out = Vec::with_capacity(batch.num_rows());
+        let key_slices: Vec<&[i32]> = columns
+            .iter()
+            .map(|(_, dict, _, _)| dict.keys().values().as_ref())
+            .collect();
+        // The common layouts: one tag column without nulls, and a batch
+        // wholly inside the time range, skip their per-row checks.
+        let single = (columns.len() == 1 && !columns[0].3).then(|| key_slices[0]);
+        let (lo, hi) = times
+            .iter()
+            .fold((i64::MAX, i64::MIN), |(lo, hi), &t| (lo.min(t), hi.max(t)));
+        let all_in = lo >= range.min && hi <= range.max;
         for (row, &t) in times.iter().enumerate() {
-            if t < range.min || t > range.max {
+            if !all_in && (t < range.min || t > range.max) {
                 out.push(u32::MAX);
                 continue;
             }
-            let mut combined = 0usize;
-            for ((_, dict, ids, nullable), r) in columns.iter().zip(&radix) {
-                let k = if *nullable && dict.is_null(row) {
-                    ids.len()
-                } else {
-                    dict.keys().values()[row] as usize
-                };
-                combined = combined * r + k;
-            }
+            let combined = match single {
+                Some(keys) => keys[row] as usize,
+                None => {
+                    let mut combined = 0usize;
+                    for (((_, dict, ids, nullable), keys), r) in
+                        columns.iter().zip(&key_slices).zip(&radix)
+                    {
+                        let k = if *nullable && dict.is_null(row) {
+                            ids.len()
+                        } else {
+                            keys[row] as usize
+                        };
+                        combined = combined * r + k;
+                    }
+                    combined
+                }
+            };
             let cached = if dense { slots[combined] } else { u32::MAX };
             let series = if cached != u32::MAX {
                 cached
