@@ -23,6 +23,10 @@ pub struct ServeConfig {
     pub io_memory: usize,
     /// Serves `/debug/…` (test-only read paths).
     pub debug_endpoints: bool,
+    /// How long one /query request may compute.
+    pub query_timeout: Duration,
+    /// Most points one statement may materialise (the memory bound of a query).
+    pub query_max_points: usize,
 }
 
 impl ServeConfig {
@@ -41,6 +45,8 @@ impl ServeConfig {
             io_timeout: Duration::from_secs(30),
             io_memory: default_io_memory(all_cores().len()),
             debug_endpoints: false,
+            query_timeout: Duration::from_secs(60),
+            query_max_points: 50_000_000,
         }
     }
 }

@@ -82,6 +82,12 @@ struct ServeArgs {
     /// io_uring memory per core (counts against the memlock limit); default fits the limit.
     #[arg(long, env = "HYDRANT_IO_MEMORY")]
     io_memory: Option<String>,
+    /// How long one /query request may compute before it is refused.
+    #[arg(long, env = "HYDRANT_QUERY_TIMEOUT", default_value = "60s")]
+    query_timeout: String,
+    /// Most points one query statement may read into memory.
+    #[arg(long, env = "HYDRANT_QUERY_MAX_POINTS", default_value_t = 50_000_000)]
+    query_max_points: usize,
     /// Serve /debug/rows, a read path for tests.
     #[arg(long, env = "HYDRANT_DEBUG_ENDPOINTS", hide = true)]
     debug_endpoints: bool,
@@ -125,6 +131,8 @@ fn serve_config(args: ServeArgs) -> Result<ServeConfig, String> {
     c.idle_timeout = config::parse_duration(&args.idle_timeout)?;
     c.io_timeout = config::parse_duration(&args.io_timeout)?;
     c.debug_endpoints = args.debug_endpoints;
+    c.query_timeout = config::parse_duration(&args.query_timeout)?;
+    c.query_max_points = args.query_max_points.max(1);
     Ok(c)
 }
 

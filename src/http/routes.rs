@@ -402,9 +402,10 @@ async fn query(conn: &mut Conn, head: &Head) -> Result<Response, ApiError> {
     let catalog = core.catalog.snapshot();
     let now = query::time::now_ns();
     // Aggregates the columnar path runs: every core computes its share.
+    let budget = query::store::Budget::new(core.config.query_timeout, core.config.query_max_points);
     let mut answered = hashbrown::HashMap::new();
     for (i, statement) in statements.iter().enumerate() {
-        if let Some(plan) = query::fast_plan(statement, db, &catalog, now) {
+        if let Some(plan) = query::fast_plan(statement, db, &catalog, now, budget) {
             let partials = core.fanout().partials(&core, plan.clone()).await;
             if let Some(series) = query::fast::finish(&plan, partials) {
                 answered.insert(i, series);
@@ -412,6 +413,7 @@ async fn query(conn: &mut Conn, head: &Head) -> Result<Response, ApiError> {
         }
     }
     let mut store = Store::new(catalog.clone());
+    store.budget = budget;
     let skip = |i: usize| answered.contains_key(&i);
     for (d, t) in query::tables_needed(&statements, db, &catalog, &skip) {
         let batches = core.fanout().snapshot(&core, &d, &t).await;

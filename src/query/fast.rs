@@ -55,6 +55,8 @@ pub struct Cells {
 pub struct Plan {
     /// The database the table lives in (for asking other cores).
     pub db: String,
+    /// The request's time budget (every core checks it).
+    pub budget: super::store::Budget,
     select: Select,
     names: Vec<String>,
     table: String,
@@ -83,6 +85,8 @@ pub struct Layout {
 pub struct Partial {
     /// False: a point may repeat one on this core; merge on the general path.
     ok: bool,
+    /// The budget ran out on this core.
+    error: Option<String>,
     groups: Vec<(Vec<String>, Vec<Cells>)>,
     series: Vec<(String, i64, i64)>,
     layout: Option<Layout>,
@@ -175,6 +179,7 @@ impl Plan {
         group_names.dedup();
         Some(Plan {
             db: String::new(),
+            budget: super::store::Budget::unlimited(),
             select: select.clone(),
             names: names.to_vec(),
             table: table.to_string(),
@@ -289,6 +294,12 @@ pub fn partial(plan: &Plan, batches: &[RecordBatch]) -> Partial {
     let mut per_batch_series: Vec<Vec<u32>> = Vec::with_capacity(batches.len());
     let mut min_seen = i64::MAX;
     for batch in batches {
+        if let Err(e) = plan.budget.check_time() {
+            return Partial {
+                error: Some(e),
+                ..Partial::default()
+            };
+        }
         let schema = batch.schema();
         if schema.index_of(SEQ_COLUMN).is_err() {
             return failed;
@@ -591,6 +602,7 @@ pub fn partial(plan: &Plan, batches: &[RecordBatch]) -> Partial {
     }
     Partial {
         ok: true,
+        error: None,
         groups: out_groups,
         series: series_spans,
         layout: Some(layout),
@@ -599,7 +611,10 @@ pub fn partial(plan: &Plan, batches: &[RecordBatch]) -> Partial {
 
 /// Merges the cores' partials into the answer; `None` when a series and
 /// time may occur twice (the general path merges points first).
-pub fn finish(plan: &Plan, partials: Vec<Partial>) -> Option<Vec<Series>> {
+pub fn finish(plan: &Plan, partials: Vec<Partial>) -> Option<Result<Vec<Series>, String>> {
+    if let Some(e) = partials.iter().find_map(|p| p.error.clone()) {
+        return Some(Err(e));
+    }
     if partials.iter().any(|p| !p.ok) {
         return None;
     }
@@ -750,7 +765,7 @@ pub fn finish(plan: &Plan, partials: Vec<Partial>) -> Option<Vec<Series>> {
             tz: zone(select),
         });
     }
-    Some(out)
+    Some(Ok(out))
 }
 
 /// The whole path on one thread over every batch (when the batches are at
@@ -771,7 +786,7 @@ pub fn aggregate(
     let plan = Plan::new(
         select, fields, names, table_name, &schema, range, filter, interval, now,
     )?;
-    finish(&plan, vec![partial(&plan, batches)])
+    finish(&plan, vec![partial(&plan, batches)])?.ok()
 }
 
 #[cfg(test)]
@@ -855,7 +870,15 @@ mod tests {
                 Dimension::Time { interval, offset } => Some((*interval, offset.clone())),
                 _ => None,
             });
-            let loaded = table::load("m", &batches, Wanted::All, range.min, range.max);
+            let loaded = table::load(
+                "m",
+                &batches,
+                Wanted::All,
+                range.min,
+                range.max,
+                &crate::query::store::Budget::unlimited(),
+            )
+            .unwrap();
             let general = select::aggregate_table(
                 sel,
                 &fields,
@@ -865,6 +888,7 @@ mod tests {
                 filter.as_ref(),
                 interval.clone(),
                 now,
+                &crate::query::store::Budget::unlimited(),
             )
             .unwrap();
             if let Some(fast) = aggregate(

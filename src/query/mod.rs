@@ -40,6 +40,7 @@ pub fn fast_plan(
     db: Option<&str>,
     catalog: &crate::catalog::Snapshot,
     now: i64,
+    budget: store::Budget,
 ) -> Option<std::sync::Arc<fast::Plan>> {
     let Statement::Select(select) = statement else {
         return None;
@@ -75,6 +76,7 @@ pub fn fast_plan(
         return None;
     }
     plan.db = database;
+    plan.budget = budget;
     Some(std::sync::Arc::new(plan))
 }
 
@@ -280,7 +282,7 @@ pub fn run_all(
     statements: &[Statement],
     db: Option<&str>,
     now: i64,
-    answered: &mut hashbrown::HashMap<usize, Vec<result::Series>>,
+    answered: &mut hashbrown::HashMap<usize, Result<Vec<result::Series>, String>>,
 ) -> Vec<StatementResult> {
     statements
         .iter()
@@ -288,7 +290,6 @@ pub fn run_all(
         .map(|(id, s)| {
             match answered
                 .remove(&id)
-                .map(Ok)
                 .unwrap_or_else(|| run_statement(store, s, db, now))
             {
                 Ok(series) => StatementResult {

@@ -8,7 +8,7 @@ use super::condition::{self, TimeRange};
 use super::eval::{self, condition as row_condition, Row, MATH_FUNCTIONS};
 use super::influxql::{Dimension, Expr, Fill, Select, SelectField, Source, TimeOffset, VarType};
 use super::result::{Rows, Series};
-use super::store::Store;
+use super::store::{Budget, Store};
 use super::table::{self, TableData, Wanted};
 use super::transform;
 use super::value::Value;
@@ -97,7 +97,14 @@ pub fn run(
                         continue;
                     }
                 }
-                loaded = table::load(&name, batches, Wanted::All, load_from, range.max);
+                loaded = table::load(
+                    &name,
+                    batches,
+                    Wanted::All,
+                    load_from,
+                    range.max,
+                    &store.budget,
+                )?;
                 &loaded
             }
             Input::Data(ref data) => data,
@@ -112,9 +119,18 @@ pub fn run(
                 filter.as_ref(),
                 interval.clone(),
                 now,
+                &store.budget,
             )?
         } else {
-            raw_table(select, &fields, &names, table, range, filter.as_ref())
+            raw_table(
+                select,
+                &fields,
+                &names,
+                table,
+                range,
+                filter.as_ref(),
+                &store.budget,
+            )?
         };
         out.extend(series);
     }
@@ -687,7 +703,8 @@ fn raw_table(
     table: &TableData,
     range: TimeRange,
     filter: Option<&Expr>,
-) -> Vec<Series> {
+    budget: &Budget,
+) -> Result<Vec<Series>, String> {
     let grouped = !select.dimensions.is_empty();
     let field_backed: Vec<bool> = fields
         .iter()
@@ -696,6 +713,7 @@ fn raw_table(
     let transforms = fields.iter().all(|f| top_transform(&f.expr).is_some());
     let mut out = Vec::new();
     for (tags, rows) in groups(select, table, filter, range) {
+        budget.check_time()?;
         let mut values: Vec<Vec<Value>> = Vec::new();
         if transforms {
             values = raw_transforms(fields, table, &rows);
@@ -734,7 +752,7 @@ fn raw_table(
             tz: zone(select),
         });
     }
-    out
+    Ok(out)
 }
 
 /// Rows of a raw query whose projections are all transformations: each
@@ -788,6 +806,7 @@ pub(super) fn aggregate_table(
     filter: Option<&Expr>,
     interval: Option<(i64, TimeOffset)>,
     now: i64,
+    budget: &Budget,
 ) -> Result<Vec<Series>, String> {
     let grouped = !select.dimensions.is_empty();
     // Transformations run over the bucket values of their inner expression.
@@ -903,6 +922,7 @@ pub(super) fn aggregate_table(
     };
     let mut out = Vec::new();
     for (tags, rows) in groups {
+        budget.check_time()?;
         let mut values: Vec<Vec<Value>> = Vec::new();
         let mut previous: Vec<Value> = vec![Value::Null; fields.len()];
         let mut bucket_start = start;

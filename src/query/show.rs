@@ -107,15 +107,24 @@ fn matches_measurement(m: &MeasurementRef, table: &str) -> bool {
 }
 
 /// Loads a table's series (no fields unless the condition needs them).
-fn load_series(store: &Store, db: &str, table_name: &str, range: TimeRange) -> Option<TableData> {
-    let batches = store.batches(db, table_name)?;
-    Some(table::load(
+fn load_series(
+    store: &Store,
+    db: &str,
+    table_name: &str,
+    range: TimeRange,
+) -> Result<Option<TableData>, String> {
+    let Some(batches) = store.batches(db, table_name) else {
+        return Ok(None);
+    };
+    table::load(
         table_name,
         batches,
         Wanted::All,
         range.min,
         range.max,
-    ))
+        &store.budget,
+    )
+    .map(Some)
 }
 
 /// Series of a table that satisfy `condition` (tags, and fields per point).
@@ -160,7 +169,7 @@ pub fn measurements(
             continue;
         }
         if rest.is_some() || range != TimeRange::ALL {
-            let Some(table) = load_series(store, db, &t, range) else {
+            let Some(table) = load_series(store, db, &t, range)? else {
                 continue;
             };
             if matching_series(&table, rest.as_ref()).is_empty() {
@@ -297,7 +306,7 @@ pub fn tag_values(
                 continue;
             }
         } else {
-            let Some(table) = load_series(store, db, &t, range) else {
+            let Some(table) = load_series(store, db, &t, range)? else {
                 continue;
             };
             series_tag_values(&table, key, rest.as_ref())
@@ -413,7 +422,7 @@ pub fn series(
     let (range, rest) = condition::split(filter.condition.as_ref(), now)?;
     let mut keys = Vec::new();
     for t in tables_of(store, db, &filter.sources) {
-        let Some(table) = load_series(store, db, &t, range) else {
+        let Some(table) = load_series(store, db, &t, range)? else {
             continue;
         };
         for s in matching_series(&table, rest.as_ref()) {

@@ -11,8 +11,56 @@ use crate::catalog::Snapshot;
 /// Per tag key, its values (sorted).
 pub type TagValues = Arc<crate::shard::TagIndex>;
 
+/// What one request may spend: time and points held in memory.
+#[derive(Clone, Copy, Debug)]
+pub struct Budget {
+    pub deadline: Option<std::time::Instant>,
+    pub timeout: std::time::Duration,
+    pub max_points: usize,
+}
+
+impl Budget {
+    pub fn unlimited() -> Budget {
+        Budget {
+            deadline: None,
+            timeout: std::time::Duration::MAX,
+            max_points: usize::MAX,
+        }
+    }
+
+    pub fn new(timeout: std::time::Duration, max_points: usize) -> Budget {
+        Budget {
+            deadline: std::time::Instant::now().checked_add(timeout),
+            timeout,
+            max_points,
+        }
+    }
+
+    /// An error once the deadline has passed.
+    pub fn check_time(&self) -> Result<(), String> {
+        match self.deadline {
+            Some(d) if std::time::Instant::now() > d => Err(format!(
+                "query-timeout limit exceeded: the query ran longer than {:?} (--query-timeout)",
+                self.timeout
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn check_points(&self, points: usize) -> Result<(), String> {
+        if points > self.max_points {
+            return Err(format!(
+                "max-select-point limit exceeded: the query reads more than {} points (--query-max-points); narrow the time range or the series",
+                self.max_points
+            ));
+        }
+        Ok(())
+    }
+}
+
 pub struct Store {
     pub catalog: Arc<Snapshot>,
+    pub budget: Budget,
     batches: HashMap<(String, String), Vec<RecordBatch>>,
     tag_values: HashMap<(String, String), TagValues>,
 }
@@ -21,6 +69,7 @@ impl Store {
     pub fn new(catalog: Arc<Snapshot>) -> Store {
         Store {
             catalog,
+            budget: Budget::unlimited(),
             batches: HashMap::new(),
             tag_values: HashMap::new(),
         }

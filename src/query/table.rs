@@ -168,7 +168,8 @@ pub fn load(
     wanted: Wanted<'_>,
     min_time: i64,
     max_time: i64,
-) -> TableData {
+    budget: &super::store::Budget,
+) -> Result<TableData, String> {
     let (tag_keys, field_defs) = columns_of(batches, &wanted);
 
     // Series interning: tag value ids per key (0 = absent), then tuples.
@@ -179,6 +180,8 @@ pub fn load(
     let mut refs: Vec<RowRef> = Vec::new();
 
     for (b, batch) in batches.iter().enumerate() {
+        budget.check_time()?;
+        budget.check_points(refs.len())?;
         let schema = batch.schema();
         let times = batch
             .column(0)
@@ -283,6 +286,7 @@ pub fn load(
         })
         .collect();
 
+    budget.check_points(refs.len())?;
     refs.sort_unstable_by_key(|r| (r.series, r.time, r.seq, r.batch, r.row));
 
     // Field columns of each batch, by field index.
@@ -342,7 +346,7 @@ pub fn load(
         }
         i = j;
     }
-    out
+    Ok(out)
 }
 
 fn read_value(array: &dyn Array, row: usize) -> Value {

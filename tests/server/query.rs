@@ -410,3 +410,47 @@ fn aggregates_count_an_overwritten_point_once() {
         "{v}"
     );
 }
+
+/// A query that would hold too many points, or run too long, gets a clear
+/// error in its statement's result; the server keeps serving.
+#[test]
+fn query_limits_answer_with_clear_errors() {
+    let body: String = (0..500)
+        .map(|i| format!("m,host=h{} v={i} {i}\n", i % 7))
+        .collect();
+    let q = |addr: &str, text: &str| -> Value {
+        let form = format!("q={}", urlencode(text));
+        let (status, answer) = http(addr, "POST", "/query?db=d", form.as_bytes());
+        assert_eq!(status, 200);
+        serde_json::from_slice(&answer).unwrap()
+    };
+
+    let server = Server::start(&["--without-auth", "--query-max-points", "100"]);
+    let addr = server.addr.to_string();
+    let (status, _) = http(&addr, "POST", "/write?db=d&precision=s", body.as_bytes());
+    assert_eq!(status, 204);
+    let v = q(&addr, "SELECT v FROM m");
+    let error = v["results"][0]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("max-select-point limit exceeded"), "{v}");
+    assert!(error.contains("--query-max-points"), "{v}");
+    let v = q(&addr, "SELECT v FROM m WHERE time < 50s");
+    assert!(
+        v["results"][0]["series"].is_array(),
+        "a narrower range fits: {v}"
+    );
+
+    let server = Server::start(&["--without-auth", "--query-timeout", "0ms"]);
+    let addr = server.addr.to_string();
+    let (status, _) = http(&addr, "POST", "/write?db=d&precision=s", body.as_bytes());
+    assert_eq!(status, 204);
+    for text in ["SELECT v FROM m", "SELECT count(v) FROM m GROUP BY host"] {
+        let v = q(&addr, text);
+        let error = v["results"][0]["error"].as_str().unwrap_or_default();
+        assert!(
+            error.contains("query-timeout limit exceeded"),
+            "{text}: {v}"
+        );
+    }
+    let v = q(&addr, "SHOW DATABASES");
+    assert!(v["results"][0]["series"].is_array(), "{v}");
+}
