@@ -112,14 +112,24 @@ fn load_series(
     db: &str,
     table_name: &str,
     range: TimeRange,
+    condition: Option<&Expr>,
 ) -> Result<Option<TableData>, String> {
     let Some(batches) = store.batches(db, table_name) else {
         return Ok(None);
     };
+    // Only the fields the condition names are read.
+    let mut names = Vec::new();
+    if let Some(c) = condition {
+        c.walk(&mut |e| {
+            if let Expr::VarRef { name, .. } = e {
+                names.push(name.clone());
+            }
+        });
+    }
     table::load(
         table_name,
         batches,
-        Wanted::All,
+        Wanted::Only(&names),
         range.min,
         range.max,
         &store.budget,
@@ -169,7 +179,7 @@ pub fn measurements(
             continue;
         }
         if rest.is_some() || range != TimeRange::ALL {
-            let Some(table) = load_series(store, db, &t, range)? else {
+            let Some(table) = load_series(store, db, &t, range, rest.as_ref())? else {
                 continue;
             };
             if matching_series(&table, rest.as_ref()).is_empty() {
@@ -306,7 +316,7 @@ pub fn tag_values(
                 continue;
             }
         } else {
-            let Some(table) = load_series(store, db, &t, range)? else {
+            let Some(table) = load_series(store, db, &t, range, rest.as_ref())? else {
                 continue;
             };
             series_tag_values(&table, key, rest.as_ref())
@@ -422,7 +432,7 @@ pub fn series(
     let (range, rest) = condition::split(filter.condition.as_ref(), now)?;
     let mut keys = Vec::new();
     for t in tables_of(store, db, &filter.sources) {
-        let Some(table) = load_series(store, db, &t, range)? else {
+        let Some(table) = load_series(store, db, &t, range, rest.as_ref())? else {
             continue;
         };
         for s in matching_series(&table, rest.as_ref()) {

@@ -454,3 +454,46 @@ fn query_limits_answer_with_clear_errors() {
     let v = q(&addr, "SHOW DATABASES");
     assert!(v["results"][0]["series"].is_array(), "{v}");
 }
+
+/// Beyond InfluxDB 1.x (influxdb#5668): SHOW TAG VALUES and SHOW SERIES
+/// honour a time range, so a dashboard variable lists only live hosts.
+#[test]
+fn show_tag_values_and_series_honour_time_ranges() {
+    let server = Server::start(&["--without-auth"]);
+    let addr = server.addr.to_string();
+    let body = "cpu,host=old v=1 100\ncpu,host=both v=1 100\ncpu,host=both v=2 200\ncpu,host=new v=2 200\n";
+    let (status, _) = http(&addr, "POST", "/write?db=d&precision=s", body.as_bytes());
+    assert_eq!(status, 204);
+    let q = |text: &str| -> Value {
+        let form = format!("q={}", urlencode(text));
+        let (status, answer) = http(&addr, "POST", "/query?db=d", form.as_bytes());
+        assert_eq!(status, 200);
+        serde_json::from_slice(&answer).unwrap()
+    };
+    let cases = [
+        (
+            "SHOW TAG VALUES WITH KEY = host WHERE time >= 150s",
+            serde_json::json!([["host", "both"], ["host", "new"]]),
+        ),
+        (
+            "SHOW TAG VALUES WITH KEY = host WHERE time < 150s",
+            serde_json::json!([["host", "both"], ["host", "old"]]),
+        ),
+        (
+            "SHOW TAG VALUES WITH KEY = host",
+            serde_json::json!([["host", "both"], ["host", "new"], ["host", "old"]]),
+        ),
+        (
+            "SHOW SERIES WHERE time >= 150s",
+            serde_json::json!([["cpu,host=both"], ["cpu,host=new"]]),
+        ),
+        (
+            "SHOW SERIES FROM cpu WHERE time < 150s AND host != 'both'",
+            serde_json::json!([["cpu,host=old"]]),
+        ),
+    ];
+    for (text, want) in cases {
+        let v = q(text);
+        assert_eq!(v["results"][0]["series"][0]["values"], want, "{text}: {v}");
+    }
+}
