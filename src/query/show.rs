@@ -283,20 +283,28 @@ pub fn tag_values(
             if let Some(index) = store.tag_values(db, &t) {
                 // The shards' tag index is sorted by key, then value: rows
                 // come straight out of it.
-                let mut rows = Rows::new(2);
-                index
+                let (all, ranges) = index.rows();
+                let matching: Vec<&std::ops::Range<usize>> = index
+                    .keys
                     .iter()
-                    .filter(|(k, _)| key_matches(key, k))
-                    .flat_map(|(k, values)| values.iter().map(move |v| (k, v)))
-                    .skip(filter.offset)
-                    .take(if filter.limit > 0 {
-                        filter.limit
-                    } else {
-                        usize::MAX
-                    })
-                    .for_each(|(k, v)| {
-                        rows.push([Value::String(k.clone()), Value::String(v.clone())])
-                    });
+                    .zip(ranges)
+                    .filter(|((k, _), _)| key_matches(key, k))
+                    .map(|(_, r)| r)
+                    .collect();
+                let rows = match matching.as_slice() {
+                    // One key (the usual WITH KEY = k): a view of the index.
+                    [one] => all.slice((*one).clone()),
+                    many => {
+                        let mut rows = Rows::new(2);
+                        for r in many {
+                            for row in all.slice((*r).clone()).iter() {
+                                rows.push(row.iter().cloned());
+                            }
+                        }
+                        rows
+                    }
+                };
+                let rows = rows.limit(filter.offset, filter.limit);
                 if !rows.is_empty() {
                     out.push(Series {
                         name: t.clone(),

@@ -98,10 +98,9 @@ pub struct Fanout {
 }
 
 /// Union of two tag indexes (both sorted by key, then value).
-fn merge_tag_indexes(
-    a: &crate::shard::TagIndex,
-    b: &crate::shard::TagIndex,
-) -> crate::shard::TagIndex {
+type TagKeys = Vec<(Arc<str>, Vec<Arc<str>>)>;
+
+fn merge_tag_indexes(a: &TagKeys, b: &TagKeys) -> TagKeys {
     fn union(x: &[Arc<str>], y: &[Arc<str>]) -> Vec<Arc<str>> {
         let (mut i, mut j) = (0, 0);
         let mut out = Vec::with_capacity(x.len().max(y.len()));
@@ -281,7 +280,7 @@ impl Fanout {
             }
         }
         match parts.len() {
-            0 => Arc::new(Vec::new()),
+            0 => Arc::new(crate::shard::TagIndex::default()),
             // One core holds the table: its (cached) answer as is.
             1 => parts.pop().expect("one part"),
             _ => {
@@ -292,11 +291,11 @@ impl Fanout {
                         return merged.clone();
                     }
                 }
-                let mut merged = parts[0].as_ref().clone();
+                let mut merged = parts[0].keys.clone();
                 for part in &parts[1..] {
-                    merged = merge_tag_indexes(&merged, part);
+                    merged = merge_tag_indexes(&merged, &part.keys);
                 }
-                let merged = Arc::new(merged);
+                let merged = Arc::new(crate::shard::TagIndex::new(merged));
                 // Holding the parts keeps their addresses from being reused.
                 *self.tag_merge.borrow_mut() = Some((key, merged.clone()));
                 self.tag_merge_parts.replace(parts);

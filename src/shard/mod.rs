@@ -27,7 +27,44 @@ use crate::catalog::{Column, ColumnKind, FieldType};
 use crate::lp::{FieldValue, Point};
 
 /// Tag values per tag key, keys and values sorted.
-pub type TagIndex = Vec<(Arc<str>, Vec<Arc<str>>)>;
+#[derive(Debug, Default)]
+pub struct TagIndex {
+    pub keys: Vec<(Arc<str>, Vec<Arc<str>>)>,
+    /// The same as (key, value) answer rows, with each key's row range;
+    /// built on first use, then shared by every query until the data changes.
+    rows: std::sync::OnceLock<(crate::query::result::Rows, Vec<std::ops::Range<usize>>)>,
+}
+
+impl TagIndex {
+    pub fn new(keys: Vec<(Arc<str>, Vec<Arc<str>>)>) -> TagIndex {
+        TagIndex {
+            keys,
+            rows: std::sync::OnceLock::new(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// (key, value) rows of every key, and each key's range of them.
+    pub fn rows(&self) -> &(crate::query::result::Rows, Vec<std::ops::Range<usize>>) {
+        self.rows.get_or_init(|| {
+            use crate::query::value::Value;
+            let total = self.keys.iter().map(|(_, v)| v.len()).sum();
+            let mut rows = crate::query::result::Rows::with_capacity(2, total);
+            let mut ranges = Vec::with_capacity(self.keys.len());
+            for (k, values) in &self.keys {
+                let start = rows.len();
+                for v in values {
+                    rows.push([Value::String(k.clone()), Value::String(v.clone())]);
+                }
+                ranges.push(start..rows.len());
+            }
+            (rows, ranges)
+        })
+    }
+}
 
 /// The name of the hidden write-order column.
 pub const SEQ_COLUMN: &str = "_seq";
@@ -369,12 +406,12 @@ impl TableShard {
                 }
             }
         }
-        let mut answer: TagIndex = index
+        let mut keys: Vec<(Arc<str>, Vec<Arc<str>>)> = index
             .into_iter()
             .map(|(k, set)| (k, set.into_iter().collect()))
             .collect();
-        answer.sort_by(|a, b| a.0.cmp(&b.0));
-        let answer = Arc::new(answer);
+        keys.sort_by(|a, b| a.0.cmp(&b.0));
+        let answer = Arc::new(TagIndex::new(keys));
         self.tag_answer = Some((total, answer.clone()));
         answer
     }
@@ -572,6 +609,7 @@ mod tests {
         append_point(&mut t, 4, 2, &[(0, "host", "a")], &v);
         let values = t.tag_values();
         let text: Vec<(String, Vec<String>)> = values
+            .keys
             .iter()
             .map(|(k, v)| (k.to_string(), v.iter().map(|s| s.to_string()).collect()))
             .collect();
@@ -584,7 +622,11 @@ mod tests {
         );
         assert_eq!(t.rows(), 4, "asking does not disturb the open rows");
         append_point(&mut t, 5, 3, &[(0, "host", "d")], &v);
-        assert_eq!(t.tag_values()[1].1.len(), 4, "a write refreshes the answer");
+        assert_eq!(
+            t.tag_values().keys[1].1.len(),
+            4,
+            "a write refreshes the answer"
+        );
     }
 
     #[test]
