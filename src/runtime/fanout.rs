@@ -95,10 +95,16 @@ pub struct Fanout {
     /// The last merged tag index and the per-core answers it came from.
     tag_merge: RefCell<Option<(Vec<usize>, Arc<crate::shard::TagIndex>)>>,
     tag_merge_parts: RefCell<Vec<Arc<crate::shard::TagIndex>>>,
+    /// Per table: the tag index and the write count it was taken at; while
+    /// no write has begun since, it is answered without asking the cores.
+    tag_cache: RefCell<HashMap<(String, String), TagsAt>>,
 }
 
 /// Union of two tag indexes (both sorted by key, then value).
 type TagKeys = Vec<(Arc<str>, Vec<Arc<str>>)>;
+
+/// A table's merged tag index and the write count it was taken at.
+type TagsAt = (u64, Arc<crate::shard::TagIndex>);
 
 fn merge_tag_indexes(a: &TagKeys, b: &TagKeys) -> TagKeys {
     fn union(x: &[Arc<str>], y: &[Arc<str>]) -> Vec<Arc<str>> {
@@ -181,6 +187,7 @@ impl Fanout {
             next_id: Cell::new(0),
             tag_merge: RefCell::new(None),
             tag_merge_parts: RefCell::new(Vec::new()),
+            tag_cache: RefCell::new(HashMap::new()),
         });
         let mut ask_rx = ask_rx;
         for (_, rx) in ask_rx.streams() {
@@ -264,6 +271,26 @@ impl Fanout {
 
     /// Every tag value of `db`.`table` across cores, per tag key, sorted.
     pub async fn tag_values(
+        &self,
+        core: &Core,
+        db: &str,
+        table: &str,
+    ) -> Arc<crate::shard::TagIndex> {
+        let key = (db.to_owned(), table.to_owned());
+        let writes = core.writes_begun();
+        if let Some((at, index)) = self.tag_cache.borrow().get(&key) {
+            if *at == writes {
+                return index.clone();
+            }
+        }
+        let index = self.ask_tag_values(core, db, table).await;
+        self.tag_cache
+            .borrow_mut()
+            .insert(key, (writes, index.clone()));
+        index
+    }
+
+    async fn ask_tag_values(
         &self,
         core: &Core,
         db: &str,

@@ -57,6 +57,12 @@ impl Core {
         self.seq.fetch_add(1, Ordering::Relaxed)
     }
 
+    /// How many writes any core has begun: unchanged means no core's data
+    /// changed (a write takes its number and stores in one step).
+    pub fn writes_begun(&self) -> u64 {
+        self.seq.load(Ordering::Acquire)
+    }
+
     pub fn shutting_down(&self) -> bool {
         self.shutdown.load(Ordering::Relaxed)
     }

@@ -496,4 +496,17 @@ fn show_tag_values_and_series_honour_time_ranges() {
         let v = q(text);
         assert_eq!(v["results"][0]["series"][0]["values"], want, "{text}: {v}");
     }
+    // A later write shows up in the next answer (no stale tag index).
+    for _ in 0..3 {
+        let (status, _) = http(
+            &addr,
+            "POST",
+            "/write?db=d&precision=s",
+            b"cpu,host=later v=1 300\n",
+        );
+        assert_eq!(status, 204);
+        let v = q("SHOW TAG VALUES WITH KEY = host");
+        let values = v["results"][0]["series"][0]["values"].to_string();
+        assert!(values.contains("later"), "{v}");
+    }
 }
