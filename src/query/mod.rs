@@ -260,13 +260,22 @@ pub fn run_statement(
         }
         Statement::ShowCardinality {
             of,
+            exact,
             filter,
             key,
             with,
-            ..
         } => {
             let d = need_db(filter.database.as_ref())?;
-            show::cardinality(store, &d, *of, filter, key.as_ref(), with.as_ref(), now)
+            show::cardinality(
+                store,
+                &d,
+                *of,
+                *exact,
+                filter,
+                key.as_ref(),
+                with.as_ref(),
+                now,
+            )
         }
         Statement::CreateDatabase { .. } => Ok(Vec::new()),
         Statement::Unsupported(words) => Err(format!(

@@ -456,10 +456,12 @@ pub fn series(
     ))
 }
 
+#[allow(clippy::too_many_arguments)]
 pub fn cardinality(
     store: &Store,
     db: &str,
     of: CardinalityOf,
+    exact: bool,
     filter: &ShowFilter,
     key: Option<&TagKeyMatch>,
     with: Option<&MeasurementRef>,
@@ -473,6 +475,26 @@ pub fn cardinality(
     };
     let n = match of {
         CardinalityOf::Measurement => count(measurements(store, db, &unpaged, with, now)?),
+        CardinalityOf::Series if exact => {
+            // Per measurement, as InfluxDB counts exactly.
+            let (range, rest) = condition::split(filter.condition.as_ref(), now)?;
+            let mut out = Vec::new();
+            for t in tables_of(store, db, &filter.sources) {
+                let Some(table) = load_series(store, db, &t, range, rest.as_ref())? else {
+                    continue;
+                };
+                let n = matching_series(&table, rest.as_ref()).len();
+                if n > 0 {
+                    out.push(Series {
+                        name: t,
+                        columns: vec!["count".into()],
+                        values: Rows::from_rows(1, vec![vec![Value::Integer(n as i64)]]),
+                        ..Default::default()
+                    });
+                }
+            }
+            return Ok(out);
+        }
         CardinalityOf::Series => count(series(store, db, &unpaged, now)?),
         CardinalityOf::TagKey | CardinalityOf::FieldKey | CardinalityOf::TagValues => {
             // Per measurement, as InfluxDB reports them.
@@ -498,9 +520,16 @@ pub fn cardinality(
                 .collect());
         }
     };
+    // The estimating forms (InfluxDB answers from a sketch) say so in the
+    // column name; the count here is exact either way.
+    let column = if exact {
+        "count"
+    } else {
+        "cardinality estimation"
+    };
     Ok(vec![Series {
         name: String::new(),
-        columns: vec!["count".into()],
+        columns: vec![column.into()],
         values: Rows::from_rows(1, vec![vec![Value::Integer(n as i64)]]),
         ..Default::default()
     }])
