@@ -423,32 +423,64 @@ async fn query(conn: &mut Conn, head: &Head) -> Result<Response, ApiError> {
         let values = core.fanout().tag_values(&core, &d, &t).await;
         store.insert_tag_values(&d, &t, values);
     }
-    let results = query::run_all(&store, &statements, db, now, &mut answered);
     let epoch = Epoch::parse(params.get("epoch"));
-    let chunked = params.get("chunked") == Some("true");
-    let body = match format {
-        Format::Csv => query::encode::csv(&results, epoch),
-        Format::Msgpack => query::encode::msgpack(&results, epoch),
-        Format::Json if chunked => {
-            let size = params
-                .get("chunk_size")
-                .and_then(|s| s.parse::<usize>().ok())
-                .filter(|&n| n > 0)
-                .unwrap_or(10_000);
-            query::encode::chunked_json(&results, epoch, size)
-        }
-        Format::Json if params.get("pretty") == Some("true") => {
-            let doc = query::encode::results_json(&results, epoch);
-            let mut text = serde_json::to_vec_pretty(&doc).expect("JSON values serialize");
-            text.push(b'\n');
-            text
-        }
-        Format::Json => query::encode::write_json(&results, epoch),
+    let chunk_size = (params.get("chunked") == Some("true")).then(|| {
+        params
+            .get("chunk_size")
+            .and_then(|s| s.parse::<usize>().ok())
+            .filter(|&n| n > 0)
+            .unwrap_or(10_000)
+    });
+    let pretty = params.get("pretty") == Some("true");
+    let db = db.map(str::to_owned);
+    // Large answers are computed off the executor (on its blocking thread,
+    // pinned to the same CPU) so this core keeps taking writes meanwhile.
+    let heavy = store.rows()
+        + answered
+            .values()
+            .flatten()
+            .flatten()
+            .map(|s| s.values.len())
+            .sum::<usize>()
+        > OFFLOAD_ROWS;
+    let mut work = move || {
+        let results = query::run_all(&store, &statements, db.as_deref(), now, &mut answered);
+        encode_results(&results, format, epoch, chunk_size, pretty)
+    };
+    let body = if heavy {
+        glommio::executor().spawn_blocking(work).await
+    } else {
+        work()
     };
     let mut r = Response::json(200, &json!(null));
     r.headers = vec![("Content-Type", format.content_type().into())];
     r.body = body;
     Ok(r)
+}
+
+/// Rows a query may touch before it runs off the executor.
+const OFFLOAD_ROWS: usize = 200_000;
+
+fn encode_results(
+    results: &[crate::query::result::StatementResult],
+    format: crate::query::encode::Format,
+    epoch: crate::query::time::Epoch,
+    chunk_size: Option<usize>,
+    pretty: bool,
+) -> Vec<u8> {
+    use crate::query::encode::{self, Format};
+    match (format, chunk_size) {
+        (Format::Csv, _) => encode::csv(results, epoch),
+        (Format::Msgpack, _) => encode::msgpack(results, epoch),
+        (Format::Json, Some(size)) => encode::chunked_json(results, epoch, size),
+        (Format::Json, None) if pretty => {
+            let doc = encode::results_json(results, epoch);
+            let mut text = serde_json::to_vec_pretty(&doc).expect("JSON values serialize");
+            text.push(b'\n');
+            text
+        }
+        (Format::Json, None) => encode::write_json(results, epoch),
+    }
 }
 
 /// A whole-request query error in InfluxDB's shape: `{"error": "…"}`.

@@ -89,6 +89,11 @@ impl Store {
         self.tag_values.get(&(db.to_string(), table.to_string()))
     }
 
+    /// Rows in every fetched batch (how much a run may touch).
+    pub fn rows(&self) -> usize {
+        self.batches.values().flatten().map(|b| b.num_rows()).sum()
+    }
+
     pub fn has(&self, db: &str, table: &str) -> bool {
         self.batches
             .contains_key(&(db.to_string(), table.to_string()))

@@ -155,6 +155,27 @@ fn merge_tag_indexes(a: &TagKeys, b: &TagKeys) -> TagKeys {
     out
 }
 
+/// Rows a partial aggregate may scan before it runs off the executor.
+const OFFLOAD_ROWS: usize = 200_000;
+
+/// Answers `ask` from this core's own shard; a large scan runs on the
+/// executor's blocking thread (same CPU) so the core keeps taking writes.
+async fn answer(core: &Core, ask: &Ask) -> Answer {
+    if let Ask::Partial(plan) = ask {
+        let batches = core.shard.borrow_mut().snapshot(&plan.db, plan.table());
+        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+        if rows > OFFLOAD_ROWS {
+            let plan = plan.clone();
+            let partial = glommio::executor()
+                .spawn_blocking(move || crate::query::fast::partial(&plan, &batches))
+                .await;
+            return Answer::Partial(partial);
+        }
+        return Answer::Partial(crate::query::fast::partial(plan, &batches));
+    }
+    answer_locally(core, ask)
+}
+
 /// Answers `ask` from this core's own shard.
 fn answer_locally(core: &Core, ask: &Ask) -> Answer {
     match ask {
@@ -195,7 +216,7 @@ impl Fanout {
             let core = core.clone();
             glommio::spawn_local(async move {
                 while let Some(envelope) = rx.recv().await {
-                    let body = answer_locally(&core, &envelope.body);
+                    let body = answer(&core, &envelope.body).await;
                     let reply = Envelope {
                         id: envelope.id,
                         from: fanout.peer_id,
@@ -245,7 +266,7 @@ impl Fanout {
                 self.pending.borrow_mut().remove(&id);
             }
         }
-        let mut answers = vec![answer_locally(core, &ask)];
+        let mut answers = vec![answer(core, &ask).await];
         for rx in waiting {
             if let Some(answer) = rx.recv().await {
                 answers.push(answer);
