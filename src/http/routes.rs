@@ -407,7 +407,12 @@ async fn query(conn: &mut Conn, head: &Head) -> Result<Response, ApiError> {
     for (i, statement) in statements.iter().enumerate() {
         if let Some(plan) = query::fast_plan(statement, db, &catalog, now, budget) {
             let partials = core.fanout().partials(&core, plan.clone()).await;
-            if let Some(series) = query::fast::finish(&plan, partials) {
+            if let Some(mut series) = query::fast::finish(&plan, partials) {
+                if plan.descending() {
+                    if let Ok(list) = &mut series {
+                        list.reverse();
+                    }
+                }
                 answered.insert(i, series);
             }
         }

@@ -245,6 +245,11 @@ impl Plan {
         }
     }
 
+    /// ORDER BY time DESC (the caller reverses the series order).
+    pub fn descending(&self) -> bool {
+        self.select.descending
+    }
+
     pub fn table(&self) -> &str {
         &self.table
     }

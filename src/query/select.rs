@@ -134,6 +134,11 @@ pub fn run(
         };
         out.extend(series);
     }
+    // ORDER BY time DESC reverses the series order too, as InfluxDB does.
+    let mut out = out;
+    if select.descending {
+        out.reverse();
+    }
     // SLIMIT / SOFFSET count series across the whole statement.
     let out: Vec<Series> = out
         .into_iter()
