@@ -135,7 +135,6 @@ pub fn run(
         out.extend(series);
     }
     // ORDER BY time DESC reverses the series order too, as InfluxDB does.
-    let mut out = out;
     if select.descending {
         out.reverse();
     }
