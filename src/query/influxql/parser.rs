@@ -248,13 +248,7 @@ impl<'a> Parser<'a> {
             Keyword::Databases => Ok(Statement::ShowDatabases),
             Keyword::Measurements => self.show_measurements(),
             Keyword::Measurement => {
-                let (token, at) = self.next();
-                let exact = token.is(Keyword::Exact);
-                if exact {
-                    self.expect(Keyword::Cardinality)?;
-                } else if !token.is(Keyword::Cardinality) {
-                    return Err(self.expected(&token, at, &["EXACT", "CARDINALITY"]));
-                }
+                let exact = self.exact_cardinality()?;
                 let database = self.on_clause()?;
                 let with = if self.eat(Keyword::With) {
                     Some(self.with_measurement()?)
@@ -276,51 +270,19 @@ impl<'a> Parser<'a> {
                     if exact {
                         self.expect(Keyword::Cardinality)?;
                     }
-                    let database = self.on_clause()?;
-                    let sources = self.sources_clause()?;
-                    let filter = self.filter_tail(database, sources, false)?;
-                    return Ok(Statement::ShowCardinality {
-                        of: CardinalityOf::Series,
-                        exact,
-                        filter,
-                        key: None,
-                        with: None,
-                    });
+                    return self.cardinality(CardinalityOf::Series, exact);
                 }
-                let database = self.on_clause()?;
-                let sources = self.sources_clause()?;
-                Ok(Statement::ShowSeries(
-                    self.filter_tail(database, sources, true)?,
-                ))
+                Ok(Statement::ShowSeries(self.show_filter(true)?))
             }
             Keyword::Tag => {
                 let (token, at) = self.next();
                 match token {
                     Token::Keyword(Keyword::Keys) => {
-                        let database = self.on_clause()?;
-                        let sources = self.sources_clause()?;
-                        Ok(Statement::ShowTagKeys(
-                            self.filter_tail(database, sources, true)?,
-                        ))
+                        Ok(Statement::ShowTagKeys(self.show_filter(true)?))
                     }
                     Token::Keyword(Keyword::Key) => {
-                        let (token, at) = self.next();
-                        let exact = token.is(Keyword::Exact);
-                        if exact {
-                            self.expect(Keyword::Cardinality)?;
-                        } else if !token.is(Keyword::Cardinality) {
-                            return Err(self.expected(&token, at, &["EXACT", "CARDINALITY"]));
-                        }
-                        let database = self.on_clause()?;
-                        let sources = self.sources_clause()?;
-                        let filter = self.filter_tail(database, sources, false)?;
-                        Ok(Statement::ShowCardinality {
-                            of: CardinalityOf::TagKey,
-                            exact,
-                            filter,
-                            key: None,
-                            with: None,
-                        })
+                        let exact = self.exact_cardinality()?;
+                        self.cardinality(CardinalityOf::TagKey, exact)
                     }
                     Token::Keyword(Keyword::Values) => {
                         let exact = self.eat(Keyword::Exact);
@@ -352,30 +314,11 @@ impl<'a> Parser<'a> {
                 let (token, at) = self.next();
                 match token {
                     Token::Keyword(Keyword::Keys) => {
-                        let database = self.on_clause()?;
-                        let sources = self.sources_clause()?;
-                        Ok(Statement::ShowFieldKeys(
-                            self.filter_tail(database, sources, true)?,
-                        ))
+                        Ok(Statement::ShowFieldKeys(self.show_filter(true)?))
                     }
                     Token::Keyword(Keyword::Key) => {
-                        let (token, at) = self.next();
-                        let exact = token.is(Keyword::Exact);
-                        if exact {
-                            self.expect(Keyword::Cardinality)?;
-                        } else if !token.is(Keyword::Cardinality) {
-                            return Err(self.expected(&token, at, &["EXACT", "CARDINALITY"]));
-                        }
-                        let database = self.on_clause()?;
-                        let sources = self.sources_clause()?;
-                        let filter = self.filter_tail(database, sources, false)?;
-                        Ok(Statement::ShowCardinality {
-                            of: CardinalityOf::FieldKey,
-                            exact,
-                            filter,
-                            key: None,
-                            with: None,
-                        })
+                        let exact = self.exact_cardinality()?;
+                        self.cardinality(CardinalityOf::FieldKey, exact)
                     }
                     other => Err(self.expected(&other, at, &["KEY", "KEYS"])),
                 }
@@ -399,6 +342,37 @@ impl<'a> Parser<'a> {
             }
             _ => Err(self.expected(&token, at, SHOW_WORDS)),
         }
+    }
+
+    /// `EXACT CARDINALITY` or `CARDINALITY` (required): whether exact.
+    fn exact_cardinality(&mut self) -> Result<bool> {
+        let (token, at) = self.next();
+        let exact = token.is(Keyword::Exact);
+        if exact {
+            self.expect(Keyword::Cardinality)?;
+        } else if !token.is(Keyword::Cardinality) {
+            return Err(self.expected(&token, at, &["EXACT", "CARDINALITY"]));
+        }
+        Ok(exact)
+    }
+
+    /// `[ON db] [FROM …]` and the tail of a SHOW statement.
+    fn show_filter(&mut self, order: bool) -> Result<ShowFilter> {
+        let database = self.on_clause()?;
+        let sources = self.sources_clause()?;
+        self.filter_tail(database, sources, order)
+    }
+
+    /// `SHOW TAG KEY|FIELD KEY [EXACT] CARDINALITY …` and `SHOW SERIES [EXACT]
+    /// CARDINALITY …` once the words before the cardinality are read.
+    fn cardinality(&mut self, of: CardinalityOf, exact: bool) -> Result<Statement> {
+        Ok(Statement::ShowCardinality {
+            of,
+            exact,
+            filter: self.show_filter(false)?,
+            key: None,
+            with: None,
+        })
     }
 
     fn show_measurements(&mut self) -> Result<Statement> {
