@@ -372,9 +372,9 @@ fn csv_value(v: &Value) -> String {
 /// empty values left out, as InfluxDB's hash key leaves them out).
 fn tags_key(tags: &[(String, String)]) -> String {
     let escape = |s: &str| {
-        s.replace(',', "\\,")
-            .replace(' ', "\\ ")
-            .replace('=', "\\=")
+        let mut out = String::with_capacity(s.len());
+        super::show::push_escaped(&mut out, s, true);
+        out
     };
     tags.iter()
         .filter(|(_, v)| !v.is_empty())

@@ -214,12 +214,17 @@ pub fn run_statement(
     db: Option<&str>,
     now: i64,
 ) -> Result<Vec<result::Series>, String> {
+    // Every SHOW below reads one existing database.
     let need_db = |given: Option<&String>| -> Result<String, String> {
-        given
+        let d = given
             .map(|s| s.to_string())
             .or(db.map(str::to_string))
             .filter(|d| !d.is_empty())
-            .ok_or_else(|| "database name required".to_string())
+            .ok_or_else(|| "database name required".to_string())?;
+        if store.catalog.database(&d).is_none() {
+            return Err(format!("database not found: {d}"));
+        }
+        Ok(d)
     };
     match statement {
         Statement::Select(s) => {
@@ -255,8 +260,8 @@ pub fn run_statement(
             show::series(store, &d, filter, now)
         }
         Statement::ShowRetentionPolicies { database } => {
-            let d = need_db(database.as_ref())?;
-            show::retention_policies(store, &d)
+            need_db(database.as_ref())?;
+            Ok(show::retention_policies())
         }
         Statement::ShowCardinality {
             of,

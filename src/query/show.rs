@@ -50,11 +50,9 @@ pub fn databases(store: &Store) -> Vec<Series> {
     one_column("databases", "name", names)
 }
 
-pub fn retention_policies(store: &Store, db: &str) -> Result<Vec<Series>, String> {
-    if store.catalog.database(db).is_none() {
-        return Err(format!("database not found: {db}"));
-    }
-    Ok(vec![Series {
+/// Every database has the one policy hydrant knows: `autogen`, kept forever.
+pub fn retention_policies() -> Vec<Series> {
+    vec![Series {
         name: String::new(),
         columns: [
             "name",
@@ -76,7 +74,7 @@ pub fn retention_policies(store: &Store, db: &str) -> Result<Vec<Series>, String
             ]],
         ),
         ..Default::default()
-    }])
+    }]
 }
 
 /// The tables a SHOW's FROM names (all of `db`'s when it has none).
@@ -169,9 +167,6 @@ pub fn measurements(
     with: Option<&MeasurementRef>,
     now: i64,
 ) -> Result<Vec<Series>, String> {
-    if store.catalog.database(db).is_none() {
-        return Err(format!("database not found: {db}"));
-    }
     let (range, rest) = condition::split(filter.condition.as_ref(), now)?;
     let mut names = Vec::new();
     for t in store.table_names(db) {
@@ -196,9 +191,6 @@ pub fn measurements(
 }
 
 pub fn tag_keys(store: &Store, db: &str, filter: &ShowFilter) -> Result<Vec<Series>, String> {
-    if store.catalog.database(db).is_none() {
-        return Err(format!("database not found: {db}"));
-    }
     let mut out = Vec::new();
     for t in tables_of(store, db, &filter.sources) {
         let Some(table) = store.catalog.table(db, &t) else {
@@ -221,9 +213,6 @@ pub fn tag_keys(store: &Store, db: &str, filter: &ShowFilter) -> Result<Vec<Seri
 }
 
 pub fn field_keys(store: &Store, db: &str, filter: &ShowFilter) -> Result<Vec<Series>, String> {
-    if store.catalog.database(db).is_none() {
-        return Err(format!("database not found: {db}"));
-    }
     let mut out = Vec::new();
     for t in tables_of(store, db, &filter.sources) {
         let Some(table) = store.catalog.table(db, &t) else {
@@ -272,9 +261,6 @@ pub fn tag_values(
     key: &TagKeyMatch,
     now: i64,
 ) -> Result<Vec<Series>, String> {
-    if store.catalog.database(db).is_none() {
-        return Err(format!("database not found: {db}"));
-    }
     let (range, rest) = condition::split(filter.condition.as_ref(), now)?;
     let mut out = Vec::new();
     for t in tables_of(store, db, &filter.sources) {
@@ -404,16 +390,22 @@ fn series_tag_values(
     pairs
 }
 
+/// Appends `text` escaped as in a series key: `,` and space always, `=`
+/// where it would end a tag key or value.
+pub(super) fn push_escaped(out: &mut String, text: &str, equals: bool) {
+    for c in text.chars() {
+        if c == ',' || c == ' ' || (equals && c == '=') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+}
+
 /// A series key as InfluxDB prints it: `m,k1=v1,k2=v2` with line-protocol escaping.
 fn series_key(table: &TableData, s: usize) -> String {
     let escape = |text: &str, measurement: bool| {
         let mut out = String::with_capacity(text.len());
-        for c in text.chars() {
-            if c == ',' || c == ' ' || (!measurement && c == '=') {
-                out.push('\\');
-            }
-            out.push(c);
-        }
+        push_escaped(&mut out, text, !measurement);
         out
     };
     let mut key = escape(&table.name, true);
@@ -434,9 +426,6 @@ pub fn series(
     filter: &ShowFilter,
     now: i64,
 ) -> Result<Vec<Series>, String> {
-    if store.catalog.database(db).is_none() {
-        return Err(format!("database not found: {db}"));
-    }
     let (range, rest) = condition::split(filter.condition.as_ref(), now)?;
     let mut keys = Vec::new();
     for t in tables_of(store, db, &filter.sources) {
