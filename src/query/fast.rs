@@ -24,7 +24,7 @@ use super::eval::{self, Row};
 use super::influxql::{Dimension, Expr, Fill, Select, SelectField, TimeOffset, VarType};
 use super::result::{Rows, Series};
 use super::select::{fill_linear, floor_to, zone, zone_offset};
-use super::table::TableData;
+use super::table::{Interner, TableData};
 use super::value::Value;
 use crate::shard::SEQ_COLUMN;
 
@@ -264,19 +264,7 @@ impl Plan {
 pub fn partial(plan: &Plan, batches: &[RecordBatch]) -> Partial {
     let failed = Partial::default();
     let range = plan.range;
-    // Tag keys of these batches.
-    let mut tag_keys: Vec<Arc<str>> = Vec::new();
-    for batch in batches {
-        for f in batch.schema().fields().iter() {
-            if matches!(f.data_type(), DataType::Dictionary(_, _)) {
-                let name: Arc<str> = Arc::from(f.name().as_str());
-                if !tag_keys.contains(&name) {
-                    tag_keys.push(name);
-                }
-            }
-        }
-    }
-    tag_keys.sort();
+    let (tag_keys, _) = super::table::columns_of(batches, &super::table::Wanted::Only(&[]));
     for (kind, field) in &plan.calls {
         for batch in batches {
             if let Ok(i) = batch.schema().index_of(field) {
@@ -290,10 +278,8 @@ pub fn partial(plan: &Plan, batches: &[RecordBatch]) -> Partial {
     }
 
     // Series ids per row, and the proof that no (series, time) repeats.
-    let mut value_ids: Vec<HashMap<Arc<str>, u32>> = vec![HashMap::new(); tag_keys.len()];
-    let mut value_names: Vec<Vec<Arc<str>>> = vec![Vec::new(); tag_keys.len()];
-    let mut series_ids: HashMap<Vec<u32>, u32> = HashMap::new();
-    let mut series_tuples: Vec<Vec<u32>> = Vec::new();
+    let n_keys = tag_keys.len();
+    let mut interner = Interner::new(tag_keys);
     let mut first_time: Vec<i64> = Vec::new();
     let mut last_time: Vec<i64> = Vec::new();
     let mut per_batch_series: Vec<Vec<u32>> = Vec::with_capacity(batches.len());
@@ -318,27 +304,11 @@ pub fn partial(plan: &Plan, batches: &[RecordBatch]) -> Partial {
             if !matches!(f.data_type(), DataType::Dictionary(_, _)) {
                 continue;
             }
-            let Some(key) = tag_keys
-                .iter()
-                .position(|k| k.as_ref() == f.name().as_str())
-            else {
+            let Some(key) = interner.key_index(f.name()) else {
                 return failed;
             };
             let dict = batch.column(c).as_dictionary::<Int32Type>();
-            let values = dict.values().as_string::<i32>();
-            let ids: Vec<u32> = (0..values.len())
-                .map(|i| {
-                    let v = values.value(i);
-                    if let Some(&id) = value_ids[key].get(v) {
-                        return id;
-                    }
-                    let text: Arc<str> = Arc::from(v);
-                    value_names[key].push(text.clone());
-                    let id = value_names[key].len() as u32;
-                    value_ids[key].insert(text, id);
-                    id
-                })
-                .collect();
+            let ids = interner.dictionary(key, dict.values().as_string::<i32>());
             let nullable = dict.null_count() > 0;
             columns.push((key, dict, ids, nullable));
         }
@@ -353,7 +323,7 @@ pub fn partial(plan: &Plan, batches: &[RecordBatch]) -> Partial {
         } else {
             Vec::new()
         };
-        let mut tuple = vec![0u32; tag_keys.len()];
+        let mut tuple = vec![0u32; n_keys];
         let mut out = Vec::with_capacity(batch.num_rows());
         let key_slices: Vec<&[i32]> = columns
             .iter()
@@ -398,17 +368,11 @@ pub fn partial(plan: &Plan, batches: &[RecordBatch]) -> Partial {
                         tuple[*key] = ids[dict.keys().value(row) as usize];
                     }
                 }
-                let s = match series_ids.get(&tuple) {
-                    Some(&s) => s,
-                    None => {
-                        let s = series_tuples.len() as u32;
-                        series_tuples.push(tuple.clone());
-                        series_ids.insert(tuple.clone(), s);
-                        first_time.push(t);
-                        last_time.push(i64::MIN);
-                        s
-                    }
-                };
+                let (s, new) = interner.series(&tuple);
+                if new {
+                    first_time.push(t);
+                    last_time.push(i64::MIN);
+                }
                 if dense {
                     slots[combined] = s;
                 }
@@ -437,32 +401,17 @@ pub fn partial(plan: &Plan, batches: &[RecordBatch]) -> Partial {
     };
 
     // Per series: the filter's verdict and its group.
-    let tag_text = |s: usize, k: usize| -> Option<&Arc<str>> {
-        let id = series_tuples[s][k];
-        (id != 0).then(|| &value_names[k][id as usize - 1])
-    };
     let mut groups: HashMap<Vec<String>, usize> = HashMap::new();
     let mut group_keys: Vec<Vec<String>> = Vec::new();
-    let mut series_group: Vec<u32> = vec![u32::MAX; series_tuples.len()];
-    let mut series_spans = Vec::with_capacity(series_tuples.len());
-    for s in 0..series_tuples.len() {
-        let mut key = String::new();
-        for (k, name) in tag_keys.iter().enumerate() {
-            if let Some(v) = tag_text(s, k) {
-                key.push(',');
-                key.push_str(name);
-                key.push('=');
-                key.push_str(v);
-            }
-        }
-        series_spans.push((key, first_time[s], last_time[s]));
+    let mut series_group: Vec<u32> = vec![u32::MAX; interner.len()];
+    let mut series_spans = Vec::with_capacity(interner.len());
+    for s in 0..interner.len() {
+        series_spans.push((interner.key(s), first_time[s], last_time[s]));
         if let Some(f) = &plan.filter {
             let probe = TableData {
                 name: Arc::from(plan.table.as_str()),
-                tag_keys: tag_keys.clone(),
-                series: vec![(0..tag_keys.len())
-                    .map(|k| tag_text(s, k).cloned())
-                    .collect()],
+                tag_keys: interner.tag_keys().to_vec(),
+                series: vec![interner.tags(s)],
                 row_series: vec![0],
                 row_time: vec![0],
                 series_rows: std::iter::once(0..1).collect(),
@@ -482,10 +431,9 @@ pub fn partial(plan: &Plan, batches: &[RecordBatch]) -> Partial {
             .group_names
             .iter()
             .map(|n| {
-                tag_keys
-                    .iter()
-                    .position(|k| k.as_ref() == n.as_str())
-                    .and_then(|k| tag_text(s, k).map(|v| v.to_string()))
+                interner
+                    .key_index(n)
+                    .and_then(|k| interner.tag(s, k).map(|v| v.to_string()))
                     .unwrap_or_default()
             })
             .collect();

@@ -119,7 +119,7 @@ pub fn schema_from_catalog(name: &str, table: &crate::catalog::Table) -> TableDa
 
 /// Tag keys and (wanted) fields across batches, each sorted by name.
 #[allow(clippy::type_complexity)]
-fn columns_of(
+pub(super) fn columns_of(
     batches: &[RecordBatch],
     wanted: &Wanted<'_>,
 ) -> (Vec<Arc<str>>, Vec<(Arc<str>, FieldType)>) {
@@ -161,6 +161,100 @@ fn columns_of(
     (tag_keys, field_defs)
 }
 
+/// Series met across batches: each tag key's values and each tuple of
+/// value ids numbered in order of first sight (value id 0: the series
+/// lacks that tag). Batches have dictionaries of their own; this gives
+/// their values one numbering.
+pub(super) struct Interner {
+    tag_keys: Vec<Arc<str>>,
+    value_ids: Vec<HashMap<Arc<str>, u32>>,
+    value_names: Vec<Vec<Arc<str>>>,
+    series_ids: HashMap<Vec<u32>, u32>,
+    tuples: Vec<Vec<u32>>,
+}
+
+impl Interner {
+    pub(super) fn new(tag_keys: Vec<Arc<str>>) -> Interner {
+        let n = tag_keys.len();
+        Interner {
+            tag_keys,
+            value_ids: vec![HashMap::new(); n],
+            value_names: vec![Vec::new(); n],
+            series_ids: HashMap::new(),
+            tuples: Vec::new(),
+        }
+    }
+
+    pub(super) fn tag_keys(&self) -> &[Arc<str>] {
+        &self.tag_keys
+    }
+
+    /// The position of tag key `name`.
+    pub(super) fn key_index(&self, name: &str) -> Option<usize> {
+        self.tag_keys.iter().position(|k| k.as_ref() == name)
+    }
+
+    /// Ids of one batch's dictionary values for tag key `key`.
+    pub(super) fn dictionary(&mut self, key: usize, values: &arrow_array::StringArray) -> Vec<u32> {
+        (0..values.len())
+            .map(|i| {
+                let v = values.value(i);
+                if let Some(&id) = self.value_ids[key].get(v) {
+                    return id;
+                }
+                let text: Arc<str> = Arc::from(v);
+                self.value_names[key].push(text.clone());
+                let id = self.value_names[key].len() as u32;
+                self.value_ids[key].insert(text, id);
+                id
+            })
+            .collect()
+    }
+
+    /// The series of a tuple of value ids: (number, whether it is new).
+    pub(super) fn series(&mut self, tuple: &[u32]) -> (u32, bool) {
+        if let Some(&s) = self.series_ids.get(tuple) {
+            return (s, false);
+        }
+        let s = self.tuples.len() as u32;
+        self.tuples.push(tuple.to_vec());
+        self.series_ids.insert(tuple.to_vec(), s);
+        (s, true)
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.tuples.len()
+    }
+
+    /// Series `s`'s value of tag key `k`.
+    pub(super) fn tag(&self, s: usize, k: usize) -> Option<&Arc<str>> {
+        let id = self.tuples[s][k];
+        (id != 0).then(|| &self.value_names[k][id as usize - 1])
+    }
+
+    /// Series `s`'s tags, one per tag key.
+    pub(super) fn tags(&self, s: usize) -> Vec<Option<Arc<str>>> {
+        (0..self.tag_keys.len())
+            .map(|k| self.tag(s, k).cloned())
+            .collect()
+    }
+
+    /// Series `s`'s key without the measurement: `,k1=v1,k2=v2` (tags it
+    /// lacks left out); InfluxDB orders series by it.
+    pub(super) fn key(&self, s: usize) -> String {
+        let mut key = String::new();
+        for (k, name) in self.tag_keys.iter().enumerate() {
+            if let Some(v) = self.tag(s, k) {
+                key.push(',');
+                key.push_str(name);
+                key.push('=');
+                key.push_str(v);
+            }
+        }
+        key
+    }
+}
+
 /// Builds a table from every core's batches of one measurement.
 pub fn load(
     name: &str,
@@ -172,11 +266,7 @@ pub fn load(
 ) -> Result<TableData, String> {
     let (tag_keys, field_defs) = columns_of(batches, &wanted);
 
-    // Series interning: tag value ids per key (0 = absent), then tuples.
-    let mut value_ids: Vec<HashMap<Arc<str>, u32>> = vec![HashMap::new(); tag_keys.len()];
-    let mut value_names: Vec<Vec<Arc<str>>> = vec![Vec::new(); tag_keys.len()];
-    let mut series_ids: HashMap<Vec<u32>, u32> = HashMap::new();
-    let mut series_tuples: Vec<Vec<u32>> = Vec::new();
+    let mut interner = Interner::new(tag_keys.clone());
     let mut refs: Vec<RowRef> = Vec::new();
 
     for (b, batch) in batches.iter().enumerate() {
@@ -197,25 +287,9 @@ pub fn load(
             if !matches!(f.data_type(), DataType::Dictionary(_, _)) {
                 continue;
             }
-            let key = tag_keys
-                .iter()
-                .position(|k| k.as_ref() == f.name().as_str())
-                .expect("collected above");
+            let key = interner.key_index(f.name()).expect("collected above");
             let dict = batch.column(c).as_dictionary::<Int32Type>();
-            let values = dict.values().as_string::<i32>();
-            let ids: Vec<u32> = (0..values.len())
-                .map(|i| {
-                    let v = values.value(i);
-                    if let Some(&id) = value_ids[key].get(v) {
-                        return id;
-                    }
-                    let text: Arc<str> = Arc::from(v);
-                    value_names[key].push(text.clone());
-                    let id = value_names[key].len() as u32;
-                    value_ids[key].insert(text, id);
-                    id
-                })
-                .collect();
+            let ids = interner.dictionary(key, dict.values().as_string::<i32>());
             tag_columns.push((key, dict, ids));
         }
         let mut tuple = vec![0u32; tag_keys.len()];
@@ -230,15 +304,7 @@ pub fn load(
                     tuple[*key] = ids[dict.keys().value(row) as usize];
                 }
             }
-            let series = match series_ids.get(&tuple) {
-                Some(&s) => s,
-                None => {
-                    let s = series_tuples.len() as u32;
-                    series_tuples.push(tuple.clone());
-                    series_ids.insert(tuple.clone(), s);
-                    s
-                }
-            };
+            let (series, _) = interner.series(&tuple);
             refs.push(RowRef {
                 series,
                 time,
@@ -249,24 +315,10 @@ pub fn load(
         }
     }
 
-    // Series numbered in InfluxDB's order: by series key (`k1=v1,k2=v2`,
-    // absent tags left out), which decides ties between series too.
-    let mut order: Vec<u32> = (0..series_tuples.len() as u32).collect();
-    let keys: Vec<String> = series_tuples
-        .iter()
-        .map(|tuple| {
-            let mut key = String::new();
-            for (k, &id) in tuple.iter().enumerate() {
-                if id != 0 {
-                    key.push(',');
-                    key.push_str(&tag_keys[k]);
-                    key.push('=');
-                    key.push_str(&value_names[k][id as usize - 1]);
-                }
-            }
-            key
-        })
-        .collect();
+    // Series numbered in InfluxDB's order: by series key, which decides
+    // ties between series too.
+    let mut order: Vec<u32> = (0..interner.len() as u32).collect();
+    let keys: Vec<String> = (0..interner.len()).map(|s| interner.key(s)).collect();
     order.sort_by(|&a, &b| keys[a as usize].cmp(&keys[b as usize]));
     let mut rank = vec![0u32; order.len()];
     for (r, &s) in order.iter().enumerate() {
@@ -275,16 +327,8 @@ pub fn load(
     for r in refs.iter_mut() {
         r.series = rank[r.series as usize];
     }
-    let series: Vec<Vec<Option<Arc<str>>>> = order
-        .iter()
-        .map(|&s| {
-            series_tuples[s as usize]
-                .iter()
-                .enumerate()
-                .map(|(k, &id)| (id != 0).then(|| value_names[k][id as usize - 1].clone()))
-                .collect()
-        })
-        .collect();
+    let series: Vec<Vec<Option<Arc<str>>>> =
+        order.iter().map(|&s| interner.tags(s as usize)).collect();
 
     budget.check_points(refs.len())?;
     refs.sort_unstable_by_key(|r| (r.series, r.time, r.seq, r.batch, r.row));
