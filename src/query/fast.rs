@@ -23,7 +23,7 @@ use super::condition::TimeRange;
 use super::eval::{self, Row};
 use super::influxql::{Dimension, Expr, Fill, Select, SelectField, TimeOffset, VarType};
 use super::result::{Rows, Series};
-use super::select::{fill_linear, floor_to, zone, zone_offset};
+use super::select::{fill_linear, finish_series, floor_to, zone, zone_offset};
 use super::table::{Interner, TableData};
 use super::value::Value;
 use crate::shard::SEQ_COLUMN;
@@ -649,7 +649,6 @@ pub fn finish(plan: &Plan, partials: Vec<Partial>) -> Option<Result<Vec<Series>,
         step,
         buckets,
     } = layout;
-    let grouped = !select.dimensions.is_empty();
     let mut out = Vec::new();
     for (key, cells) in &merged {
         let mut values = Rows::with_capacity(cells.len() + 1, buckets);
@@ -692,31 +691,19 @@ pub fn finish(plan: &Plan, partials: Vec<Partial>) -> Option<Result<Vec<Series>,
         if let Fill::Linear = select.fill {
             fill_linear(&mut values);
         }
-        if select.descending {
-            values.reverse();
-        }
-        let values = values.limit(select.offset, select.limit);
-        if values.is_empty() {
-            continue;
-        }
-        out.push(Series {
-            name: plan.table.clone(),
-            tags: if grouped {
-                plan.group_names
-                    .iter()
-                    .cloned()
-                    .zip(key.iter().cloned())
-                    .collect()
-            } else {
-                Vec::new()
-            },
-            columns: std::iter::once("time".to_string())
-                .chain(plan.names.iter().cloned())
-                .collect(),
+        let tags = plan
+            .group_names
+            .iter()
+            .cloned()
+            .zip(key.iter().cloned())
+            .collect();
+        out.extend(finish_series(
+            select,
+            &plan.table,
+            tags,
+            &plan.names,
             values,
-            has_time: true,
-            tz: zone(select),
-        });
+        ));
     }
     Some(Ok(out))
 }

@@ -709,7 +709,6 @@ fn raw_table(
     filter: Option<&Expr>,
     budget: &Budget,
 ) -> Result<Vec<Series>, String> {
-    let grouped = !select.dimensions.is_empty();
     let field_backed: Vec<bool> = fields
         .iter()
         .map(|f| references_field(&f.expr, std::slice::from_ref(table)))
@@ -738,23 +737,8 @@ fn raw_table(
                 values.push(out_row);
             }
         }
-        if select.descending {
-            values.reverse();
-        }
-        let values = limit(values, select.offset, select.limit);
-        if values.is_empty() {
-            continue;
-        }
-        out.push(Series {
-            name: table.name.to_string(),
-            tags: if grouped { tags } else { Vec::new() },
-            columns: std::iter::once("time".to_string())
-                .chain(names.iter().cloned())
-                .collect(),
-            values: Rows::from_rows(names.len() + 1, values),
-            has_time: true,
-            tz: zone(select),
-        });
+        let values = Rows::from_rows(names.len() + 1, values);
+        out.extend(finish_series(select, &table.name, tags, names, values));
     }
     Ok(out)
 }
@@ -788,12 +772,36 @@ fn raw_transforms(fields: &[SelectField], table: &TableData, rows: &[usize]) -> 
         .collect()
 }
 
-pub(super) fn limit(values: Vec<Vec<Value>>, offset: usize, limit: usize) -> Vec<Vec<Value>> {
-    values
-        .into_iter()
-        .skip(offset)
-        .take(if limit > 0 { limit } else { usize::MAX })
-        .collect()
+/// A SELECT's series as it is answered: rows in the statement's order,
+/// OFFSET/LIMIT applied, tags only with a GROUP BY; `None` when no row is left.
+pub(super) fn finish_series(
+    select: &Select,
+    name: &str,
+    tags: Vec<(String, String)>,
+    names: &[String],
+    mut values: Rows,
+) -> Option<Series> {
+    if select.descending {
+        values.reverse();
+    }
+    let values = values.limit(select.offset, select.limit);
+    if values.is_empty() {
+        return None;
+    }
+    Some(Series {
+        name: name.to_string(),
+        tags: if select.dimensions.is_empty() {
+            Vec::new()
+        } else {
+            tags
+        },
+        columns: std::iter::once("time".to_string())
+            .chain(names.iter().cloned())
+            .collect(),
+        values,
+        has_time: true,
+        tz: zone(select),
+    })
 }
 
 /// A selected point: its time and row (for a selector's time and the
@@ -812,7 +820,6 @@ pub(super) fn aggregate_table(
     now: i64,
     budget: &Budget,
 ) -> Result<Vec<Series>, String> {
-    let grouped = !select.dimensions.is_empty();
     // Transformations run over the bucket values of their inner expression.
     let transforms: Vec<Option<(&str, &[Expr])>> =
         projections.iter().map(|f| top_transform(&f.expr)).collect();
@@ -1017,23 +1024,7 @@ pub(super) fn aggregate_table(
             let first_visible = floor_to(visible_start, step, start.rem_euclid(step));
             values.retain(|row| time_of(&row[0]) >= first_visible);
         }
-        if select.descending {
-            values.reverse();
-        }
-        let values = values.limit(select.offset, select.limit);
-        if values.is_empty() {
-            continue;
-        }
-        out.push(Series {
-            name: table.name.to_string(),
-            tags: if grouped { tags } else { Vec::new() },
-            columns: std::iter::once("time".to_string())
-                .chain(names.iter().cloned())
-                .collect(),
-            values,
-            has_time: true,
-            tz: zone(select),
-        });
+        out.extend(finish_series(select, &table.name, tags, names, values));
     }
     Ok(out)
 }
