@@ -447,7 +447,7 @@ async fn query(conn: &mut Conn, head: &Head) -> Result<Response, ApiError> {
             .flatten()
             .map(|s| s.values.len())
             .sum::<usize>()
-        > OFFLOAD_ROWS;
+        > query::OFFLOAD_ROWS;
     let mut work = move || {
         let results = query::run_all(&store, &statements, db.as_deref(), now, &mut answered);
         encode_results(&results, format, epoch, chunk_size, pretty)
@@ -462,9 +462,6 @@ async fn query(conn: &mut Conn, head: &Head) -> Result<Response, ApiError> {
     r.body = body;
     Ok(r)
 }
-
-/// Rows a query may touch before it runs off the executor.
-const OFFLOAD_ROWS: usize = 200_000;
 
 fn encode_results(
     results: &[crate::query::result::StatementResult],

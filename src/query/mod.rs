@@ -21,6 +21,10 @@ pub mod transform;
 pub mod value;
 
 use influxql::{Select, Source, Statement};
+
+/// Rows a query (or one core's share of it) may touch before it runs on the
+/// executor's blocking thread instead of the executor itself.
+pub const OFFLOAD_ROWS: usize = 200_000;
 use result::StatementResult;
 use store::Store;
 

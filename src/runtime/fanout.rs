@@ -155,29 +155,9 @@ fn merge_tag_indexes(a: &TagKeys, b: &TagKeys) -> TagKeys {
     out
 }
 
-/// Rows a partial aggregate may scan before it runs off the executor.
-const OFFLOAD_ROWS: usize = 200_000;
-
 /// Answers `ask` from this core's own shard; a large scan runs on the
 /// executor's blocking thread (same CPU) so the core keeps taking writes.
 async fn answer(core: &Core, ask: &Ask) -> Answer {
-    if let Ask::Partial(plan) = ask {
-        let batches = core.shard.borrow_mut().snapshot(&plan.db, plan.table());
-        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-        if rows > OFFLOAD_ROWS {
-            let plan = plan.clone();
-            let partial = glommio::executor()
-                .spawn_blocking(move || crate::query::fast::partial(&plan, &batches))
-                .await;
-            return Answer::Partial(partial);
-        }
-        return Answer::Partial(crate::query::fast::partial(plan, &batches));
-    }
-    answer_locally(core, ask)
-}
-
-/// Answers `ask` from this core's own shard.
-fn answer_locally(core: &Core, ask: &Ask) -> Answer {
     match ask {
         Ask::Snapshot { db, table } => Answer::Batches(core.shard.borrow_mut().snapshot(db, table)),
         Ask::Rows => Answer::Rows(core.shard.borrow().rows()),
@@ -186,7 +166,16 @@ fn answer_locally(core: &Core, ask: &Ask) -> Answer {
         }
         Ask::Partial(plan) => {
             let batches = core.shard.borrow_mut().snapshot(&plan.db, plan.table());
-            Answer::Partial(crate::query::fast::partial(plan, &batches))
+            let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+            let partial = if rows > crate::query::OFFLOAD_ROWS {
+                let plan = plan.clone();
+                glommio::executor()
+                    .spawn_blocking(move || crate::query::fast::partial(&plan, &batches))
+                    .await
+            } else {
+                crate::query::fast::partial(plan, &batches)
+            };
+            Answer::Partial(partial)
         }
     }
 }
