@@ -159,11 +159,6 @@ pub fn arithmetic(op: BinaryOp, a: &Value, b: &Value) -> Value {
     }
 }
 
-pub const MATH_FUNCTIONS: &[&str] = &[
-    "abs", "sin", "cos", "tan", "asin", "acos", "atan", "atan2", "exp", "ln", "log", "log2",
-    "log10", "sqrt", "pow", "floor", "ceil", "round",
-];
-
 /// The row-level math functions InfluxDB 1.x has.
 pub fn math(name: &str, args: &[Value]) -> Value {
     let Some(x) = args.first() else {

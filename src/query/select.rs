@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::condition::{self, TimeRange};
-use super::eval::{self, condition as row_condition, Row, MATH_FUNCTIONS};
+use super::eval::{self, condition as row_condition, Row};
 use super::influxql::{Dimension, Expr, Fill, Select, SelectField, Source, TimeOffset, VarType};
 use super::result::{Rows, Series};
 use super::store::{Budget, Store};
@@ -1625,9 +1625,4 @@ fn inputs(arg: &Expr, table: &TableData, bucket: &[usize]) -> Vec<(i64, Value, u
             (!v.is_null()).then(|| (row.time(), v, r))
         })
         .collect()
-}
-
-/// Statements InfluxDB refuses before running, as its planner words them.
-pub fn math_function(name: &str) -> bool {
-    MATH_FUNCTIONS.contains(&name)
 }

@@ -264,107 +264,56 @@ pub fn tag_values(
     let (range, rest) = condition::split(filter.condition.as_ref(), now)?;
     let mut out = Vec::new();
     for t in tables_of(store, db, &filter.sources) {
-        let unfiltered = rest.is_none() && range == TimeRange::ALL;
-        if unfiltered {
-            if let Some(index) = store.tag_values(db, &t) {
-                // The shards' tag index is sorted by key, then value: rows
-                // come straight out of it.
-                let (all, ranges) = index.rows();
-                let matching: Vec<&std::ops::Range<usize>> = index
-                    .keys
-                    .iter()
-                    .zip(ranges)
-                    .filter(|((k, _), _)| key_matches(key, k))
-                    .map(|(_, r)| r)
-                    .collect();
-                let rows = match matching.as_slice() {
-                    // One key (the usual WITH KEY = k): a view of the index.
-                    [one] => all.slice((*one).clone()),
-                    many => {
-                        let mut rows = Rows::new(2);
-                        for r in many {
-                            for row in all.slice((*r).clone()).iter() {
-                                rows.push(row.iter().cloned());
-                            }
-                        }
-                        rows
-                    }
+        let rows = match store.tag_values(db, &t) {
+            // No condition: the shards' tag index answers, no rows are read.
+            Some(index) if filter.condition.is_none() => index_rows(index, key),
+            _ => {
+                let Some(table) = load_series(store, db, &t, range, rest.as_ref())? else {
+                    continue;
                 };
-                let rows = rows.limit(filter.offset, filter.limit);
-                if !rows.is_empty() {
-                    out.push(Series {
-                        name: t.clone(),
-                        columns: vec!["key".into(), "value".into()],
-                        values: rows,
-                        ..Default::default()
-                    });
-                }
-                continue;
+                series_tag_values(&table, key, rest.as_ref())
+                    .into_iter()
+                    .map(|(k, v)| vec![Value::String(k), Value::String(v)])
+                    .collect()
             }
-        }
-        let pairs = if unfiltered {
-            // The batches' dictionaries: no rows to read.
-            if let Some(batches) = store.batches(db, &t) {
-                dictionary_values(batches, key)
-            } else {
-                continue;
-            }
-        } else {
-            let Some(table) = load_series(store, db, &t, range, rest.as_ref())? else {
-                continue;
-            };
-            series_tag_values(&table, key, rest.as_ref())
         };
-        let pairs = paginate(pairs.into_iter().collect(), filter.offset, filter.limit);
-        if pairs.is_empty() {
-            continue;
+        let rows = rows.limit(filter.offset, filter.limit);
+        if !rows.is_empty() {
+            out.push(Series {
+                name: t.clone(),
+                columns: vec!["key".into(), "value".into()],
+                values: rows,
+                ..Default::default()
+            });
         }
-        out.push(Series {
-            name: t.clone(),
-            columns: vec!["key".into(), "value".into()],
-            values: pairs
-                .into_iter()
-                .map(|(k, v)| vec![Value::String(k), Value::String(v)])
-                .collect(),
-            ..Default::default()
-        });
     }
     Ok(out)
 }
 
-/// (key, value) pairs straight from the batches' tag dictionaries (a
-/// shard's dictionary only ever holds values some row was written with).
-fn dictionary_values(
-    batches: &[arrow_array::RecordBatch],
-    key: &TagKeyMatch,
-) -> BTreeSet<(Arc<str>, Arc<str>)> {
-    use arrow_array::cast::AsArray;
-    use arrow_array::types::Int32Type;
-    use arrow_array::Array;
-    let schemas: Vec<_> = batches.iter().map(|b| b.schema()).collect();
-    let mut seen: hashbrown::HashSet<(&str, &str)> = hashbrown::HashSet::new();
-    for (batch, schema) in batches.iter().zip(&schemas) {
-        for (c, f) in schema.fields().iter().enumerate() {
-            if !matches!(f.data_type(), arrow_schema::DataType::Dictionary(_, _))
-                || !key_matches(key, f.name())
-            {
-                continue;
-            }
-            let values = batch
-                .column(c)
-                .as_dictionary::<Int32Type>()
-                .values()
-                .as_string::<i32>();
-            for i in 0..values.len() {
-                if values.is_valid(i) {
-                    seen.insert((f.name().as_str(), values.value(i)));
+/// (key, value) rows of the tag keys `key` matches, from a tag index
+/// (sorted by key, then value).
+fn index_rows(index: &crate::shard::TagIndex, key: &TagKeyMatch) -> Rows {
+    let (all, ranges) = index.rows();
+    let matching: Vec<&std::ops::Range<usize>> = index
+        .keys
+        .iter()
+        .zip(ranges)
+        .filter(|((k, _), _)| key_matches(key, k))
+        .map(|(_, r)| r)
+        .collect();
+    match matching.as_slice() {
+        // One key (the usual WITH KEY = k): a view of the index.
+        [one] => all.slice((*one).clone()),
+        many => {
+            let mut rows = Rows::new(2);
+            for r in many {
+                for row in all.slice((*r).clone()).iter() {
+                    rows.push(row.iter().cloned());
                 }
             }
+            rows
         }
     }
-    seen.into_iter()
-        .map(|(k, v)| (Arc::from(k), Arc::from(v)))
-        .collect()
 }
 
 /// (key, value) pairs of the series that pass `condition`.

@@ -94,11 +94,6 @@ impl Store {
         self.batches.values().flatten().map(|b| b.num_rows()).sum()
     }
 
-    pub fn has(&self, db: &str, table: &str) -> bool {
-        self.batches
-            .contains_key(&(db.to_string(), table.to_string()))
-    }
-
     pub fn batches(&self, db: &str, table: &str) -> Option<&[RecordBatch]> {
         self.batches
             .get(&(db.to_string(), table.to_string()))

@@ -92,9 +92,6 @@ pub struct Fanout {
     answers: Senders<Envelope<Answer>>,
     pending: RefCell<HashMap<u64, LocalSender<Answer>>>,
     next_id: Cell<u64>,
-    /// The last merged tag index and the per-core answers it came from.
-    tag_merge: RefCell<Option<(Vec<usize>, Arc<crate::shard::TagIndex>)>>,
-    tag_merge_parts: RefCell<Vec<Arc<crate::shard::TagIndex>>>,
     /// Per table: the tag index and the write count it was taken at; while
     /// no write has begun since, it is answered without asking the cores.
     tag_cache: RefCell<HashMap<(String, String), TagsAt>>,
@@ -195,8 +192,6 @@ impl Fanout {
             answers: answer_tx,
             pending: RefCell::new(HashMap::new()),
             next_id: Cell::new(0),
-            tag_merge: RefCell::new(None),
-            tag_merge_parts: RefCell::new(Vec::new()),
             tag_cache: RefCell::new(HashMap::new()),
         });
         let mut ask_rx = ask_rx;
@@ -321,22 +316,11 @@ impl Fanout {
             // One core holds the table: its (cached) answer as is.
             1 => parts.pop().expect("one part"),
             _ => {
-                // Unchanged answers from every core: the last merge still holds.
-                let key: Vec<usize> = parts.iter().map(|p| Arc::as_ptr(p) as usize).collect();
-                if let Some((k, merged)) = &*self.tag_merge.borrow() {
-                    if *k == key {
-                        return merged.clone();
-                    }
-                }
                 let mut merged = parts[0].keys.clone();
                 for part in &parts[1..] {
                     merged = merge_tag_indexes(&merged, &part.keys);
                 }
-                let merged = Arc::new(crate::shard::TagIndex::new(merged));
-                // Holding the parts keeps their addresses from being reused.
-                *self.tag_merge.borrow_mut() = Some((key, merged.clone()));
-                self.tag_merge_parts.replace(parts);
-                merged
+                Arc::new(crate::shard::TagIndex::new(merged))
             }
         }
     }
