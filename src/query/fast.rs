@@ -23,7 +23,7 @@ use super::condition::TimeRange;
 use super::eval::{self, Row};
 use super::influxql::{Dimension, Expr, Fill, Select, SelectField, TimeOffset, VarType};
 use super::result::{Rows, Series};
-use super::select::{fill_linear, finish_series, floor_to, zone, zone_offset};
+use super::select::{fill_linear, finish_series, layout, Layout};
 use super::table::{Interner, TableData};
 use super::value::Value;
 use crate::shard::SEQ_COLUMN;
@@ -66,17 +66,6 @@ pub struct Plan {
     now: i64,
     calls: Vec<(Kind, String)>,
     group_names: Vec<String>,
-}
-
-/// More buckets than one query may have.
-struct TooManyBuckets;
-
-/// Where the buckets are: first start, width (0: one bucket), count.
-#[derive(Clone, Copy, Debug)]
-pub struct Layout {
-    start: i64,
-    step: i64,
-    buckets: usize,
 }
 
 /// One core's share: per group its cells, per series its time span (so
@@ -190,59 +179,6 @@ impl Plan {
             calls,
             group_names,
         })
-    }
-
-    /// Buckets known before any row is read (a lower time bound, or no
-    /// GROUP BY time); otherwise they depend on the earliest point.
-    /// `Err(TooManyBuckets)` past the bucket guard (the general path words it).
-    fn layout(&self, min_seen: Option<i64>) -> Result<Option<Layout>, TooManyBuckets> {
-        match &self.interval {
-            None => Ok(Some(Layout {
-                start: if self.range.has_min() {
-                    self.range.min
-                } else {
-                    0
-                },
-                step: 0,
-                buckets: 1,
-            })),
-            Some((every, offset)) => {
-                let offset = match offset {
-                    TimeOffset::Fixed(o) => *o,
-                    TimeOffset::Now => self.now.rem_euclid(*every),
-                };
-                let min = if self.range.has_min() {
-                    self.range.min
-                } else {
-                    match min_seen {
-                        Some(t) => t,
-                        None => return Ok(None),
-                    }
-                };
-                let max = if self.range.has_max() {
-                    self.range.max
-                } else {
-                    self.now
-                };
-                let start = floor_to(min, *every, offset - zone_offset(zone(&self.select), min));
-                if max < start {
-                    return Ok(Some(Layout {
-                        start,
-                        step: *every,
-                        buckets: 0,
-                    }));
-                }
-                let count = (max - start) / every + 1;
-                if count > 1_000_000 {
-                    return Err(TooManyBuckets);
-                }
-                Ok(Some(Layout {
-                    start,
-                    step: *every,
-                    buckets: count as usize,
-                }))
-            }
-        }
     }
 
     /// ORDER BY time DESC (the caller reverses the series order).
@@ -389,7 +325,14 @@ pub fn partial(plan: &Plan, batches: &[RecordBatch]) -> Partial {
         }
         per_batch_series.push(out);
     }
-    let layout = match plan.layout((min_seen != i64::MAX).then_some(min_seen)) {
+    let first_data = (min_seen != i64::MAX).then_some(min_seen);
+    let layout = match layout(
+        &plan.select,
+        plan.interval.as_ref(),
+        plan.range,
+        plan.now,
+        first_data,
+    ) {
         Ok(Some(l)) => l,
         Ok(None) => {
             return Partial {
@@ -397,7 +340,8 @@ pub fn partial(plan: &Plan, batches: &[RecordBatch]) -> Partial {
                 ..Partial::default()
             }
         }
-        Err(TooManyBuckets) => return failed,
+        // Past the bucket guard: the general path words the error.
+        Err(_) => return failed,
     };
 
     // Per series: the filter's verdict and its group.

@@ -892,53 +892,26 @@ pub(super) fn aggregate_table(
         ..range
     };
     let groups = groups(select, table, filter, range);
-    // Bucket layout.
-    let (start, end, step) = match &interval {
-        Some((every, offset)) => {
-            let offset = match offset {
-                TimeOffset::Fixed(o) => *o,
-                TimeOffset::Now => now.rem_euclid(*every),
-            };
-            let first_data = groups
-                .iter()
-                .filter_map(|(_, rows)| rows.first().map(|&r| table.row_time[r]))
-                .min();
-            let min = if range.has_min() {
-                range.min
-            } else {
-                match first_data {
-                    Some(t) => t,
-                    None => return Ok(Vec::new()),
-                }
-            };
-            let max = if range.has_max() { range.max } else { now };
-            // With tz(), buckets line up with the zone's clock (local midnight
-            // for 1d), as InfluxDB aligns them.
-            let start = floor_to(min, *every, offset - zone_offset(zone(select), min));
-            if max < start {
-                return Ok(Vec::new());
-            }
-            let count = (max - start) / every + 1;
-            if count > MAX_BUCKETS {
-                return Err(format!(
-                    "query would produce {count} GROUP BY time buckets (the limit is {MAX_BUCKETS}): use a larger interval or a narrower time range"
-                ));
-            }
-            (start, max, *every)
-        }
-        None => {
-            let t = if range.has_min() { range.min } else { 0 };
-            (t, t, 0)
-        }
+    let first_data = groups
+        .iter()
+        .filter_map(|(_, rows)| rows.first().map(|&r| table.row_time[r]))
+        .min();
+    let Some(Layout {
+        start,
+        step,
+        buckets,
+    }) = layout(select, interval.as_ref(), range, now, first_data)?
+    else {
+        return Ok(Vec::new());
     };
     let mut out = Vec::new();
     for (tags, rows) in groups {
         budget.check_time()?;
         let mut values: Vec<Vec<Value>> = Vec::new();
         let mut previous: Vec<Value> = vec![Value::Null; fields.len()];
-        let mut bucket_start = start;
         let mut i = 0;
-        loop {
+        for b in 0..buckets {
+            let bucket_start = start + b as i64 * step;
             let bucket_end = if step == 0 {
                 i64::MAX
             } else {
@@ -962,10 +935,6 @@ pub(super) fn aggregate_table(
                     }
                     values.push(row);
                 }
-                if step == 0 || bucket_start.saturating_add(step) > end {
-                    break;
-                }
-                bucket_start = bucket_end;
                 continue;
             }
             let row = eval_bucket(
@@ -987,13 +956,6 @@ pub(super) fn aggregate_table(
                     }
                 }
                 values.push(row);
-            }
-            if step == 0 || bucket_start >= end.saturating_sub(step - 1) && bucket_end > end {
-                break;
-            }
-            bucket_start = bucket_end;
-            if bucket_start > end {
-                break;
             }
         }
         let mut values = Rows::from_rows(fields.len() + 1, values);
@@ -1027,6 +989,62 @@ pub(super) fn aggregate_table(
         out.extend(finish_series(select, &table.name, tags, names, values));
     }
     Ok(out)
+}
+
+/// Where a query's buckets lie: the first start, the width (0: a single
+/// bucket, no GROUP BY time) and how many.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Layout {
+    pub start: i64,
+    pub step: i64,
+    pub buckets: usize,
+}
+
+/// The buckets of `interval` over `range` (`first_data` stands in for an
+/// open lower bound, `now` for an open upper one). `None`: no lower bound
+/// and no data.
+pub(super) fn layout(
+    select: &Select,
+    interval: Option<&(i64, TimeOffset)>,
+    range: TimeRange,
+    now: i64,
+    first_data: Option<i64>,
+) -> Result<Option<Layout>, String> {
+    let Some((every, offset)) = interval else {
+        return Ok(Some(Layout {
+            start: if range.has_min() { range.min } else { 0 },
+            step: 0,
+            buckets: 1,
+        }));
+    };
+    let offset = match offset {
+        TimeOffset::Fixed(o) => *o,
+        TimeOffset::Now => now.rem_euclid(*every),
+    };
+    let min = match (range.has_min(), first_data) {
+        (true, _) => range.min,
+        (false, Some(t)) => t,
+        (false, None) => return Ok(None),
+    };
+    let max = if range.has_max() { range.max } else { now };
+    // With tz(), buckets line up with the zone's clock (local midnight
+    // for 1d), as InfluxDB aligns them.
+    let start = floor_to(min, *every, offset - zone_offset(zone(select), min));
+    let count = if max < start {
+        0
+    } else {
+        (max - start) / every + 1
+    };
+    if count > MAX_BUCKETS {
+        return Err(format!(
+            "query would produce {count} GROUP BY time buckets (the limit is {MAX_BUCKETS}): use a larger interval or a narrower time range"
+        ));
+    }
+    Ok(Some(Layout {
+        start,
+        step: *every,
+        buckets: count as usize,
+    }))
 }
 
 pub(super) fn zone(select: &Select) -> Option<chrono_tz::Tz> {
