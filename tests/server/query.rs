@@ -375,6 +375,20 @@ fn queries_answer_as_influxdb_does() {
     );
 }
 
+/// Writes line protocol (seconds) into database `d`; it must be accepted.
+fn write_d(addr: &str, body: &str) {
+    let (status, answer) = http(addr, "POST", "/write?db=d&precision=s", body.as_bytes());
+    assert_eq!(status, 204, "{}", String::from_utf8_lossy(&answer));
+}
+
+/// Asks database `d`; the request must succeed (statement errors are in the JSON).
+fn ask_d(addr: &str, q: &str) -> Value {
+    let form = format!("q={}", urlencode(q));
+    let (status, answer) = http(addr, "POST", "/query?db=d", form.as_bytes());
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&answer));
+    serde_json::from_slice(&answer).unwrap()
+}
+
 /// The columnar path may only skip merging when no series+time repeats:
 /// a point overwritten from other connections (other cores, likely) must
 /// count once, with its last value.
@@ -383,24 +397,14 @@ fn aggregates_count_an_overwritten_point_once() {
     let server = Server::start(&["--without-auth", "--cores", "2"]);
     let addr = server.addr.to_string();
     let body: String = (1..=100).map(|i| format!("m,host=a v={i} {i}\n")).collect();
-    let (status, _) = http(&addr, "POST", "/write?db=d&precision=s", body.as_bytes());
-    assert_eq!(status, 204);
+    write_d(&addr, &body);
     for _ in 0..4 {
-        let (status, _) = http(
-            &addr,
-            "POST",
-            "/write?db=d&precision=s",
-            b"m,host=a v=1000 50\n",
-        );
-        assert_eq!(status, 204);
+        write_d(&addr, "m,host=a v=1000 50\n");
     }
-    let q = format!(
-        "q={}",
-        urlencode("SELECT count(v), sum(v), max(v) FROM m; SELECT count(v) FROM m WHERE time >= 0s AND time < 200s GROUP BY time(100s)")
+    let v = ask_d(
+        &addr,
+        "SELECT count(v), sum(v), max(v) FROM m; SELECT count(v) FROM m WHERE time >= 0s AND time < 200s GROUP BY time(100s)",
     );
-    let (status, answer) = http(&addr, "POST", "/query?db=d", q.as_bytes());
-    assert_eq!(status, 200);
-    let v: Value = serde_json::from_slice(&answer).unwrap();
     let sum: i64 = (1..=100).sum::<i64>() - 50 + 1000;
     assert_eq!(
         v["results"][0]["series"][0]["values"][0],
@@ -421,17 +425,11 @@ fn query_limits_answer_with_clear_errors() {
     let body: String = (0..500)
         .map(|i| format!("m,host=h{} v={i} {i}\n", i % 7))
         .collect();
-    let q = |addr: &str, text: &str| -> Value {
-        let form = format!("q={}", urlencode(text));
-        let (status, answer) = http(addr, "POST", "/query?db=d", form.as_bytes());
-        assert_eq!(status, 200);
-        serde_json::from_slice(&answer).unwrap()
-    };
+    let q = ask_d;
 
     let server = Server::start(&["--without-auth", "--query-max-points", "100"]);
     let addr = server.addr.to_string();
-    let (status, _) = http(&addr, "POST", "/write?db=d&precision=s", body.as_bytes());
-    assert_eq!(status, 204);
+    write_d(&addr, &body);
     let v = q(&addr, "SELECT v FROM m");
     let error = v["results"][0]["error"].as_str().unwrap_or_default();
     assert!(error.contains("max-select-point limit exceeded"), "{v}");
@@ -444,8 +442,7 @@ fn query_limits_answer_with_clear_errors() {
 
     let server = Server::start(&["--without-auth", "--query-timeout", "0ms"]);
     let addr = server.addr.to_string();
-    let (status, _) = http(&addr, "POST", "/write?db=d&precision=s", body.as_bytes());
-    assert_eq!(status, 204);
+    write_d(&addr, &body);
     for text in ["SELECT v FROM m", "SELECT count(v) FROM m GROUP BY host"] {
         let v = q(&addr, text);
         let error = v["results"][0]["error"].as_str().unwrap_or_default();
@@ -465,14 +462,8 @@ fn show_tag_values_and_series_honour_time_ranges() {
     let server = Server::start(&["--without-auth"]);
     let addr = server.addr.to_string();
     let body = "cpu,host=old v=1 100\ncpu,host=both v=1 100\ncpu,host=both v=2 200\ncpu,host=new v=2 200\n";
-    let (status, _) = http(&addr, "POST", "/write?db=d&precision=s", body.as_bytes());
-    assert_eq!(status, 204);
-    let q = |text: &str| -> Value {
-        let form = format!("q={}", urlencode(text));
-        let (status, answer) = http(&addr, "POST", "/query?db=d", form.as_bytes());
-        assert_eq!(status, 200);
-        serde_json::from_slice(&answer).unwrap()
-    };
+    write_d(&addr, body);
+    let q = |text: &str| ask_d(&addr, text);
     let cases = [
         (
             "SHOW TAG VALUES WITH KEY = host WHERE time >= 150s",
@@ -501,13 +492,7 @@ fn show_tag_values_and_series_honour_time_ranges() {
     }
     // A later write shows up in the next answer (no stale tag index).
     for _ in 0..3 {
-        let (status, _) = http(
-            &addr,
-            "POST",
-            "/write?db=d&precision=s",
-            b"cpu,host=later v=1 300\n",
-        );
-        assert_eq!(status, 204);
+        write_d(&addr, "cpu,host=later v=1 300\n");
         let v = q("SHOW TAG VALUES WITH KEY = host");
         let values = v["results"][0]["series"][0]["values"].to_string();
         assert!(values.contains("later"), "{v}");
