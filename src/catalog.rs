@@ -116,6 +116,8 @@ pub enum SchemaConflict {
 pub struct Catalog {
     current: ArcSwap<Snapshot>,
     change: Mutex<()>,
+    /// Where every change is saved (none in unit tests).
+    file: Option<std::path::PathBuf>,
 }
 
 /// InfluxDB 3's limit on database names.
@@ -126,11 +128,137 @@ impl Default for Catalog {
         Catalog {
             current: ArcSwap::from_pointee(Snapshot::default()),
             change: Mutex::new(()),
+            file: None,
         }
     }
 }
 
+/// The saved form: databases, tables and columns in id order.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Saved {
+    databases: Vec<SavedDatabase>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SavedDatabase {
+    name: String,
+    tables: Vec<SavedTable>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SavedTable {
+    name: String,
+    /// (name, "tag" or a field type)
+    columns: Vec<(String, String)>,
+}
+
+fn kind_name(kind: ColumnKind) -> String {
+    match kind {
+        ColumnKind::Tag => "tag".into(),
+        ColumnKind::Field(t) => t.to_string(),
+    }
+}
+
+fn kind_from_name(name: &str) -> Option<ColumnKind> {
+    Some(match name {
+        "tag" => ColumnKind::Tag,
+        "float" => ColumnKind::Field(FieldType::Float),
+        "integer" => ColumnKind::Field(FieldType::Integer),
+        "unsigned" => ColumnKind::Field(FieldType::Unsigned),
+        "string" => ColumnKind::Field(FieldType::String),
+        "boolean" => ColumnKind::Field(FieldType::Boolean),
+        _ => return None,
+    })
+}
+
 impl Catalog {
+    /// The catalog saved in `file` (empty if there is none yet); every
+    /// change is saved back there.
+    pub fn open(file: std::path::PathBuf) -> Result<Catalog, String> {
+        let mut snapshot = Snapshot::default();
+        match std::fs::read(&file) {
+            Ok(bytes) => {
+                let saved: Saved = serde_json::from_slice(&bytes)
+                    .map_err(|e| format!("cannot read the catalog {}: {e}", file.display()))?;
+                for d in saved.databases {
+                    let mut db = Database {
+                        name: Arc::from(d.name.as_str()),
+                        tables: HashMap::new(),
+                    };
+                    for t in d.tables {
+                        let mut table = Table {
+                            name: Arc::from(t.name.as_str()),
+                            ..Table::default()
+                        };
+                        for (name, kind) in t.columns {
+                            let kind = kind_from_name(&kind).ok_or_else(|| {
+                                format!(
+                                    "cannot read the catalog {}: unknown column kind {kind:?}",
+                                    file.display()
+                                )
+                            })?;
+                            let name: Arc<str> = Arc::from(name.as_str());
+                            let id = table.names.len() as u32;
+                            table.names.push(name.clone());
+                            table.columns.insert(name, Column { id, kind });
+                        }
+                        db.tables.insert(table.name.clone(), Arc::new(table));
+                    }
+                    snapshot.databases.insert(db.name.clone(), Arc::new(db));
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(format!("cannot read the catalog {}: {e}", file.display())),
+        }
+        Ok(Catalog {
+            current: ArcSwap::from_pointee(snapshot),
+            change: Mutex::new(()),
+            file: Some(file),
+        })
+    }
+
+    /// Saves `snapshot` (called with the change lock held, so saves are in
+    /// order). The WAL carries every column too, so a save lost in a crash
+    /// is rebuilt on replay; a failed save is logged, not fatal.
+    fn save(&self, snapshot: &Snapshot) {
+        let Some(file) = &self.file else { return };
+        let mut databases: Vec<SavedDatabase> = snapshot
+            .databases
+            .values()
+            .map(|d| {
+                let mut tables: Vec<SavedTable> = d
+                    .tables
+                    .values()
+                    .map(|t| SavedTable {
+                        name: t.name.to_string(),
+                        columns: t
+                            .names
+                            .iter()
+                            .map(|n| (n.to_string(), kind_name(t.columns[n].kind)))
+                            .collect(),
+                    })
+                    .collect();
+                tables.sort_by(|a, b| a.name.cmp(&b.name));
+                SavedDatabase {
+                    name: d.name.to_string(),
+                    tables,
+                }
+            })
+            .collect();
+        databases.sort_by(|a, b| a.name.cmp(&b.name));
+        let bytes = serde_json::to_vec_pretty(&Saved { databases }).unwrap_or_default();
+        let tmp = file.with_extension("json.tmp");
+        let result = std::fs::File::create(&tmp)
+            .and_then(|mut f| {
+                std::io::Write::write_all(&mut f, &bytes)?;
+                f.sync_data()
+            })
+            .and_then(|()| std::fs::rename(&tmp, file));
+        if let Err(e) = result {
+            eprintln!("hydrant: cannot save the catalog {}: {e}", file.display());
+        }
+    }
+
     /// The current snapshot; cheap, lock-free, and consistent for as long as it is held.
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.current.load_full()
@@ -150,6 +278,7 @@ impl Catalog {
             })
         });
         let next = Arc::new(next);
+        self.save(&next);
         self.current.store(next.clone());
         next
     }
@@ -205,6 +334,7 @@ impl Catalog {
             let mut next = Snapshot::clone(&current);
             next.databases
                 .insert(database.name.clone(), Arc::new(database));
+            self.save(&next);
             self.current.store(Arc::new(next));
         }
         results
@@ -273,6 +403,36 @@ mod tests {
         );
         let snapshot = catalog.snapshot();
         assert_eq!(snapshot.table("db", "cpu").unwrap().names.len(), 2);
+    }
+
+    #[test]
+    fn a_saved_catalog_opens_with_the_same_columns_and_ids() {
+        let file =
+            std::env::temp_dir().join(format!("hydrant-catalog-{}.json", std::process::id()));
+        let _ = std::fs::remove_file(&file);
+        let catalog = Catalog::open(file.clone()).unwrap();
+        catalog.ensure_database("empty");
+        let tag = ColumnRequest {
+            name: "host".into(),
+            kind: ColumnKind::Tag,
+        };
+        catalog.add_columns("db", "cpu", &[tag, field("v", FieldType::Integer)]);
+        catalog.add_columns("db", "cpu", &[field("s", FieldType::String)]);
+        let again = Catalog::open(file.clone()).unwrap().snapshot();
+        assert_eq!(again.database_names().len(), 2);
+        let cpu = again.table("db", "cpu").unwrap();
+        let names: Vec<&str> = cpu.names.iter().map(|n| n.as_ref()).collect();
+        assert_eq!(names, ["host", "v", "s"]);
+        assert_eq!(
+            cpu.column("s"),
+            Some(Column {
+                id: 2,
+                kind: ColumnKind::Field(FieldType::String)
+            })
+        );
+        std::fs::write(&file, b"{not json").unwrap();
+        assert!(Catalog::open(file.clone()).is_err());
+        std::fs::remove_file(&file).unwrap();
     }
 
     #[test]

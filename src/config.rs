@@ -27,6 +27,9 @@ pub struct ServeConfig {
     pub query_timeout: Duration,
     /// Most points one statement may materialise (the memory bound of a query).
     pub query_max_points: usize,
+    /// When writes are acknowledged relative to the WAL.
+    pub wal_sync: crate::wal::SyncMode,
+    pub wal_segment_size: u64,
 }
 
 impl ServeConfig {
@@ -47,6 +50,8 @@ impl ServeConfig {
             debug_endpoints: false,
             query_timeout: Duration::from_secs(60),
             query_max_points: 50_000_000,
+            wal_sync: crate::wal::SyncMode::Always,
+            wal_segment_size: 64 << 20,
         }
     }
 }

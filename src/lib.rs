@@ -22,4 +22,5 @@ pub mod lp;
 pub mod query;
 pub mod runtime;
 pub mod shard;
+pub mod wal;
 pub mod write;

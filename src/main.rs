@@ -88,6 +88,14 @@ struct ServeArgs {
     /// Most points one query statement may read into memory.
     #[arg(long, env = "HYDRANT_QUERY_MAX_POINTS", default_value_t = 50_000_000)]
     query_max_points: usize,
+    /// When a write is acknowledged: `always` (after the WAL fdatasync that
+    /// covers it), `interval=<dur>` (after the next periodic WAL flush), or
+    /// `none` (on receipt; a crash loses up to the last second of writes).
+    #[arg(long, env = "HYDRANT_WAL_SYNC", default_value = "always")]
+    wal_sync: String,
+    /// WAL segment size; a core starts a new segment file past it.
+    #[arg(long, env = "HYDRANT_WAL_SEGMENT_SIZE", default_value = "64MiB")]
+    wal_segment_size: String,
     /// Serve /debug/rows, a read path for tests.
     #[arg(long, env = "HYDRANT_DEBUG_ENDPOINTS", hide = true)]
     debug_endpoints: bool,
@@ -133,6 +141,8 @@ fn serve_config(args: ServeArgs) -> Result<ServeConfig, String> {
     c.debug_endpoints = args.debug_endpoints;
     c.query_timeout = config::parse_duration(&args.query_timeout)?;
     c.query_max_points = args.query_max_points.max(1);
+    c.wal_sync = hydrant::wal::SyncMode::parse(&args.wal_sync)?;
+    c.wal_segment_size = config::parse_size(&args.wal_segment_size)? as u64;
     Ok(c)
 }
 

@@ -39,12 +39,24 @@ pub enum ApiError {
     Timeout,
     NotImplemented(String),
     Internal(String),
+    /// The disk is full: nothing of the request was acknowledged (507).
+    InsufficientStorage(String),
     /// A partial write: some lines stored, these rejected (400).
     PartialWrite {
         message: String,
         /// (line number, line text, reason) for each rejected line, capped.
         lines: Vec<(usize, String, String)>,
     },
+}
+
+impl From<crate::wal::Failure> for ApiError {
+    fn from(f: crate::wal::Failure) -> Self {
+        if f.storage_full {
+            ApiError::InsufficientStorage(f.message)
+        } else {
+            ApiError::Internal(f.message)
+        }
+    }
 }
 
 impl ApiError {
@@ -61,6 +73,7 @@ impl ApiError {
             ApiError::HeadersTooLarge => 431,
             ApiError::Internal(_) => 500,
             ApiError::NotImplemented(_) => 501,
+            ApiError::InsufficientStorage(_) => 507,
         }
     }
 
@@ -76,7 +89,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => "request too large",
             ApiError::UnsupportedEncoding(_) => "unsupported media type",
             ApiError::HeadersTooLarge => "request header fields too large",
-            ApiError::Internal(_) => "internal error",
+            ApiError::Internal(_) | ApiError::InsufficientStorage(_) => "internal error",
             ApiError::NotImplemented(_) => "not implemented",
         }
     }
@@ -89,6 +102,7 @@ impl ApiError {
             | ApiError::PayloadTooLarge(m)
             | ApiError::UnsupportedEncoding(m)
             | ApiError::NotImplemented(m)
+            | ApiError::InsufficientStorage(m)
             | ApiError::Internal(m) => m.clone(),
             ApiError::PartialWrite { message, .. } => message.clone(),
             ApiError::NotFound => "404 page not found".into(),
@@ -257,6 +271,7 @@ fn reason(status: u16) -> &'static str {
         500 => "Internal Server Error",
         501 => "Not Implemented",
         503 => "Service Unavailable",
+        507 => "Insufficient Storage",
         _ => "Unknown",
     }
 }

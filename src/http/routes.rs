@@ -223,10 +223,13 @@ async fn write(conn: &mut Conn, head: &Head, api: Api) -> Result<Response, ApiEr
         Err(e) => Err(e.into_api_error()),
         Ok(()) => {
             let (answer, commit) = ingest(&core, &db, &raw, encoding, precision, atomic);
-            if let Some(seq) = commit {
-                core.durability.commit(seq).await;
+            match commit {
+                Some(flush) => match core.wal.commit(flush).await {
+                    Ok(()) => answer,
+                    Err(failure) => Err(failure.into()),
+                },
+                None => answer,
             }
-            answer
         }
     };
     conn.body = raw;
@@ -236,7 +239,7 @@ async fn write(conn: &mut Conn, head: &Head, api: Api) -> Result<Response, ApiEr
 /// Decodes, parses, checks and stores one body, all without yielding: the
 /// per-core scratch (decoded body, parse arena) is borrowed throughout, so
 /// every connection on a core shares one cache-warm set of buffers. Returns
-/// the answer and, if anything was stored, the write to wait for.
+/// the answer and, if anything was stored, the WAL flush to wait for.
 fn ingest(
     core: &Core,
     db: &str,
@@ -269,6 +272,9 @@ fn ingest(
         Ok(parsed) => parsed,
         Err(e) => return (Err(ApiError::BadRequest(e.to_string())), None),
     };
+    if let Err(failure) = core.wal.check() {
+        return (Err(failure.into()), None);
+    }
     let seq = core.next_seq();
     let outcome = if atomic && !parsed.errors.is_empty() {
         None
@@ -282,9 +288,13 @@ fn ingest(
             arrival_time(precision),
             seq,
             atomic,
+            Some(&mut core.wal.pending()),
         ))
     };
-    let commit = outcome.as_ref().filter(|o| o.written > 0).map(|_| seq);
+    let commit = outcome
+        .as_ref()
+        .filter(|o| o.written > 0)
+        .map(|_| core.wal.enqueued());
     // Every rejected line in body order; text is built only for those shown.
     let mut rejected: Vec<(usize, Result<&LineError<'_>, &Rejection>)> =
         parsed.errors.iter().map(|e| (e.line, Ok(e))).collect();

@@ -23,8 +23,13 @@ use crate::config::ServeConfig;
 use crate::decode::Gunzip;
 use crate::http;
 use crate::shard::Shard;
-use crate::write::Durability;
+use crate::wal::{replay, Wal};
 use fanout::{Fanout, Meshes};
+
+/// The catalog's file in the data directory.
+pub const CATALOG_FILE: &str = "catalog.json";
+/// The WAL segments' directory in the data directory.
+pub const WAL_DIR: &str = "wal";
 
 /// Per-core buffers reused by every request: the decoded body and the parse arena.
 #[derive(Default)]
@@ -44,7 +49,9 @@ pub struct Core {
     pub gunzip: RefCell<Gunzip>,
     /// Buffers a request uses while it is parsed and stored (never across an await).
     pub scratch: RefCell<Scratch>,
-    pub durability: Durability,
+    /// What start-up recovery found (shared by every core).
+    pub recovery: Arc<replay::Recovery>,
+    pub wal: Rc<Wal>,
     fanout: OnceCell<Rc<Fanout>>,
     seq: Arc<AtomicU64>,
     shutdown: Arc<AtomicBool>,
@@ -115,13 +122,31 @@ pub fn serve(config: ServeConfig) -> Result<(), String> {
 
     let shutdown = Arc::new(AtomicBool::new(false));
     watch_signals(shutdown.clone())?;
-    let catalog = Arc::new(Catalog::default());
-    let seq = Arc::new(AtomicU64::new(1));
+    let catalog = Arc::new(Catalog::open(config.data_dir.join(CATALOG_FILE))?);
+    let wal_dir = config.data_dir.join(WAL_DIR);
+    std::fs::create_dir_all(&wal_dir)
+        .map_err(|e| format!("cannot create {}: {e}", wal_dir.display()))?;
+    let (shards, recovery) = replay::recover(&wal_dir, config.cores.len(), &catalog)?;
+    for problem in &recovery.problems {
+        eprintln!("hydrant: recovery: {problem}");
+    }
+    eprintln!(
+        "hydrant: recovery: replayed {} points ({} WAL entries, {} segments) in {:.3}s",
+        recovery.points,
+        recovery.entries,
+        recovery.segments,
+        recovery.elapsed.as_secs_f64()
+    );
+    let recovery = Arc::new(recovery);
+    let seq = Arc::new(AtomicU64::new(recovery.max_seq + 1));
+    let mut shards = shards.into_iter();
     let meshes = Meshes::new(config.cores.len());
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
 
     let mut executors = Vec::new();
     for (index, &cpu) in config.cores.iter().enumerate() {
+        let shard = shards.next().unwrap_or_default();
+        let (wal_dir, recovery) = (wal_dir.clone(), recovery.clone());
         let (config, catalog, tokens, seq, shutdown, meshes, ready) = (
             config.clone(),
             catalog.clone(),
@@ -135,15 +160,23 @@ pub fn serve(config: ServeConfig) -> Result<(), String> {
             .name(&format!("hydrant-{index}"))
             .io_memory(config.io_memory)
             .spawn(move || async move {
+                let wal = Wal::new(
+                    wal_dir,
+                    index,
+                    config.wal_sync,
+                    config.wal_segment_size,
+                    recovery.next_segment,
+                );
                 let core = Rc::new(Core {
                     index,
                     config,
                     catalog,
                     tokens,
-                    shard: RefCell::new(Shard::default()),
+                    shard: RefCell::new(shard),
+                    recovery,
                     gunzip: RefCell::new(Gunzip::default()),
                     scratch: RefCell::new(Scratch::default()),
-                    durability: Durability::default(),
+                    wal,
                     fanout: OnceCell::new(),
                     seq,
                     shutdown,
@@ -184,6 +217,7 @@ pub fn serve(config: ServeConfig) -> Result<(), String> {
 }
 
 async fn run_core(core: Rc<Core>, meshes: Meshes, ready: mpsc::Sender<Result<(), String>>) {
+    let flusher = glommio::spawn_local(core.wal.clone().run());
     let fanout = Fanout::join(meshes, core.clone()).await;
     let _ = core.fanout.set(fanout);
     let listener = match listen(core.config.bind) {
@@ -244,6 +278,8 @@ async fn run_core(core: Rc<Core>, meshes: Meshes, ready: mpsc::Sender<Result<(),
     while active.get() > 0 && Instant::now() < grace {
         glommio::timer::sleep(Duration::from_millis(20)).await;
     }
+    core.wal.stop();
+    flusher.await;
 }
 
 /// A listener and its fd (glommio's type does not expose it).
@@ -331,11 +367,12 @@ fn print_banner(config: &ServeConfig) {
         )
     };
     eprintln!(
-        "hydrant {} listening on http://{}\n  cores: {:?} (one pinned executor each, io_memory {} KiB)\n  data:  {}\n  auth:  {auth}",
+        "hydrant {} listening on http://{}\n  cores: {:?} (one pinned executor each, io_memory {} KiB)\n  data:  {}\n  wal:   --wal-sync {}\n  auth:  {auth}",
         env!("CARGO_PKG_VERSION"),
         config.bind,
         config.cores,
         config.io_memory >> 10,
         config.data_dir.display(),
+        config.wal_sync,
     );
 }

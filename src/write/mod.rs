@@ -8,8 +8,9 @@
 //! per request, after which the points that needed them are checked again
 //! against whatever the catalog now says (another core may have won).
 //!
-//! Durability: [`Durability::commit`] is the one place a write waits before it
-//! is acknowledged. It returns at once today; the WAL plugs in there.
+//! Durability: what a request stored is also written, as one entry, to this
+//! core's WAL buffer in the same step (see `wal`); the request is answered
+//! once the WAL says that entry is on disk.
 
 use std::sync::Arc;
 
@@ -20,6 +21,7 @@ use crate::catalog::{
 };
 use crate::lp::{FieldValue, Point};
 use crate::shard::Shard;
+use crate::wal::entry::EntryWriter;
 
 /// A point the write stage refused, with what to tell the client.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -190,7 +192,9 @@ struct Resolved {
 
 /// Checks and stores `points` into `db` on this core's `shard`. Points
 /// without a timestamp get `default_time`; every row carries `seq`. With
-/// `atomic`, one rejected point means none is stored.
+/// `atomic`, one rejected point means none is stored. With `wal`, what was
+/// stored is also appended to it as one WAL entry.
+#[allow(clippy::too_many_arguments)]
 pub fn write_points<'a>(
     catalog: &Catalog,
     shard: &mut Shard,
@@ -199,6 +203,7 @@ pub fn write_points<'a>(
     default_time: i64,
     seq: u64,
     atomic: bool,
+    wal: Option<&mut Vec<u8>>,
 ) -> Outcome {
     let mut snapshot: Arc<Snapshot> = catalog.snapshot();
     if snapshot.database(db).is_none() {
@@ -342,6 +347,7 @@ pub fn write_points<'a>(
     // Rows go in body order, so the later of two equal points wins; runs of
     // points with one layout are appended column by column.
     let mut run: Vec<&Point<'a>> = Vec::new();
+    let mut entry = wal.map(|buf| EntryWriter::begin(buf, seq, &db_name));
     let mut k = 0;
     while k < points.len() {
         let Some(first) = &resolved[k] else {
@@ -364,28 +370,24 @@ pub fn write_points<'a>(
         shard
             .table_at(index)
             .append_run(&run, cols, &table.names, default_time, seq);
+        if let Some(entry) = entry.as_mut() {
+            entry.run(
+                first.layout,
+                &table.name,
+                cols,
+                &table.names,
+                &run,
+                default_time,
+            );
+        }
         outcome.written += run.len();
         k = end;
     }
+    if let Some(entry) = entry {
+        entry.finish();
+    }
     shard.seal_full();
     outcome
-}
-
-/// How a write becomes durable before it is acknowledged.
-#[derive(Clone, Copy, Debug, Default)]
-pub enum Durability {
-    /// Acknowledge once the points are in this core's memory (until the WAL lands).
-    #[default]
-    Memory,
-}
-
-impl Durability {
-    /// Waits until the write with sequence `seq` is durable.
-    pub async fn commit(&self, _seq: u64) {
-        match self {
-            Durability::Memory => {}
-        }
-    }
 }
 
 #[cfg(test)]
@@ -397,7 +399,7 @@ mod tests {
     fn write(catalog: &Catalog, shard: &mut Shard, body: &str) -> Outcome {
         let arena = Bump::new();
         let parsed = parse(body.as_bytes(), Precision::Nanosecond, &arena).unwrap();
-        write_points(catalog, shard, "db", &parsed.points, 42, 1, false)
+        write_points(catalog, shard, "db", &parsed.points, 42, 1, false, None)
     }
 
     #[test]
@@ -467,7 +469,7 @@ mod tests {
         write(&catalog, &mut shard, "m v=1 1");
         let arena = Bump::new();
         let parsed = parse(b"m v=2 2\nm v=3i 3", Precision::Nanosecond, &arena).unwrap();
-        let out = write_points(&catalog, &mut shard, "db", &parsed.points, 0, 2, true);
+        let out = write_points(&catalog, &mut shard, "db", &parsed.points, 0, 2, true, None);
         assert_eq!((out.written, out.rejected.len()), (0, 1));
         assert_eq!(shard.rows(), 1);
     }

@@ -1,0 +1,402 @@
+//! The per-core write-ahead log: a request's stored points are appended to
+//! this core's pending bytes as one entry (see `entry`), in the same step
+//! that stores them in the shard; a flusher task writes the pending bytes to
+//! the core's segment file with O_DIRECT through io_uring and fdatasyncs.
+//!
+//! Group commit: entries that arrive while a flush is in progress go into
+//! the next one, and one fdatasync serves them all. `--wal-sync` decides
+//! when a request is answered: `always` after the flush that covers it,
+//! `interval=<dur>` after the next periodic flush that covers it, `none` at
+//! once (the periodic flush still runs every second; a crash loses what it
+//! had not written yet).
+//!
+//! Every flush starts on a fresh aligned block (the tail of the last block is
+//! zero padding), so acknowledged bytes are never rewritten, and replay can
+//! find entry starts again after damage by trying block boundaries.
+//!
+//! A failed flush (disk full, I/O error) fails the requests it covered; new
+//! writes are refused at once while the WAL is failing, and the flusher
+//! retries the same bytes every second until they are written.
+
+pub mod entry;
+pub mod replay;
+
+use std::cell::{Cell, RefCell, RefMut};
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+use std::time::Duration;
+
+use glommio::io::{Directory, DmaFile};
+
+/// When a write is acknowledged relative to the WAL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncMode {
+    /// After the fdatasync that covers it (group commit).
+    Always,
+    /// After the next periodic flush (one every interval) that covers it.
+    Interval(Duration),
+    /// On receipt; flushed in the background every second.
+    None,
+}
+
+impl SyncMode {
+    /// `always`, `none` or `interval=<dur>` (e.g. `interval=100ms`).
+    pub fn parse(spec: &str) -> Result<SyncMode, String> {
+        let spec = spec.trim();
+        match spec {
+            "always" => return Ok(SyncMode::Always),
+            "none" => return Ok(SyncMode::None),
+            _ => {}
+        }
+        let Some(d) = spec.strip_prefix("interval=") else {
+            return Err(format!(
+                "--wal-sync {spec:?}: use always, interval=<duration> (e.g. interval=100ms) or none"
+            ));
+        };
+        let d = crate::config::parse_duration(d)?;
+        if d.is_zero() {
+            return Err("--wal-sync interval must be longer than 0".into());
+        }
+        Ok(SyncMode::Interval(d))
+    }
+}
+
+impl std::fmt::Display for SyncMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SyncMode::Always => f.write_str("always"),
+            SyncMode::Interval(d) => write!(f, "interval={}ms", d.as_millis()),
+            SyncMode::None => f.write_str("none"),
+        }
+    }
+}
+
+/// Why the WAL could not make writes durable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// The disk (or quota) is full: answered 507 rather than 500.
+    pub storage_full: bool,
+    pub message: String,
+}
+
+impl Failure {
+    fn from_io(what: &str, path: &Path, e: glommio::GlommioError<()>) -> Failure {
+        let errno = match &e {
+            glommio::GlommioError::IoError(io) => io.raw_os_error(),
+            glommio::GlommioError::EnhancedIoError { source, .. } => source.raw_os_error(),
+            _ => None,
+        };
+        Failure {
+            storage_full: matches!(errno, Some(libc::ENOSPC) | Some(libc::EDQUOT)),
+            message: format!(
+                "write not stored durably: cannot {what} WAL segment {}: {}",
+                path.display(),
+                std::io::Error::from(e)
+            ),
+        }
+    }
+}
+
+/// The file name of segment `number` of core `core`.
+pub fn segment_name(core: usize, number: u64) -> String {
+    format!("{core:03}-{number:010}.wal")
+}
+
+/// Counters for /metrics and the benches.
+#[derive(Default)]
+pub struct Stats {
+    pub flushes: Cell<u64>,
+    pub bytes: Cell<u64>,
+    pub entries: Cell<u64>,
+}
+
+struct Segment {
+    file: DmaFile,
+    path: PathBuf,
+    /// Where the next flush starts (always block aligned).
+    pos: u64,
+}
+
+pub struct Wal {
+    dir: PathBuf,
+    core: usize,
+    mode: SyncMode,
+    segment_size: u64,
+    pending: RefCell<Vec<u8>>,
+    /// The flush the pending bytes will go out in.
+    filling: Cell<u64>,
+    /// The last flush that finished (written, or failed).
+    completed: Cell<u64>,
+    /// Recent failed flushes, for their waiters to read.
+    failed: RefCell<VecDeque<(u64, Failure)>>,
+    /// Set while the last flush failed: new writes are refused.
+    failing: RefCell<Option<Failure>>,
+    waiters: RefCell<Vec<Waker>>,
+    flusher: RefCell<Option<Waker>>,
+    next_segment: Cell<u64>,
+    stopping: Cell<bool>,
+    pub stats: Stats,
+}
+
+/// How many failed flushes are remembered for late waiters.
+const FAILURES_KEPT: usize = 1024;
+
+impl Wal {
+    /// A WAL for `core` that writes segments into `dir`, numbered from `first_segment`.
+    pub fn new(
+        dir: PathBuf,
+        core: usize,
+        mode: SyncMode,
+        segment_size: u64,
+        first_segment: u64,
+    ) -> Rc<Wal> {
+        Rc::new(Wal {
+            dir,
+            core,
+            mode,
+            segment_size: segment_size.max(1 << 20),
+            pending: RefCell::new(Vec::with_capacity(1 << 20)),
+            filling: Cell::new(1),
+            completed: Cell::new(0),
+            failed: RefCell::new(VecDeque::new()),
+            failing: RefCell::new(None),
+            waiters: RefCell::new(Vec::new()),
+            flusher: RefCell::new(None),
+            next_segment: Cell::new(first_segment),
+            stopping: Cell::new(false),
+            stats: Stats::default(),
+        })
+    }
+
+    pub fn mode(&self) -> SyncMode {
+        self.mode
+    }
+
+    /// Refuses new writes while the last flush failed.
+    pub fn check(&self) -> Result<(), Failure> {
+        match &*self.failing.borrow() {
+            Some(f) => Err(f.clone()),
+            None => Ok(()),
+        }
+    }
+
+    /// The bytes the next flush writes; an entry is appended here (never
+    /// across an await) and then announced with [`Wal::enqueued`].
+    pub fn pending(&self) -> RefMut<'_, Vec<u8>> {
+        self.pending.borrow_mut()
+    }
+
+    /// Notes that an entry was appended; returns the flush to wait for.
+    pub fn enqueued(&self) -> u64 {
+        self.stats.entries.set(self.stats.entries.get() + 1);
+        if self.mode == SyncMode::Always {
+            if let Some(w) = self.flusher.borrow_mut().take() {
+                w.wake();
+            }
+        }
+        self.filling.get()
+    }
+
+    /// Waits until flush `batch` is done, as the sync mode asks.
+    pub async fn commit(&self, batch: u64) -> Result<(), Failure> {
+        if self.mode == SyncMode::None {
+            return Ok(());
+        }
+        std::future::poll_fn(|cx| {
+            if self.completed.get() >= batch {
+                let failed = self.failed.borrow();
+                let failure = failed.iter().find(|(b, _)| *b == batch);
+                return Poll::Ready(failure.map_or(Ok(()), |(_, f)| Err(f.clone())));
+            }
+            self.waiters.borrow_mut().push(cx.waker().clone());
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// Asks the flusher to write what is pending and stop.
+    pub fn stop(&self) {
+        self.stopping.set(true);
+        if let Some(w) = self.flusher.borrow_mut().take() {
+            w.wake();
+        }
+    }
+
+    /// Resolves when there is something to flush now (or a stop).
+    async fn work(&self) {
+        std::future::poll_fn(|cx| {
+            if self.stopping.get() || !self.pending.borrow().is_empty() {
+                return Poll::Ready(());
+            }
+            *self.flusher.borrow_mut() = Some(cx.waker().clone());
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// Resolves after `d`, or earlier on a stop.
+    async fn tick(&self, d: Duration) {
+        let stop = std::future::poll_fn(|cx| {
+            if self.stopping.get() {
+                return Poll::Ready(());
+            }
+            *self.flusher.borrow_mut() = Some(cx.waker().clone());
+            Poll::Pending
+        });
+        futures_lite::future::or(glommio::timer::sleep(d), stop).await;
+    }
+
+    /// The flusher: one per core, until [`Wal::stop`]; writes what is
+    /// pending and wakes the requests it covered.
+    pub async fn run(self: Rc<Self>) {
+        let mut segment: Option<Segment> = None;
+        // Bytes of a failed flush: written again, ahead of anything newer.
+        let mut retry: Vec<u8> = Vec::new();
+        let mut spare: Vec<u8> = Vec::with_capacity(1 << 20);
+        loop {
+            let stopping = self.stopping.get();
+            if !stopping {
+                if self.failing.borrow().is_some() {
+                    self.tick(Duration::from_secs(1)).await;
+                } else {
+                    match self.mode {
+                        SyncMode::Always => self.work().await,
+                        SyncMode::Interval(d) => self.tick(d).await,
+                        SyncMode::None => self.tick(Duration::from_secs(1)).await,
+                    }
+                }
+            }
+            spare.clear();
+            std::mem::swap(&mut *self.pending.borrow_mut(), &mut spare);
+            if !retry.is_empty() {
+                retry.extend_from_slice(&spare);
+                std::mem::swap(&mut retry, &mut spare);
+                retry.clear();
+            }
+            if spare.is_empty() {
+                if stopping {
+                    break;
+                }
+                continue;
+            }
+            let batch = self.filling.get();
+            self.filling.set(batch + 1);
+            let result = self.write(&mut segment, &spare).await;
+            let failed = result.is_err();
+            match result {
+                Ok(()) => {
+                    self.stats.flushes.set(self.stats.flushes.get() + 1);
+                    self.stats
+                        .bytes
+                        .set(self.stats.bytes.get() + spare.len() as u64);
+                    if self.failing.borrow_mut().take().is_some() {
+                        eprintln!("hydrant: core {}: the WAL writes again", self.core);
+                    }
+                }
+                Err(failure) => {
+                    if self.failing.borrow().is_none() {
+                        eprintln!("hydrant: core {}: {}", self.core, failure.message);
+                    }
+                    let mut list = self.failed.borrow_mut();
+                    if list.len() == FAILURES_KEPT {
+                        list.pop_front();
+                    }
+                    list.push_back((batch, failure.clone()));
+                    *self.failing.borrow_mut() = Some(failure);
+                    retry = std::mem::take(&mut spare);
+                }
+            }
+            self.finish(batch);
+            // Stopping with a failing disk: nothing in these bytes was acknowledged.
+            if stopping && failed {
+                break;
+            }
+        }
+        if let Some(s) = segment {
+            let _ = s.file.close().await;
+        }
+    }
+
+    fn finish(&self, batch: u64) {
+        self.completed.set(batch);
+        for w in self.waiters.borrow_mut().drain(..) {
+            w.wake();
+        }
+    }
+
+    async fn open_segment(&self) -> Result<Segment, Failure> {
+        let number = self.next_segment.get();
+        self.next_segment.set(number + 1);
+        let path = self.dir.join(segment_name(self.core, number));
+        let file = DmaFile::create(&path)
+            .await
+            .map_err(|e| Failure::from_io("create", &path, e))?;
+        // The new name must survive a power cut too, not just the bytes.
+        let dir = Directory::open(&self.dir)
+            .await
+            .map_err(|e| Failure::from_io("open the directory of", &path, e))?;
+        dir.sync()
+            .await
+            .map_err(|e| Failure::from_io("sync the directory of", &path, e))?;
+        let _ = dir.close().await;
+        Ok(Segment { file, path, pos: 0 })
+    }
+
+    async fn write(&self, segment: &mut Option<Segment>, data: &[u8]) -> Result<(), Failure> {
+        let full = segment
+            .as_ref()
+            .is_none_or(|s| s.pos > 0 && s.pos + data.len() as u64 > self.segment_size);
+        if full {
+            if let Some(old) = segment.take() {
+                let _ = old.file.close().await;
+            }
+            *segment = Some(self.open_segment().await?);
+        }
+        let s = segment.as_mut().expect("opened above");
+        let align = s.file.alignment().max(4096) as usize;
+        let padded = data.len().div_ceil(align) * align;
+        let mut buf = s.file.alloc_dma_buffer(padded);
+        let bytes = buf.as_bytes_mut();
+        bytes[..data.len()].copy_from_slice(data);
+        bytes[data.len()..].fill(0);
+        let written = s
+            .file
+            .write_at(buf, s.pos)
+            .await
+            .map_err(|e| Failure::from_io("write", &s.path, e))?;
+        if written != padded {
+            return Err(Failure {
+                storage_full: true,
+                message: format!(
+                    "write not stored durably: short write to WAL segment {} ({written} of {padded} bytes)",
+                    s.path.display()
+                ),
+            });
+        }
+        s.file
+            .fdatasync()
+            .await
+            .map_err(|e| Failure::from_io("sync", &s.path, e))?;
+        s.pos += padded as u64;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sync_modes_parse() {
+        assert_eq!(SyncMode::parse("always"), Ok(SyncMode::Always));
+        assert_eq!(SyncMode::parse("none"), Ok(SyncMode::None));
+        assert_eq!(
+            SyncMode::parse("interval=100ms"),
+            Ok(SyncMode::Interval(Duration::from_millis(100)))
+        );
+        assert!(SyncMode::parse("interval=0s").is_err());
+        assert!(SyncMode::parse("sometimes").is_err());
+    }
+}
