@@ -22,7 +22,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage API tokens.
     Token {
         #[command(subcommand)]
@@ -149,7 +149,7 @@ fn serve_config(args: ServeArgs) -> Result<ServeConfig, String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => serve_config(args).and_then(hydrant::runtime::serve),
+        Command::Serve(args) => serve_config(*args).and_then(hydrant::runtime::serve),
         Command::Sample {
             kind,
             lines,
