@@ -537,9 +537,20 @@ async fn debug_stats(conn: &mut Conn, head: &Head) -> Result<Response, ApiError>
     }
     let per_core = core.fanout().rows(&core).await;
     let total: usize = per_core.iter().sum();
+    let r = &core.recovery;
     Ok(Response::json(
         200,
-        &json!({ "rows": total, "rows_per_core": per_core }),
+        &json!({
+            "rows": total,
+            "rows_per_core": per_core,
+            "recovery": {
+                "points": r.points,
+                "entries": r.entries,
+                "segments": r.segments,
+                "seconds": r.elapsed.as_secs_f64(),
+                "problems": r.problems,
+            },
+        }),
     ))
 }
 

@@ -142,6 +142,12 @@ pub struct Wal {
 
 /// How many failed flushes are remembered for late waiters.
 const FAILURES_KEPT: usize = 1024;
+/// Pending bytes that start a flush at once in every mode, so the periodic
+/// modes never build one huge flush (latency spikes, memory).
+const FLUSH_BYTES: usize = 4 << 20;
+/// Bytes copied into one DMA buffer and written at a time: the executor
+/// serves requests between pieces instead of copying a whole flush at once.
+const PIECE: usize = 1 << 20;
 
 impl Wal {
     /// A WAL for `core` that writes segments into `dir`, numbered from `first_segment`.
@@ -191,7 +197,7 @@ impl Wal {
     /// Notes that an entry was appended; returns the flush to wait for.
     pub fn enqueued(&self) -> u64 {
         self.stats.entries.set(self.stats.entries.get() + 1);
-        if self.mode == SyncMode::Always {
+        if self.mode == SyncMode::Always || self.pending.borrow().len() >= FLUSH_BYTES {
             if let Some(w) = self.flusher.borrow_mut().take() {
                 w.wake();
             }
@@ -236,10 +242,10 @@ impl Wal {
         .await
     }
 
-    /// Resolves after `d`, or earlier on a stop.
+    /// Resolves after `d`, or earlier on a stop or a full buffer.
     async fn tick(&self, d: Duration) {
         let stop = std::future::poll_fn(|cx| {
-            if self.stopping.get() {
+            if self.stopping.get() || self.pending.borrow().len() >= FLUSH_BYTES {
                 return Poll::Ready(());
             }
             *self.flusher.borrow_mut() = Some(cx.waker().clone());
@@ -356,30 +362,34 @@ impl Wal {
         }
         let s = segment.as_mut().expect("opened above");
         let align = s.file.alignment().max(4096) as usize;
-        let padded = data.len().div_ceil(align) * align;
-        let mut buf = s.file.alloc_dma_buffer(padded);
-        let bytes = buf.as_bytes_mut();
-        bytes[..data.len()].copy_from_slice(data);
-        bytes[data.len()..].fill(0);
-        let written = s
-            .file
-            .write_at(buf, s.pos)
-            .await
-            .map_err(|e| Failure::from_io("write", &s.path, e))?;
-        if written != padded {
-            return Err(Failure {
-                storage_full: true,
-                message: format!(
-                    "write not stored durably: short write to WAL segment {} ({written} of {padded} bytes)",
-                    s.path.display()
-                ),
-            });
+        let mut at = s.pos;
+        for piece in data.chunks(PIECE) {
+            let padded = piece.len().div_ceil(align) * align;
+            let mut buf = s.file.alloc_dma_buffer(padded);
+            let bytes = buf.as_bytes_mut();
+            bytes[..piece.len()].copy_from_slice(piece);
+            bytes[piece.len()..].fill(0);
+            let written = s
+                .file
+                .write_at(buf, at)
+                .await
+                .map_err(|e| Failure::from_io("write", &s.path, e))?;
+            if written != padded {
+                return Err(Failure {
+                    storage_full: true,
+                    message: format!(
+                        "write not stored durably: short write to WAL segment {} ({written} of {padded} bytes)",
+                        s.path.display()
+                    ),
+                });
+            }
+            at += padded as u64;
         }
         s.file
             .fdatasync()
             .await
             .map_err(|e| Failure::from_io("sync", &s.path, e))?;
-        s.pos += padded as u64;
+        s.pos = at;
         Ok(())
     }
 }

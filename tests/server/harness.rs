@@ -129,6 +129,30 @@ impl Server {
         r.json()["rows"].as_array().unwrap().clone()
     }
 
+    /// SIGKILLs the server mid-whatever and returns its data directory, kept.
+    pub fn crash(mut self) -> PathBuf {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        std::mem::take(&mut self.dir)
+    }
+
+    /// Stops the server with SIGTERM (a clean stop) and returns its data directory, kept.
+    pub fn stop(mut self) -> PathBuf {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.pid() as i32, libc::SIGTERM) };
+        assert_eq!(self.wait(), Some(0), "a clean stop exits 0");
+        std::mem::take(&mut self.dir)
+    }
+
+    /// The test read path's counters (rows, recovery report).
+    pub fn stats(&self) -> serde_json::Value {
+        let r = self.send(&request("GET", "/debug/stats", &self.auth(), b""));
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.as_ref().unwrap().id()
     }
@@ -156,7 +180,9 @@ impl Drop for Server {
             let _ = child.kill();
             let _ = child.wait();
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if !self.dir.as_os_str().is_empty() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 

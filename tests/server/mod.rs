@@ -1,3 +1,4 @@
+mod durability;
 mod harness;
 mod protocol;
 mod query;
