@@ -30,6 +30,10 @@ pub struct ServeConfig {
     /// When writes are acknowledged relative to the WAL.
     pub wal_sync: crate::wal::SyncMode,
     pub wal_segment_size: u64,
+    /// A core writes its in-memory rows to Parquet past this many bytes…
+    pub persist_size: usize,
+    /// …or when its oldest unpersisted row is this old.
+    pub persist_age: Duration,
 }
 
 impl ServeConfig {
@@ -52,6 +56,8 @@ impl ServeConfig {
             query_max_points: 50_000_000,
             wal_sync: crate::wal::SyncMode::Always,
             wal_segment_size: 64 << 20,
+            persist_size: 512 << 20,
+            persist_age: Duration::from_secs(600),
         }
     }
 }

@@ -19,6 +19,7 @@ pub mod config;
 pub mod decode;
 pub mod http;
 pub mod lp;
+pub mod persist;
 pub mod query;
 pub mod runtime;
 pub mod shard;

@@ -96,6 +96,12 @@ struct ServeArgs {
     /// WAL segment size; a core starts a new segment file past it.
     #[arg(long, env = "HYDRANT_WAL_SEGMENT_SIZE", default_value = "64MiB")]
     wal_segment_size: String,
+    /// A core writes its in-memory rows to Parquet once they take this much memory…
+    #[arg(long, env = "HYDRANT_PERSIST_SIZE", default_value = "512MiB")]
+    persist_size: String,
+    /// …or once its oldest row not yet in Parquet is this old.
+    #[arg(long, env = "HYDRANT_PERSIST_AGE", default_value = "10m")]
+    persist_age: String,
     /// Serve /debug/rows, a read path for tests.
     #[arg(long, env = "HYDRANT_DEBUG_ENDPOINTS", hide = true)]
     debug_endpoints: bool,
@@ -143,6 +149,8 @@ fn serve_config(args: ServeArgs) -> Result<ServeConfig, String> {
     c.query_max_points = args.query_max_points.max(1);
     c.wal_sync = hydrant::wal::SyncMode::parse(&args.wal_sync)?;
     c.wal_segment_size = config::parse_size(&args.wal_segment_size)? as u64;
+    c.persist_size = config::parse_size(&args.persist_size)?;
+    c.persist_age = config::parse_duration(&args.persist_age)?;
     Ok(c)
 }
 

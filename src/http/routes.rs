@@ -294,7 +294,7 @@ fn ingest(
     let commit = outcome
         .as_ref()
         .filter(|o| o.written > 0)
-        .map(|_| core.wal.enqueued());
+        .map(|_| core.wal.enqueued(seq));
     // Every rejected line in body order; text is built only for those shown.
     let mut rejected: Vec<(usize, Result<&LineError<'_>, &Rejection>)> =
         parsed.errors.iter().map(|e| (e.line, Ok(e))).collect();
@@ -430,9 +430,31 @@ async fn query(conn: &mut Conn, head: &Head) -> Result<Response, ApiError> {
     let mut store = Store::new(catalog.clone());
     store.budget = budget;
     let skip = |i: usize| answered.contains_key(&i);
-    for (d, t) in query::tables_needed(&statements, db, &catalog, &skip) {
-        let batches = core.fanout().snapshot(&core, &d, &t).await;
-        store.insert(&d, &t, batches);
+    let mut unreadable = Vec::new();
+    for (d, t, range) in query::tables_needed(&statements, db, &catalog, &skip, now) {
+        match core
+            .fanout()
+            .snapshot(&core, &d, &t, range.min, range.max)
+            .await
+        {
+            Ok(batches) => store.insert(&d, &t, batches),
+            Err(e) => unreadable.push((d, t, e)),
+        }
+    }
+    // A statement that reads an unreadable file answers with its error;
+    // the others run as usual.
+    for (i, _) in statements.iter().enumerate() {
+        if answered.contains_key(&i) {
+            continue;
+        }
+        let only = |j: usize| j != i;
+        let needs = query::tables_needed(&statements, db, &catalog, &only, now);
+        if let Some((_, _, e)) = unreadable
+            .iter()
+            .find(|(d, t, _)| needs.iter().any(|(nd, nt, _)| nd == d && nt == t))
+        {
+            answered.insert(i, Err(e.clone()));
+        }
     }
     for (d, t) in query::tag_indexes_needed(&statements, db, &catalog) {
         let values = core.fanout().tag_values(&core, &d, &t).await;
@@ -522,7 +544,11 @@ async fn debug_rows(conn: &mut Conn, head: &Head) -> Result<Response, ApiError> 
             "token may not read database {db:?}"
         )));
     }
-    let batches = core.fanout().snapshot(&core, db, table).await;
+    let batches = core
+        .fanout()
+        .snapshot(&core, db, table, i64::MIN, i64::MAX)
+        .await
+        .map_err(ApiError::Internal)?;
     let rows: Vec<Value> = crate::shard::merge::rows_as_json(&batches);
     Ok(Response::json(200, &json!({ "rows": rows })))
 }

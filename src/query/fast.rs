@@ -190,6 +190,11 @@ impl Plan {
         &self.table
     }
 
+    /// The statement's time range, inclusive.
+    pub fn time_span(&self) -> (i64, i64) {
+        (self.range.min, self.range.max)
+    }
+
     /// Whether every core can start accumulating right away.
     pub fn layout_known(&self) -> bool {
         self.interval.is_none() || self.range.has_min()
@@ -197,6 +202,17 @@ impl Plan {
 }
 
 /// Runs the plan over one set of batches (a core's, or all of them).
+impl Partial {
+    /// A core that could not read its rows.
+    pub fn failed(error: String) -> Partial {
+        Partial {
+            ok: true,
+            error: Some(error),
+            ..Partial::default()
+        }
+    }
+}
+
 pub fn partial(plan: &Plan, batches: &[RecordBatch]) -> Partial {
     let failed = Partial::default();
     let range = plan.range;

@@ -20,6 +20,7 @@ pub mod time;
 pub mod transform;
 pub mod value;
 
+use condition::TimeRange;
 use influxql::{Select, Source, Statement};
 
 /// Rows a query (or one core's share of it) may touch before it runs on the
@@ -91,12 +92,13 @@ pub fn tables_needed(
     db: Option<&str>,
     catalog: &crate::catalog::Snapshot,
     skip: &dyn Fn(usize) -> bool,
-) -> Vec<(String, String)> {
+    now: i64,
+) -> Vec<(String, String, TimeRange)> {
     let mut out = Vec::new();
-    let all_of = |db: &str, out: &mut Vec<(String, String)>| {
+    let all_of = |db: &str, out: &mut Vec<(String, String, TimeRange)>| {
         if let Some(d) = catalog.database(db) {
             for t in d.tables.keys() {
-                out.push((db.to_string(), t.to_string()));
+                out.push((db.to_string(), t.to_string(), TimeRange::ALL));
             }
         }
     };
@@ -104,8 +106,14 @@ pub fn tables_needed(
         s: &Select,
         db: Option<&str>,
         catalog: &crate::catalog::Snapshot,
-        out: &mut Vec<(String, String)>,
+        now: i64,
+        out: &mut Vec<(String, String, TimeRange)>,
     ) {
+        // Only rows in the statement's own time range are read (a bad
+        // condition reads everything and fails later with its error).
+        let range = condition::split(s.condition.as_ref(), now)
+            .map(|(r, _)| r)
+            .unwrap_or(TimeRange::ALL);
         for source in &s.sources {
             match source {
                 Source::Measurement(m) => {
@@ -114,17 +122,17 @@ pub fn tables_needed(
                     };
                     let d = database_for(d, m.retention_policy.as_deref());
                     match &m.name {
-                        Some(name) => out.push((d, name.clone())),
+                        Some(name) => out.push((d, name.clone(), range)),
                         None => {
                             if let Some(database) = catalog.database(&d) {
                                 for t in database.tables.keys() {
-                                    out.push((d.clone(), t.to_string()));
+                                    out.push((d.clone(), t.to_string(), range));
                                 }
                             }
                         }
                     }
                 }
-                Source::Subquery(inner) => from_select(inner, db, catalog, out),
+                Source::Subquery(inner) => from_select(inner, db, catalog, now, out),
             }
         }
     }
@@ -133,7 +141,7 @@ pub fn tables_needed(
             continue;
         }
         match statement {
-            Statement::Select(s) => from_select(s, db, catalog, &mut out),
+            Statement::Select(s) => from_select(s, db, catalog, now, &mut out),
             // SHOW TAG VALUES without a condition reads the tag index instead.
             Statement::ShowTagValues { filter, .. } if filter.condition.is_none() => {}
             Statement::ShowMeasurements { filter, .. }
@@ -147,9 +155,19 @@ pub fn tables_needed(
             _ => {}
         }
     }
-    out.sort();
-    out.dedup();
-    out
+    // One entry per table, over the union of the ranges asked.
+    out.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    let mut merged: Vec<(String, String, TimeRange)> = Vec::with_capacity(out.len());
+    for (d, t, r) in out {
+        match merged.last_mut() {
+            Some(last) if last.0 == d && last.1 == t => {
+                last.2.min = last.2.min.min(r.min);
+                last.2.max = last.2.max.max(r.max);
+            }
+            _ => merged.push((d, t, r)),
+        }
+    }
+    merged
 }
 
 /// Tables whose tag index a SHOW TAG VALUES without a condition reads.

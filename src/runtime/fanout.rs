@@ -16,8 +16,14 @@ use super::Core;
 /// What one core can be asked.
 #[derive(Clone, Debug)]
 pub enum Ask {
-    /// Every row of one table, as batches.
-    Snapshot { db: String, table: String },
+    /// Every row of one table, as batches (Parquet files only where they
+    /// meet `min..=max`).
+    Snapshot {
+        db: String,
+        table: String,
+        min: i64,
+        max: i64,
+    },
     /// How many rows the core holds (all tables, before merging).
     Rows,
     /// Every tag value of one table, per tag key.
@@ -28,7 +34,8 @@ pub enum Ask {
 
 #[derive(Debug)]
 pub enum Answer {
-    Batches(Vec<RecordBatch>),
+    /// Or why a Parquet file could not be read.
+    Batches(Result<Vec<RecordBatch>, String>),
     Rows(usize),
     TagValues(Vec<Arc<crate::shard::TagIndex>>),
     Partial(crate::query::fast::Partial),
@@ -152,17 +159,56 @@ fn merge_tag_indexes(a: &TagKeys, b: &TagKeys) -> TagKeys {
     out
 }
 
+/// A table's rows on this core: in memory, and in the Parquet files that
+/// meet `min..=max` (read on the executor's blocking thread).
+async fn table_rows(
+    core: &Core,
+    db: &str,
+    table: &str,
+    min: i64,
+    max: i64,
+) -> Result<Vec<RecordBatch>, String> {
+    let (mut batches, files) = {
+        let mut shard = core.shard.borrow_mut();
+        (shard.snapshot(db, table), shard.files(db, table, min, max))
+    };
+    if files.is_empty() {
+        return Ok(batches);
+    }
+    let dir = core.config.data_dir.clone();
+    let read = glommio::executor()
+        .spawn_blocking(move || {
+            let mut out = Vec::new();
+            for f in &files {
+                out.extend(crate::persist::read_rows(&dir, f)?);
+            }
+            Ok::<_, String>(out)
+        })
+        .await?;
+    batches.extend(read);
+    Ok(batches)
+}
+
 /// Answers `ask` from this core's own shard; a large scan runs on the
 /// executor's blocking thread (same CPU) so the core keeps taking writes.
 async fn answer(core: &Core, ask: &Ask) -> Answer {
     match ask {
-        Ask::Snapshot { db, table } => Answer::Batches(core.shard.borrow_mut().snapshot(db, table)),
+        Ask::Snapshot {
+            db,
+            table,
+            min,
+            max,
+        } => Answer::Batches(table_rows(core, db, table, *min, *max).await),
         Ask::Rows => Answer::Rows(core.shard.borrow().rows()),
         Ask::TagValues { db, table } => {
             Answer::TagValues(core.shard.borrow_mut().tag_values(db, table))
         }
         Ask::Partial(plan) => {
-            let batches = core.shard.borrow_mut().snapshot(&plan.db, plan.table());
+            let (min, max) = plan.time_span();
+            let batches = match table_rows(core, &plan.db, plan.table(), min, max).await {
+                Ok(b) => b,
+                Err(e) => return Answer::Partial(crate::query::fast::Partial::failed(e)),
+            };
             let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
             let partial = if rows > crate::query::OFFLOAD_ROWS {
                 let plan = plan.clone();
@@ -259,19 +305,29 @@ impl Fanout {
         answers
     }
 
-    /// Every batch of `db`.`table` on every core.
-    pub async fn snapshot(&self, core: &Core, db: &str, table: &str) -> Vec<RecordBatch> {
+    /// Every batch of `db`.`table` on every core (Parquet files only where
+    /// they meet `min..=max`), or why one could not be read.
+    pub async fn snapshot(
+        &self,
+        core: &Core,
+        db: &str,
+        table: &str,
+        min: i64,
+        max: i64,
+    ) -> Result<Vec<RecordBatch>, String> {
         let ask = Ask::Snapshot {
             db: db.to_owned(),
             table: table.to_owned(),
+            min,
+            max,
         };
         let mut out = Vec::new();
         for answer in self.ask_all(core, ask).await {
             if let Answer::Batches(b) = answer {
-                out.extend(b);
+                out.extend(b?);
             }
         }
-        out
+        Ok(out)
     }
 
     /// Every tag value of `db`.`table` across cores, per tag key, sorted.

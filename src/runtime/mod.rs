@@ -51,6 +51,10 @@ pub struct Core {
     pub scratch: RefCell<Scratch>,
     /// What start-up recovery found (shared by every core).
     pub recovery: Arc<replay::Recovery>,
+    /// The Parquet manifests of the cores whose data this core holds (its own included).
+    pub manifests: RefCell<std::collections::BTreeMap<usize, crate::persist::Manifest>>,
+    /// Rows this core has written to Parquet since start.
+    pub persisted: Cell<u64>,
     pub wal: Rc<Wal>,
     fanout: OnceCell<Rc<Fanout>>,
     seq: Arc<AtomicU64>,
@@ -126,26 +130,34 @@ pub fn serve(config: ServeConfig) -> Result<(), String> {
     let wal_dir = config.data_dir.join(WAL_DIR);
     std::fs::create_dir_all(&wal_dir)
         .map_err(|e| format!("cannot create {}: {e}", wal_dir.display()))?;
-    let (shards, recovery) = replay::recover(&wal_dir, config.cores.len(), &catalog)?;
+    let recovered = replay::recover(&config.data_dir, &wal_dir, config.cores.len(), &catalog)?;
+    let recovery = recovered.report;
     for problem in &recovery.problems {
         eprintln!("hydrant: recovery: {problem}");
     }
     eprintln!(
-        "hydrant: recovery: replayed {} points ({} WAL entries, {} segments) in {:.3}s",
+        "hydrant: recovery: {} Parquet files ({} rows) indexed; replayed {} points ({} WAL entries, {} segments; {} entries already in Parquet) in {:.3}s",
+        recovery.files,
+        recovery.file_rows,
         recovery.points,
         recovery.entries,
         recovery.segments,
+        recovery.skipped_entries,
         recovery.elapsed.as_secs_f64()
     );
     let recovery = Arc::new(recovery);
     let seq = Arc::new(AtomicU64::new(recovery.max_seq + 1));
-    let mut shards = shards.into_iter();
+    let mut shards = recovered.shards.into_iter();
+    let mut segments = recovered.segments.into_iter();
+    let mut manifests = recovered.manifests.into_iter();
     let meshes = Meshes::new(config.cores.len());
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
 
     let mut executors = Vec::new();
     for (index, &cpu) in config.cores.iter().enumerate() {
         let shard = shards.next().unwrap_or_default();
+        let replayed = segments.next().unwrap_or_default();
+        let manifests = manifests.next().unwrap_or_default();
         let (wal_dir, recovery) = (wal_dir.clone(), recovery.clone());
         let (config, catalog, tokens, seq, shutdown, meshes, ready) = (
             config.clone(),
@@ -166,6 +178,7 @@ pub fn serve(config: ServeConfig) -> Result<(), String> {
                     config.wal_sync,
                     config.wal_segment_size,
                     recovery.next_segment,
+                    replayed,
                 );
                 let core = Rc::new(Core {
                     index,
@@ -174,6 +187,8 @@ pub fn serve(config: ServeConfig) -> Result<(), String> {
                     tokens,
                     shard: RefCell::new(shard),
                     recovery,
+                    manifests: RefCell::new(manifests),
+                    persisted: Cell::new(0),
                     gunzip: RefCell::new(Gunzip::default()),
                     scratch: RefCell::new(Scratch::default()),
                     wal,
@@ -218,6 +233,7 @@ pub fn serve(config: ServeConfig) -> Result<(), String> {
 
 async fn run_core(core: Rc<Core>, meshes: Meshes, ready: mpsc::Sender<Result<(), String>>) {
     let flusher = glommio::spawn_local(core.wal.clone().run());
+    let persister = glommio::spawn_local(crate::persist::task::run(core.clone()));
     let fanout = Fanout::join(meshes, core.clone()).await;
     let _ = core.fanout.set(fanout);
     let listener = match listen(core.config.bind) {
@@ -280,6 +296,7 @@ async fn run_core(core: Rc<Core>, meshes: Meshes, ready: mpsc::Sender<Result<(),
     }
     core.wal.stop();
     flusher.await;
+    persister.await;
 }
 
 /// A listener and its fd (glommio's type does not expose it).

@@ -186,6 +186,14 @@ pub struct TableShard {
     capacity: usize,
     /// String bytes in the open rows (Arrow's i32 offsets cap a batch at 2 GiB).
     open_bytes: usize,
+    /// Sealed batches being written to Parquet (still served until done).
+    persisting: Vec<RecordBatch>,
+    persisting_rows: usize,
+    /// This table's Parquet files on this core.
+    files: Vec<Arc<crate::persist::FileMeta>>,
+    file_rows: usize,
+    /// When the oldest row not yet in Parquet arrived.
+    since: Option<std::time::Instant>,
 }
 
 impl TableShard {
@@ -202,6 +210,11 @@ impl TableShard {
             open_bytes: 0,
             tag_index: HashMap::new(),
             tag_answer: None,
+            persisting: Vec::new(),
+            persisting_rows: 0,
+            files: Vec::new(),
+            file_rows: 0,
+            since: None,
         }
     }
 
@@ -291,6 +304,7 @@ impl TableShard {
         }
         self.seq.append_value_n(seq, n);
         self.rows += n;
+        self.since.get_or_insert_with(std::time::Instant::now);
     }
 
     fn batch(&mut self, cloned: bool) -> RecordBatch {
@@ -340,17 +354,79 @@ impl TableShard {
         self.sealed.push(batch);
     }
 
-    /// Every row so far: the sealed batches and a copy of the open rows.
+    /// Every row in memory: batches being persisted, sealed batches and a
+    /// copy of the open rows (Parquet files are read separately).
     pub fn snapshot(&mut self) -> Vec<RecordBatch> {
-        let mut out = self.sealed.clone();
+        let mut out = self.persisting.clone();
+        out.extend(self.sealed.iter().cloned());
         if self.rows > 0 {
             out.push(self.batch(true));
         }
         out
     }
 
+    /// Rows held, in memory and in Parquet files.
     pub fn rows(&self) -> usize {
-        self.sealed_rows + self.rows
+        self.sealed_rows + self.rows + self.persisting_rows + self.file_rows
+    }
+
+    /// Approximate bytes of rows not yet handed to Parquet.
+    pub fn memory_bytes(&self) -> usize {
+        let sealed: usize = self.sealed.iter().map(|b| b.get_array_memory_size()).sum();
+        let width = 16 + 8 * self.columns.iter().flatten().count();
+        sealed + self.rows * width + self.open_bytes
+    }
+
+    /// Seals the open rows and moves every sealed batch to `persisting`;
+    /// returns them (still served until [`TableShard::persist_done`]).
+    pub fn take_for_persist(&mut self) -> Vec<RecordBatch> {
+        self.seal();
+        self.persisting_rows += self.sealed_rows;
+        self.sealed_rows = 0;
+        let taken = std::mem::take(&mut self.sealed);
+        self.persisting.extend(taken.iter().cloned());
+        self.since = None;
+        taken
+    }
+
+    /// The persisted batches are in `files` now.
+    pub fn persist_done(&mut self, files: Vec<crate::persist::FileMeta>) {
+        self.persisting.clear();
+        self.persisting_rows = 0;
+        for f in files {
+            self.add_file(Arc::new(f));
+        }
+    }
+
+    /// Persisting failed: the batches go back to the sealed ones.
+    pub fn persist_failed(&mut self) {
+        let back = std::mem::take(&mut self.persisting);
+        self.sealed_rows += self.persisting_rows;
+        self.persisting_rows = 0;
+        self.sealed.splice(0..0, back);
+        self.since.get_or_insert_with(std::time::Instant::now);
+    }
+
+    pub fn add_file(&mut self, file: Arc<crate::persist::FileMeta>) {
+        self.file_rows += file.rows;
+        for (key, values) in &file.tags {
+            let set = self.tag_index.entry(Arc::from(key.as_str())).or_default();
+            for v in values {
+                if !set.contains(v.as_str()) {
+                    set.insert(Arc::from(v.as_str()));
+                }
+            }
+        }
+        self.files.push(file);
+    }
+
+    /// Files whose time span meets `min..=max`.
+    pub fn files_in(&self, min: i64, max: i64) -> Vec<Arc<crate::persist::FileMeta>> {
+        self.files
+            .iter()
+            .filter(|f| f.max_time >= min && f.min_time <= max)
+            .cloned()
+            .collect()
     }
 
     fn index_tags(&mut self, batch: &RecordBatch) {
@@ -426,7 +502,7 @@ impl TableShard {
 }
 
 /// A table's full name: database, table.
-type TableKey = (Arc<str>, Arc<str>);
+pub type TableKey = (Arc<str>, Arc<str>);
 
 /// Everything this core holds, by database and table.
 pub struct Shard {
@@ -487,6 +563,73 @@ impl Shard {
 
     pub fn rows(&self) -> usize {
         self.tables.iter().map(|(_, t)| t.rows()).sum()
+    }
+
+    /// Approximate bytes of rows not yet handed to Parquet.
+    pub fn memory_bytes(&self) -> usize {
+        self.tables.iter().map(|(_, t)| t.memory_bytes()).sum()
+    }
+
+    /// When the oldest row not yet in Parquet arrived.
+    pub fn oldest_unpersisted(&self) -> Option<std::time::Instant> {
+        self.tables.iter().filter_map(|(_, t)| t.since).min()
+    }
+
+    /// Every table's sealed rows, handed to a persist (see `TableShard::take_for_persist`).
+    pub fn take_for_persist(&mut self) -> Vec<(TableKey, Vec<RecordBatch>)> {
+        self.tables
+            .iter_mut()
+            .map(|(key, t)| (key.clone(), t.take_for_persist()))
+            .filter(|(_, b)| !b.is_empty())
+            .collect()
+    }
+
+    /// A persist finished: each table's files, or a failure for all.
+    pub fn persist_finished(&mut self, result: Result<Vec<crate::persist::FileMeta>, ()>) {
+        match result {
+            Ok(files) => {
+                let mut by_table: HashMap<TableKey, Vec<crate::persist::FileMeta>> = HashMap::new();
+                for f in files {
+                    by_table
+                        .entry((f.db.clone(), f.table.clone()))
+                        .or_default()
+                        .push(f);
+                }
+                for (key, t) in self.tables.iter_mut() {
+                    t.persist_done(by_table.remove(key).unwrap_or_default());
+                }
+            }
+            Err(()) => self.tables.iter_mut().for_each(|(_, t)| t.persist_failed()),
+        }
+    }
+
+    /// Indexes a Parquet file found at start.
+    pub fn add_file(&mut self, file: crate::persist::FileMeta) {
+        let i = self.table_index(&file.db.clone(), &file.table.clone());
+        self.tables[i].1.add_file(Arc::new(file));
+    }
+
+    /// A table's Parquet files that meet `min..=max`.
+    pub fn files(
+        &self,
+        db: &str,
+        table: &str,
+        min: i64,
+        max: i64,
+    ) -> Vec<Arc<crate::persist::FileMeta>> {
+        self.tables
+            .iter()
+            .filter(|((d, t), _)| d.as_ref() == db && t.as_ref() == table)
+            .flat_map(|(_, t)| t.files_in(min, max))
+            .collect()
+    }
+
+    /// Every Parquet file on this core.
+    pub fn all_files(&self) -> Vec<Arc<crate::persist::FileMeta>> {
+        self.tables
+            .iter()
+            .flat_map(|(_, t)| t.files.iter().cloned())
+            .collect()
     }
 
     pub fn tag_values(&mut self, db: &str, table: &str) -> Vec<Arc<TagIndex>> {

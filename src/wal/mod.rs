@@ -117,6 +117,8 @@ struct Segment {
     path: PathBuf,
     /// Where the next flush starts (always block aligned).
     pos: u64,
+    /// The highest write sequence in it.
+    max_seq: u64,
 }
 
 pub struct Wal {
@@ -137,6 +139,13 @@ pub struct Wal {
     flusher: RefCell<Option<Waker>>,
     next_segment: Cell<u64>,
     stopping: Cell<bool>,
+    /// The highest write sequence in the pending bytes.
+    pending_max_seq: Cell<u64>,
+    /// Start a new segment at the next flush (a persist asked).
+    rotate: Cell<bool>,
+    /// Segments no longer written, with their highest sequence: deleted
+    /// once Parquet files cover them.
+    closed: RefCell<Vec<(PathBuf, u64)>>,
     pub stats: Stats,
 }
 
@@ -151,12 +160,14 @@ const PIECE: usize = 1 << 20;
 
 impl Wal {
     /// A WAL for `core` that writes segments into `dir`, numbered from `first_segment`.
+    /// `recovered`: segments replayed at start (path, highest sequence).
     pub fn new(
         dir: PathBuf,
         core: usize,
         mode: SyncMode,
         segment_size: u64,
         first_segment: u64,
+        recovered: Vec<(PathBuf, u64)>,
     ) -> Rc<Wal> {
         Rc::new(Wal {
             dir,
@@ -172,6 +183,9 @@ impl Wal {
             flusher: RefCell::new(None),
             next_segment: Cell::new(first_segment),
             stopping: Cell::new(false),
+            pending_max_seq: Cell::new(0),
+            rotate: Cell::new(false),
+            closed: RefCell::new(recovered),
             stats: Stats::default(),
         })
     }
@@ -194,9 +208,11 @@ impl Wal {
         self.pending.borrow_mut()
     }
 
-    /// Notes that an entry was appended; returns the flush to wait for.
-    pub fn enqueued(&self) -> u64 {
+    /// Notes that the entry of write `seq` was appended; returns the flush to wait for.
+    pub fn enqueued(&self, seq: u64) -> u64 {
         self.stats.entries.set(self.stats.entries.get() + 1);
+        self.pending_max_seq
+            .set(self.pending_max_seq.get().max(seq));
         if self.mode == SyncMode::Always || self.pending.borrow().len() >= FLUSH_BYTES {
             if let Some(w) = self.flusher.borrow_mut().take() {
                 w.wake();
@@ -220,6 +236,27 @@ impl Wal {
             Poll::Pending
         })
         .await
+    }
+
+    /// Makes the next flush start a new segment, so the current one can be
+    /// deleted once a persist covers it.
+    pub fn rotate(&self) {
+        self.rotate.set(true);
+    }
+
+    /// Takes the closed segments whose every entry has a sequence at or
+    /// below `watermark` (their rows are in Parquet now); the caller deletes them.
+    pub fn take_covered(&self, watermark: u64) -> Vec<PathBuf> {
+        let mut closed = self.closed.borrow_mut();
+        let mut out = Vec::new();
+        closed.retain(|(path, max)| {
+            let covered = *max <= watermark;
+            if covered {
+                out.push(path.clone());
+            }
+            !covered
+        });
+        out
     }
 
     /// Asks the flusher to write what is pending and stop.
@@ -261,6 +298,7 @@ impl Wal {
         // Bytes of a failed flush: written again, ahead of anything newer.
         let mut retry: Vec<u8> = Vec::new();
         let mut spare: Vec<u8> = Vec::with_capacity(1 << 20);
+        let mut retry_max_seq = 0;
         loop {
             let stopping = self.stopping.get();
             if !stopping {
@@ -276,6 +314,7 @@ impl Wal {
             }
             spare.clear();
             std::mem::swap(&mut *self.pending.borrow_mut(), &mut spare);
+            let max_seq = self.pending_max_seq.replace(0).max(retry_max_seq);
             if !retry.is_empty() {
                 retry.extend_from_slice(&spare);
                 std::mem::swap(&mut retry, &mut spare);
@@ -289,7 +328,7 @@ impl Wal {
             }
             let batch = self.filling.get();
             self.filling.set(batch + 1);
-            let result = self.write(&mut segment, &spare).await;
+            let result = self.write(&mut segment, &spare, max_seq).await;
             let failed = result.is_err();
             match result {
                 Ok(()) => {
@@ -300,6 +339,7 @@ impl Wal {
                     if self.failing.borrow_mut().take().is_some() {
                         eprintln!("hydrant: core {}: the WAL writes again", self.core);
                     }
+                    retry_max_seq = 0;
                 }
                 Err(failure) => {
                     if self.failing.borrow().is_none() {
@@ -312,6 +352,7 @@ impl Wal {
                     list.push_back((batch, failure.clone()));
                     *self.failing.borrow_mut() = Some(failure);
                     retry = std::mem::take(&mut spare);
+                    retry_max_seq = max_seq;
                 }
             }
             self.finish(batch);
@@ -347,17 +388,29 @@ impl Wal {
             .await
             .map_err(|e| Failure::from_io("sync the directory of", &path, e))?;
         let _ = dir.close().await;
-        Ok(Segment { file, path, pos: 0 })
+        Ok(Segment {
+            file,
+            path,
+            pos: 0,
+            max_seq: 0,
+        })
     }
 
-    async fn write(&self, segment: &mut Option<Segment>, data: &[u8]) -> Result<(), Failure> {
-        let full = segment
-            .as_ref()
-            .is_none_or(|s| s.pos > 0 && s.pos + data.len() as u64 > self.segment_size);
+    async fn write(
+        &self,
+        segment: &mut Option<Segment>,
+        data: &[u8],
+        max_seq: u64,
+    ) -> Result<(), Failure> {
+        let full = segment.as_ref().is_none_or(|s| {
+            s.pos > 0 && (s.pos + data.len() as u64 > self.segment_size || self.rotate.get())
+        });
         if full {
             if let Some(old) = segment.take() {
                 let _ = old.file.close().await;
+                self.closed.borrow_mut().push((old.path, old.max_seq));
             }
+            self.rotate.set(false);
             *segment = Some(self.open_segment().await?);
         }
         let s = segment.as_mut().expect("opened above");
@@ -390,6 +443,7 @@ impl Wal {
             .await
             .map_err(|e| Failure::from_io("sync", &s.path, e))?;
         s.pos = at;
+        s.max_seq = s.max_seq.max(max_seq);
         Ok(())
     }
 }

@@ -15,6 +15,7 @@ use bumpalo::Bump;
 
 use super::entry::{checksum, decode, HEADER};
 use crate::catalog::Catalog;
+use crate::persist::{self, Manifest};
 use crate::shard::Shard;
 use crate::write::write_points;
 
@@ -129,8 +130,13 @@ pub fn scan(data: &[u8], mut apply: impl FnMut(u64, &[u8])) -> Scan {
 /// What recovery did, for the log and /metrics.
 #[derive(Clone, Debug, Default)]
 pub struct Recovery {
+    /// Parquet files indexed, and the rows in them.
+    pub files: usize,
+    pub file_rows: u64,
     pub segments: usize,
     pub entries: u64,
+    /// Entries already in Parquet files (below their core's watermark).
+    pub skipped_entries: u64,
     pub points: u64,
     /// Points the write stage refused on replay (a catalog conflict).
     pub rejected: u64,
@@ -146,6 +152,7 @@ impl Recovery {
     fn add(&mut self, other: Recovery) {
         self.segments += other.segments;
         self.entries += other.entries;
+        self.skipped_entries += other.skipped_entries;
         self.points += other.points;
         self.rejected += other.rejected;
         self.max_seq = self.max_seq.max(other.max_seq);
@@ -153,8 +160,14 @@ impl Recovery {
     }
 }
 
-/// Replays one segment into `shard`; truncates a torn tail.
-pub fn replay_segment(path: &Path, catalog: &Catalog, shard: &mut Shard) -> Recovery {
+/// Replays one segment into `shard`, skipping entries at or below
+/// `persisted` (already in Parquet files); truncates a torn tail.
+pub fn replay_segment(
+    path: &Path,
+    catalog: &Catalog,
+    shard: &mut Shard,
+    persisted: u64,
+) -> Recovery {
     let mut out = Recovery {
         segments: 1,
         ..Recovery::default()
@@ -171,6 +184,10 @@ pub fn replay_segment(path: &Path, catalog: &Catalog, shard: &mut Shard) -> Reco
     let scan = scan(&data, |seq, payload| {
         arena.reset();
         out.max_seq = out.max_seq.max(seq);
+        if seq <= persisted {
+            out.skipped_entries += 1;
+            return;
+        }
         match decode(payload, &arena) {
             Ok(entry) => {
                 let stored =
@@ -219,34 +236,102 @@ pub fn replay_segment(path: &Path, catalog: &Catalog, shard: &mut Shard) -> Reco
     out
 }
 
-/// Replays every segment in `dir` into one shard per executor (segments of
-/// core `c` go to executor `c % executors`, so a change of core count loses
-/// nothing), in parallel.
+/// WAL segments and the highest write sequence in each.
+pub type Segments = Vec<(PathBuf, u64)>;
+
+/// What start-up recovery hands each executor.
+pub struct Recovered {
+    pub shards: Vec<Shard>,
+    /// Per executor: the WAL segments it replayed (path, highest sequence),
+    /// deleted once its Parquet files cover them.
+    pub segments: Vec<Segments>,
+    /// Per executor: the manifests of the cores whose data it took over.
+    pub manifests: Vec<std::collections::BTreeMap<usize, Manifest>>,
+    pub report: Recovery,
+}
+
+/// Indexes the Parquet files every manifest lists (deleting leftovers of
+/// interrupted persists), then replays every WAL segment in `wal_dir` on top,
+/// one shard per executor (data of core `c` goes to executor
+/// `c % executors`, so a change of core count loses nothing), in parallel.
 pub fn recover(
-    dir: &Path,
+    data_dir: &Path,
+    wal_dir: &Path,
     executors: usize,
     catalog: &Catalog,
-) -> Result<(Vec<Shard>, Recovery), String> {
+) -> Result<Recovered, String> {
     let started = Instant::now();
-    let files =
-        list(dir).map_err(|e| format!("cannot list WAL segments in {}: {e}", dir.display()))?;
     let executors = executors.max(1);
-    let mut total = Recovery {
-        next_segment: files.iter().map(|f| f.number + 1).max().unwrap_or(1),
-        ..Recovery::default()
-    };
-    let results: Vec<(Shard, Recovery)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..executors)
-            .map(|e| {
+    let mut report = Recovery::default();
+    let mut shards: Vec<Shard> = (0..executors).map(|_| Shard::default()).collect();
+    let mut manifests: Vec<std::collections::BTreeMap<usize, Manifest>> =
+        (0..executors).map(|_| Default::default()).collect();
+    let mut watermarks = std::collections::BTreeMap::new();
+    let mut listed = std::collections::BTreeSet::new();
+    for (core, mut manifest) in persist::load_manifests(data_dir)? {
+        watermarks.insert(core, manifest.watermark);
+        report.max_seq = report.max_seq.max(manifest.watermark);
+        let e = core % executors;
+        manifest.files.retain(|file| {
+            listed.insert(file.clone());
+            match persist::read_meta(data_dir, file) {
+                Ok(meta) => {
+                    report.files += 1;
+                    report.file_rows += meta.rows as u64;
+                    shards[e].add_file(meta);
+                    true
+                }
+                Err(err) => {
+                    report.problems.push(format!(
+                        "{err}: this file's rows are not served (dropped from the manifest of core {core})"
+                    ));
+                    false
+                }
+            }
+        });
+        manifests[e].insert(core, manifest);
+    }
+    for file in persist::find_files(data_dir) {
+        if !listed.contains(&file) {
+            let path = data_dir.join(&file);
+            let done = std::fs::remove_file(&path);
+            report.problems.push(format!(
+                "Parquet file {} is a leftover of an interrupted persist (its rows are in the WAL): {}",
+                path.display(),
+                match done {
+                    Ok(()) => "deleted".to_string(),
+                    Err(e) => format!("cannot delete it: {e}"),
+                }
+            ));
+        }
+    }
+
+    let files = list(wal_dir)
+        .map_err(|e| format!("cannot list WAL segments in {}: {e}", wal_dir.display()))?;
+    report.next_segment = files.iter().map(|f| f.number + 1).max().unwrap_or(1);
+    let watermarks = &watermarks;
+    let results: Vec<(Shard, Segments, Recovery)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = shards
+            .drain(..)
+            .enumerate()
+            .map(|(e, mut shard)| {
                 let mine: Vec<&SegmentFile> =
                     files.iter().filter(|f| f.core % executors == e).collect();
                 scope.spawn(move || {
-                    let mut shard = Shard::default();
                     let mut report = Recovery::default();
+                    let mut kept = Vec::new();
                     for f in mine {
-                        report.add(replay_segment(&f.path, catalog, &mut shard));
+                        let persisted = watermarks.get(&f.core).copied().unwrap_or(0);
+                        let r = replay_segment(&f.path, catalog, &mut shard, persisted);
+                        if r.entries == 0 && r.max_seq <= persisted && r.problems.is_empty() {
+                            // Every entry is in Parquet already.
+                            let _ = std::fs::remove_file(&f.path);
+                        } else {
+                            kept.push((f.path.clone(), r.max_seq));
+                        }
+                        report.add(r);
                     }
-                    (shard, report)
+                    (shard, kept, report)
                 })
             })
             .collect();
@@ -254,17 +339,23 @@ pub fn recover(
             .into_iter()
             .map(|h| {
                 h.join()
-                    .unwrap_or_else(|_| (Shard::default(), Recovery::default()))
+                    .unwrap_or_else(|_| (Shard::default(), Vec::new(), Recovery::default()))
             })
             .collect()
     });
-    let mut shards = Vec::with_capacity(executors);
-    for (shard, report) in results {
-        total.add(report);
+    let mut segments = Vec::with_capacity(executors);
+    for (shard, kept, r) in results {
+        report.add(r);
         shards.push(shard);
+        segments.push(kept);
     }
-    total.elapsed = started.elapsed();
-    Ok((shards, total))
+    report.elapsed = started.elapsed();
+    Ok(Recovered {
+        shards,
+        segments,
+        manifests,
+        report,
+    })
 }
 
 #[cfg(test)]

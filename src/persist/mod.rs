@@ -1,0 +1,457 @@
+//! Parquet persistence: a core's in-memory rows, once past a size or age
+//! threshold, are written as Parquet files and the WAL segments they cover
+//! are deleted.
+//!
+//! Layout: `<data-dir>/<db>/<table>/<yyyy-mm-dd>/<core>-<watermark>.parquet`
+//! (names percent-encoded where a character is not safe in a path), rows
+//! sorted by series key (tag values in tag-name order) then time then
+//! `_seq`. Columns: `time` (timestamp ns, UTC), one column per tag
+//! (dictionary-encoded strings) and field (float64, int64, uint64, utf8,
+//! boolean), and `_seq` (uint64), the write order: where one series+time
+//! appears twice, the higher `_seq` wins field by field.
+//!
+//! Crash safety: a core's files become part of the data only when its
+//! manifest (`<data-dir>/persist/<core>.json`: the files, and the watermark
+//! — every WAL entry of that core with a sequence at or below it is in the
+//! files) is replaced after the files are written and synced. Files no
+//! manifest lists are leftovers of an interrupted persist (their rows are
+//! still in the WAL) and are deleted at start.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Int32Type, TimestampNanosecondType};
+use arrow_array::{Array, ArrayRef, RecordBatch, UInt32Array};
+use arrow_schema::{DataType, Field, Schema};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::WriterProperties;
+
+use crate::shard::SEQ_COLUMN;
+
+pub mod task;
+
+/// One Parquet file of one table on one core.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileMeta {
+    pub db: Arc<str>,
+    pub table: Arc<str>,
+    /// Relative to the data directory.
+    pub path: PathBuf,
+    pub min_time: i64,
+    pub max_time: i64,
+    pub rows: usize,
+    /// Tag values in the file, per tag key.
+    pub tags: Vec<(String, Vec<String>)>,
+}
+
+/// A core's manifest: its files and its watermark.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct Manifest {
+    pub watermark: u64,
+    pub files: Vec<PathBuf>,
+}
+
+pub const PERSIST_DIR: &str = "persist";
+
+pub fn manifest_path(data_dir: &Path, core: usize) -> PathBuf {
+    data_dir.join(PERSIST_DIR).join(format!("{core:03}.json"))
+}
+
+/// Every manifest in `data_dir`, by core.
+pub fn load_manifests(data_dir: &Path) -> Result<BTreeMap<usize, Manifest>, String> {
+    let mut out = BTreeMap::new();
+    let dir = data_dir.join(PERSIST_DIR);
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(format!("cannot list {}: {e}", dir.display())),
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(core) = name
+            .to_str()
+            .and_then(|n| n.strip_suffix(".json"))
+            .and_then(|n| n.parse::<usize>().ok())
+        else {
+            continue;
+        };
+        let bytes = std::fs::read(entry.path())
+            .map_err(|e| format!("cannot read {}: {e}", entry.path().display()))?;
+        let manifest: Manifest = serde_json::from_slice(&bytes)
+            .map_err(|e| format!("cannot read {}: {e}", entry.path().display()))?;
+        out.insert(core, manifest);
+    }
+    Ok(out)
+}
+
+/// Replaces a manifest atomically (write, sync, rename, sync the directory).
+pub fn save_manifest(data_dir: &Path, core: usize, manifest: &Manifest) -> Result<(), String> {
+    let path = manifest_path(data_dir, core);
+    let dir = path.parent().expect("under persist/");
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let bytes = serde_json::to_vec_pretty(manifest).unwrap_or_default();
+    write_synced(&path, |f| std::io::Write::write_all(f, &bytes))
+}
+
+/// Writes `path` through a temporary name so a crash leaves old or new, never half.
+fn write_synced(
+    path: &Path,
+    fill: impl FnOnce(&mut File) -> std::io::Result<()>,
+) -> Result<(), String> {
+    let tmp = path.with_extension("tmp");
+    let result = (|| {
+        let mut f = File::create(&tmp)?;
+        fill(&mut f)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        File::open(path.parent().unwrap_or(Path::new(".")))?.sync_all()
+    })();
+    result.map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// A database or table name as one safe path component.
+pub fn path_component(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for (i, b) in name.bytes().enumerate() {
+        let safe = b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || (b == b'.' && i > 0);
+        if safe {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    if out.is_empty() {
+        out.push_str("%00");
+    }
+    out
+}
+
+/// UTC day of a nanosecond timestamp, as yyyy-mm-dd.
+fn day_of(ns: i64) -> String {
+    let secs = ns.div_euclid(1_000_000_000);
+    match chrono::DateTime::from_timestamp(secs, 0) {
+        Some(t) => t.format("%Y-%m-%d").to_string(),
+        None => "out-of-range".into(),
+    }
+}
+
+/// One schema for batches whose columns grew over time: every column in
+/// first-seen order (`time` first, `_seq` last), missing ones as nulls.
+fn unify(batches: &[RecordBatch]) -> Result<RecordBatch, String> {
+    let mut fields: Vec<Arc<Field>> = Vec::new();
+    for b in batches {
+        for f in b.schema().fields() {
+            if f.name() != SEQ_COLUMN && !fields.iter().any(|g| g.name() == f.name()) {
+                fields.push(f.clone());
+            }
+        }
+    }
+    fields.push(Arc::new(Field::new(SEQ_COLUMN, DataType::UInt64, false)));
+    let schema = Arc::new(Schema::new(fields.clone()));
+    let mut parts = Vec::with_capacity(batches.len());
+    for b in batches {
+        let columns: Vec<ArrayRef> = fields
+            .iter()
+            .map(|f| match b.column_by_name(f.name()) {
+                Some(c) => c.clone(),
+                None => arrow_array::new_null_array(f.data_type(), b.num_rows()),
+            })
+            .collect();
+        parts.push(RecordBatch::try_new(schema.clone(), columns).map_err(|e| e.to_string())?);
+    }
+    arrow_select::concat::concat_batches(&schema, &parts).map_err(|e| e.to_string())
+}
+
+/// Tag columns' values per row (None for null), tag names sorted.
+fn tag_columns(batch: &RecordBatch) -> Vec<(String, Vec<Option<&str>>)> {
+    let schema = batch.schema();
+    let mut out: Vec<(String, Vec<Option<&str>>)> = Vec::new();
+    for (i, f) in schema.fields().iter().enumerate() {
+        if !matches!(f.data_type(), DataType::Dictionary(_, _)) {
+            continue;
+        }
+        let dict = batch.column(i).as_dictionary::<Int32Type>();
+        let values = dict.values().as_string::<i32>();
+        let rows = (0..dict.len())
+            .map(|r| {
+                dict.is_valid(r)
+                    .then(|| values.value(dict.keys().value(r) as usize))
+            })
+            .collect();
+        out.push((f.name().clone(), rows));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// Writes `batches` (one table's rows on one core) as one file per UTC
+/// day, sorted by series then time; returns the files written.
+pub fn write_table(
+    data_dir: &Path,
+    db: &Arc<str>,
+    table: &Arc<str>,
+    batches: &[RecordBatch],
+    core: usize,
+    watermark: u64,
+) -> Result<Vec<FileMeta>, String> {
+    let batches: Vec<RecordBatch> = batches
+        .iter()
+        .filter(|b| b.num_rows() > 0)
+        .cloned()
+        .collect();
+    if batches.is_empty() {
+        return Ok(Vec::new());
+    }
+    let all = unify(&batches)?;
+    let times = all
+        .column(0)
+        .as_primitive::<TimestampNanosecondType>()
+        .clone();
+    let seqs = all
+        .column(all.num_columns() - 1)
+        .as_primitive::<arrow_array::types::UInt64Type>()
+        .clone();
+    let tags = tag_columns(&all);
+    let mut days: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+    for r in 0..all.num_rows() {
+        days.entry(day_of(times.value(r)))
+            .or_default()
+            .push(r as u32);
+    }
+    let mut out = Vec::new();
+    for (day, mut rows) in days {
+        rows.sort_by(|&a, &b| {
+            let (a, b) = (a as usize, b as usize);
+            tags.iter()
+                .map(|(_, v)| v[a].cmp(&v[b]))
+                .find(|o| o.is_ne())
+                .unwrap_or(std::cmp::Ordering::Equal)
+                .then(times.value(a).cmp(&times.value(b)))
+                .then(seqs.value(a).cmp(&seqs.value(b)))
+        });
+        let min_time = rows
+            .iter()
+            .map(|&r| times.value(r as usize))
+            .min()
+            .unwrap_or(0);
+        let max_time = rows
+            .iter()
+            .map(|&r| times.value(r as usize))
+            .max()
+            .unwrap_or(0);
+        let mut file_tags: Vec<(String, Vec<String>)> = Vec::new();
+        for (name, values) in &tags {
+            let mut set: Vec<&str> = rows.iter().filter_map(|&r| values[r as usize]).collect();
+            set.sort_unstable();
+            set.dedup();
+            if !set.is_empty() {
+                file_tags.push((name.clone(), set.into_iter().map(String::from).collect()));
+            }
+        }
+        let indices = UInt32Array::from(rows);
+        let sorted =
+            arrow_select::take::take_record_batch(&all, &indices).map_err(|e| e.to_string())?;
+        let relative = PathBuf::from(path_component(db))
+            .join(path_component(table))
+            .join(&day)
+            .join(format!("{core:03}-{watermark:020}.parquet"));
+        let path = data_dir.join(&relative);
+        let dir = path.parent().expect("has a day directory");
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let props = WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .set_key_value_metadata(Some(vec![
+                KeyValue::new("hydrant.db".into(), db.to_string()),
+                KeyValue::new("hydrant.table".into(), table.to_string()),
+                KeyValue::new("hydrant.min_time".into(), min_time.to_string()),
+                KeyValue::new("hydrant.max_time".into(), max_time.to_string()),
+                KeyValue::new(
+                    "hydrant.tags".into(),
+                    serde_json::to_string(&file_tags).unwrap_or_default(),
+                ),
+            ]))
+            .build();
+        write_synced(&path, |f| {
+            let mut w = ArrowWriter::try_new(f, sorted.schema(), Some(props))
+                .map_err(std::io::Error::other)?;
+            w.write(&sorted).map_err(std::io::Error::other)?;
+            w.close().map_err(std::io::Error::other)?;
+            Ok(())
+        })?;
+        out.push(FileMeta {
+            db: db.clone(),
+            table: table.clone(),
+            path: relative,
+            min_time,
+            max_time,
+            rows: sorted.num_rows(),
+            tags: file_tags,
+        });
+    }
+    Ok(out)
+}
+
+/// Reads a file's footer: what the index keeps of it.
+pub fn read_meta(data_dir: &Path, relative: &Path) -> Result<FileMeta, String> {
+    let path = data_dir.join(relative);
+    let file = File::open(&path).map_err(|e| format!("Parquet file {}: {e}", path.display()))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|e| format!("Parquet file {}: {e}", path.display()))?;
+    let meta = builder.metadata().file_metadata();
+    let kv: BTreeMap<&str, &str> = meta
+        .key_value_metadata()
+        .map(|list| {
+            list.iter()
+                .filter_map(|k| Some((k.key.as_str(), k.value.as_deref()?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let get = |k: &str| {
+        kv.get(k)
+            .copied()
+            .ok_or_else(|| format!("Parquet file {}: no {k} in its metadata", path.display()))
+    };
+    let number = |k: &str| {
+        get(k)?
+            .parse::<i64>()
+            .map_err(|e| format!("Parquet file {}: {k}: {e}", path.display()))
+    };
+    Ok(FileMeta {
+        db: Arc::from(get("hydrant.db")?),
+        table: Arc::from(get("hydrant.table")?),
+        path: relative.to_path_buf(),
+        min_time: number("hydrant.min_time")?,
+        max_time: number("hydrant.max_time")?,
+        rows: meta.num_rows() as usize,
+        tags: serde_json::from_str(get("hydrant.tags")?)
+            .map_err(|e| format!("Parquet file {}: hydrant.tags: {e}", path.display()))?,
+    })
+}
+
+/// Reads a file's rows as batches in the in-memory layout.
+pub fn read_rows(data_dir: &Path, file: &FileMeta) -> Result<Vec<RecordBatch>, String> {
+    let path = data_dir.join(&file.path);
+    let err = |e: &dyn std::fmt::Display| {
+        format!(
+            "cannot read Parquet file {} ({}.{} rows, time {}..{}): {e}",
+            path.display(),
+            file.db,
+            file.table,
+            file.min_time,
+            file.max_time
+        )
+    };
+    let f = File::open(&path).map_err(|e| err(&e))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(f)
+        .and_then(|b| b.with_batch_size(64 * 1024).build())
+        .map_err(|e| err(&e))?;
+    reader.collect::<Result<Vec<_>, _>>().map_err(|e| err(&e))
+}
+
+/// Parquet files under `data_dir` (relative paths), wherever they are.
+pub fn find_files(data_dir: &Path) -> Vec<PathBuf> {
+    fn walk(root: &Path, dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            if depth < 3 && path.is_dir() {
+                walk(root, &path, depth + 1, out);
+            } else if depth == 3 && path.extension().is_some_and(|x| x == "parquet") {
+                if let Ok(rel) = path.strip_prefix(root) {
+                    out.push(rel.to_path_buf());
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(data_dir, data_dir, 0, &mut out);
+    out.sort();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Catalog;
+    use crate::lp::{parse, Precision};
+    use crate::shard::Shard;
+    use crate::write::write_points;
+
+    #[test]
+    fn names_become_safe_path_components() {
+        assert_eq!(path_component("telegraf"), "telegraf");
+        assert_eq!(path_component("a/b"), "a%2Fb");
+        assert_eq!(path_component(".."), "%2E.");
+        assert_eq!(path_component("é"), "%C3%A9");
+        assert_eq!(path_component(""), "%00");
+    }
+
+    #[test]
+    fn files_are_per_day_sorted_and_read_back() {
+        let dir = std::env::temp_dir().join(format!("hydrant-persist-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (catalog, mut shard) = (Catalog::default(), Shard::default());
+        let day = 86_400_000_000_000i64;
+        let body = format!(
+            "m,host=b v=1 {t1}\nm,host=a v=2 {t2}\nm,host=a v=3,s=\"x\" {t0}\nm,host=b v=4 {t3}",
+            t0 = 5,
+            t1 = 10,
+            t2 = 20,
+            t3 = day + 1
+        );
+        let arena = bumpalo::Bump::new();
+        let parsed = parse(body.as_bytes(), Precision::Nanosecond, &arena).unwrap();
+        write_points(
+            &catalog,
+            &mut shard,
+            "db",
+            &parsed.points,
+            0,
+            1,
+            false,
+            None,
+        );
+        let batches = shard.snapshot("db", "m");
+        let files = write_table(&dir, &Arc::from("db"), &Arc::from("m"), &batches, 0, 9).unwrap();
+        let paths: Vec<String> = files.iter().map(|f| f.path.display().to_string()).collect();
+        assert_eq!(
+            paths,
+            [
+                "db/m/1970-01-01/000-00000000000000000009.parquet",
+                "db/m/1970-01-02/000-00000000000000000009.parquet"
+            ]
+        );
+        let first = &files[0];
+        assert_eq!((first.min_time, first.max_time, first.rows), (5, 20, 3));
+        assert_eq!(
+            first.tags,
+            [("host".to_string(), vec!["a".to_string(), "b".to_string()])]
+        );
+        assert_eq!(read_meta(&dir, &first.path).unwrap(), *first);
+        let rows = read_rows(&dir, first).unwrap();
+        let b = &rows[0];
+        let schema = b.schema();
+        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        assert_eq!(names, ["time", "host", "v", "s", "_seq"]);
+        assert!(matches!(
+            b.schema().field(1).data_type(),
+            DataType::Dictionary(_, _)
+        ));
+        let t = b.column(0).as_primitive::<TimestampNanosecondType>();
+        assert_eq!(
+            t.values().as_ref(),
+            [5, 20, 10],
+            "host a (by time), then host b"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,110 @@
+//! Each core's persist task: checks its shard's size and age, hands the
+//! rows to Parquet on the executor's blocking thread, then swaps them for
+//! the files and deletes the WAL segments they cover.
+
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use super::{save_manifest, write_table};
+use crate::runtime::Core;
+
+/// How often a core looks at its shard.
+const CHECK: Duration = Duration::from_millis(250);
+
+pub async fn run(core: Rc<Core>) {
+    while !core.shutting_down() {
+        glommio::timer::sleep(CHECK).await;
+        let due = {
+            let shard = core.shard.borrow();
+            shard.memory_bytes() >= core.config.persist_size
+                || shard
+                    .oldest_unpersisted()
+                    .is_some_and(|t| t.elapsed() >= core.config.persist_age)
+        };
+        if due {
+            if let Err(e) = persist(&core).await {
+                eprintln!("hydrant: core {}: persist failed (rows stay in memory and the WAL; retried): {e}", core.index);
+            }
+        }
+    }
+}
+
+/// Writes every row this core holds in memory to Parquet; returns the rows written.
+pub async fn persist(core: &Rc<Core>) -> Result<usize, String> {
+    // Every WAL entry of this core with a sequence at or below this was
+    // stored before the take below (a write takes its number and stores it
+    // without yielding).
+    let watermark = core.writes_begun().saturating_sub(1);
+    let taken = core.shard.borrow_mut().take_for_persist();
+    if taken.is_empty() {
+        return Ok(0);
+    }
+    core.wal.rotate();
+    let index = core.index;
+    let data_dir = core.config.data_dir.clone();
+    let mut manifest = core
+        .manifests
+        .borrow()
+        .get(&index)
+        .cloned()
+        .unwrap_or_default();
+    let started = Instant::now();
+    let result = glommio::executor()
+        .spawn_blocking(move || {
+            let mut files = Vec::new();
+            let mut outcome = Ok(());
+            for ((db, table), batches) in &taken {
+                match write_table(&data_dir, db, table, batches, index, watermark) {
+                    Ok(f) => files.extend(f),
+                    Err(e) => {
+                        outcome = Err(e);
+                        break;
+                    }
+                }
+            }
+            if outcome.is_ok() {
+                manifest.watermark = watermark;
+                manifest.files.extend(files.iter().map(|f| f.path.clone()));
+                outcome = save_manifest(&data_dir, index, &manifest);
+            }
+            match outcome {
+                Ok(()) => Ok((files, manifest)),
+                Err(e) => {
+                    // Unlisted files would be deleted at start anyway.
+                    for f in &files {
+                        let _ = std::fs::remove_file(data_dir.join(&f.path));
+                    }
+                    Err(e)
+                }
+            }
+        })
+        .await;
+    match result {
+        Ok((files, manifest)) => {
+            let rows = files.iter().map(|f| f.rows).sum();
+            let count = files.len();
+            core.shard.borrow_mut().persist_finished(Ok(files));
+            core.manifests.borrow_mut().insert(index, manifest);
+            let covered = core.wal.take_covered(watermark);
+            for path in &covered {
+                if let Err(e) = std::fs::remove_file(path) {
+                    eprintln!(
+                        "hydrant: core {index}: cannot delete WAL segment {}: {e}",
+                        path.display()
+                    );
+                }
+            }
+            core.persisted.set(core.persisted.get() + rows as u64);
+            eprintln!(
+                "hydrant: core {index}: persisted {rows} rows into {count} Parquet files in {:.3}s; {} WAL segments deleted",
+                started.elapsed().as_secs_f64(),
+                covered.len()
+            );
+            Ok(rows)
+        }
+        Err(e) => {
+            core.shard.borrow_mut().persist_finished(Err(()));
+            Err(e)
+        }
+    }
+}
