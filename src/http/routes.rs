@@ -570,6 +570,9 @@ async fn debug_stats(conn: &mut Conn, head: &Head) -> Result<Response, ApiError>
             "rows": total,
             "rows_per_core": per_core,
             "recovery": {
+                "files": r.files,
+                "file_rows": r.file_rows,
+                "skipped_entries": r.skipped_entries,
                 "points": r.points,
                 "entries": r.entries,
                 "segments": r.segments,

@@ -1,0 +1,238 @@
+//! Parquet persistence: files other engines read with the same rows and
+//! types, queries over memory and files, and a file gone missing.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use super::harness::{request, Server};
+
+const DAY: i64 = 86_400_000_000_000;
+
+/// Every listed Parquet file of `db`.`table` and the rows they hold.
+fn persisted(dir: &Path, db: &str, table: &str) -> (Vec<PathBuf>, usize) {
+    let mut files = Vec::new();
+    let mut rows = 0;
+    for (_, manifest) in hydrant::persist::load_manifests(dir).unwrap_or_default() {
+        for f in manifest.files {
+            if let Ok(meta) = hydrant::persist::read_meta(dir, &f) {
+                if &*meta.db == db && &*meta.table == table {
+                    rows += meta.rows;
+                    files.push(f);
+                }
+            }
+        }
+    }
+    (files, rows)
+}
+
+/// Waits (up to 20 s) until `rows` rows of `db`.`table` are in Parquet.
+fn wait_persisted(dir: &Path, db: &str, table: &str, rows: usize) -> Vec<PathBuf> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (files, n) = persisted(dir, db, table);
+        if n >= rows {
+            assert_eq!(n, rows, "no row persisted twice");
+            return files;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {n} of {rows} rows persisted"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn ask(server: &Server, db: &str, q: &str) -> Value {
+    let form = format!("db={db}&epoch=ns&q={}", super::harness::urlencode(q));
+    let headers = format!(
+        "{}Content-Type: application/x-www-form-urlencoded\r\n",
+        server.auth()
+    );
+    let r = server.send(&request("POST", "/query", &headers, form.as_bytes()));
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()["results"][0].clone()
+}
+
+fn body(points: usize) -> String {
+    (0..points)
+        .map(|i| {
+            format!(
+                "m,host=h{},dc=d{} f={}.5,i={}i,u={}u,s=\"s{}\",b={} {}\n",
+                i % 5,
+                i % 2,
+                i,
+                -(i as i64),
+                i,
+                i % 7,
+                i % 3 == 0,
+                1_700_000_000_000_000_000 + (i as i64) * (DAY / 1000)
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn parquet_files_hold_the_rows_and_pyarrow_reads_them() {
+    let python = std::env::var("HYDRANT_TEST_PYTHON")
+        .expect("HYDRANT_TEST_PYTHON must name a python with pyarrow (tools/test installs one)");
+    let server = Server::start(&["--persist-age", "1s", "--persist-size", "64KiB"]);
+    let points = 3000;
+    let text = body(points);
+    for chunk in text.lines().collect::<Vec<_>>().chunks(500) {
+        let r = server.post("/write?db=load", chunk.join("\n").as_bytes());
+        assert_eq!(r.status, 204, "{}", r.text());
+    }
+    let files = wait_persisted(&server.dir, "load", "m", points);
+    assert!(files.len() >= 3, "one file per UTC day at least: {files:?}");
+    for f in &files {
+        let parts: Vec<String> = f.iter().map(|p| p.to_string_lossy().into_owned()).collect();
+        assert_eq!(parts[..2], ["load", "m"], "{f:?}");
+        assert!(
+            parts[2].len() == 10 && parts[2].starts_with("2023-11-"),
+            "{f:?}"
+        );
+    }
+
+    // What pyarrow reads: types, and every row (sorted by series then time per file).
+    let script = r#"
+import json, sys, pyarrow.parquet as pq
+out = {"types": None, "rows": []}
+for path in sys.argv[1:]:
+    t = pq.read_table(path)
+    out["types"] = {f.name: str(f.type) for f in t.schema}
+    t = t.set_column(0, "time", t.column("time").cast("int64"))
+    rows = t.to_pylist()
+    keys = [(r["dc"], r["host"], r["time"]) for r in rows]
+    if keys != sorted(keys):
+        sys.exit("not sorted by series then time: " + path)
+    out["rows"].extend(rows)
+print(json.dumps(out))
+"#;
+    let out = std::process::Command::new(&python)
+        .arg("-c")
+        .arg(script)
+        .args(files.iter().map(|f| server.dir.join(f)))
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        read["types"],
+        json!({
+            "time": "timestamp[ns]",
+            "host": "dictionary<values=string, indices=int32, ordered=0>",
+            "dc": "dictionary<values=string, indices=int32, ordered=0>",
+            "f": "double", "i": "int64", "u": "uint64", "s": "string", "b": "bool",
+            "_seq": "uint64"
+        })
+    );
+    // The same rows /query gives.
+    let mut from_parquet: Vec<Value> = read["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| json!([r["time"], r["b"], r["dc"], r["f"], r["host"], r["i"], r["s"], r["u"]]))
+        .collect();
+    from_parquet.sort_by_key(|r| r[0].as_i64());
+    let answer = ask(&server, "load", "SELECT * FROM m");
+    let series = &answer["series"][0];
+    assert_eq!(
+        series["columns"],
+        json!(["time", "b", "dc", "f", "host", "i", "s", "u"])
+    );
+    let queried = series["values"].as_array().unwrap();
+    assert_eq!(queried.len(), points);
+    assert_eq!(&from_parquet, queried);
+}
+
+#[test]
+fn queries_read_memory_and_files_and_restarts_keep_both() {
+    let args = ["--persist-age", "1s"];
+    let server = Server::start(&args);
+    let r = server.post("/write?db=load", body(1000).as_bytes());
+    assert_eq!(r.status, 204);
+    wait_persisted(&server.dir, "load", "m", 1000);
+    // Newer rows in memory, one of them overwriting a persisted point.
+    let r = server.post(
+        "/write?db=load",
+        b"m,host=h0,dc=d0 f=-1 1700000000000000000\nm,host=zz,dc=d9 f=7 1800000000000000000",
+    );
+    assert_eq!(r.status, 204);
+    let check = |server: &Server| {
+        let a = ask(server, "load", "SELECT count(f), sum(f) FROM m");
+        let total: f64 = (1..1000).map(|i| i as f64 + 0.5).sum::<f64>() - 1.0 + 7.0;
+        assert_eq!(a["series"][0]["values"][0][1], json!(1001), "{a}");
+        assert!(
+            (a["series"][0]["values"][0][2].as_f64().unwrap() - total).abs() < 1e-6,
+            "{a}"
+        );
+        // A range that meets no file: answered from memory alone.
+        let a = ask(
+            server,
+            "load",
+            "SELECT f FROM m WHERE time > 1750000000000000000",
+        );
+        assert_eq!(
+            a["series"][0]["values"],
+            json!([[1800000000000000000i64, 7]])
+        );
+        let a = ask(server, "load", "SHOW TAG VALUES FROM m WITH KEY = host");
+        assert_eq!(a["series"][0]["values"].as_array().unwrap().len(), 6, "{a}");
+    };
+    check(&server);
+    let dir = server.crash();
+    let server = Server::start_in(dir, &args);
+    check(&server);
+    let recovery = &server.stats()["recovery"];
+    assert!(recovery["files"].as_u64().unwrap() > 0, "{recovery}");
+    assert_eq!(recovery["problems"], json!([]), "{recovery}");
+}
+
+#[test]
+fn a_missing_parquet_file_is_a_clear_error_and_the_rest_is_served() {
+    let args = ["--persist-age", "1s"];
+    let server = Server::start(&args);
+    assert_eq!(
+        server.post("/write?db=load", body(100).as_bytes()).status,
+        204
+    );
+    assert_eq!(server.post("/write?db=load", b"n x=1 1").status, 204);
+    let files = wait_persisted(&server.dir, "load", "m", 100);
+    wait_persisted(&server.dir, "load", "n", 1);
+    let mut files: Vec<PathBuf> = files
+        .into_iter()
+        .filter(|f| f.to_string_lossy().contains("2023-11-14"))
+        .collect();
+    let gone = files.pop().expect("a file of the first day");
+    std::fs::remove_file(server.dir.join(&gone)).unwrap();
+
+    let a = ask(&server, "load", "SELECT count(f) FROM m");
+    let error = a["error"].as_str().unwrap_or_default();
+    assert!(error.contains(&*gone.to_string_lossy()), "{a}");
+    // Other tables, and time ranges the file does not meet, are served.
+    assert_eq!(
+        ask(&server, "load", "SELECT count(x) FROM n")["series"][0]["values"][0][1],
+        json!(1)
+    );
+    let a = ask(
+        &server,
+        "load",
+        "SELECT count(f) FROM m WHERE time >= '2023-11-15T00:00:00Z'",
+    );
+    assert!(a["series"][0]["values"][0][1].as_u64().unwrap() > 0, "{a}");
+
+    // A restart reports the file and serves everything else.
+    let dir = server.crash();
+    let server = Server::start_in(dir, &args);
+    let problems = server.stats()["recovery"]["problems"].to_string();
+    assert!(problems.contains(&*gone.to_string_lossy()), "{problems}");
+    let a = ask(&server, "load", "SELECT count(f) FROM m");
+    let left = a["series"][0]["values"][0][1].as_u64().unwrap();
+    assert!(left > 0 && left < 100, "{a}");
+}
