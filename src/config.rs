@@ -34,6 +34,10 @@ pub struct ServeConfig {
     pub persist_size: usize,
     /// …or when its oldest unpersisted row is this old.
     pub persist_age: Duration,
+    /// How long databases keep points unless set per database (None: forever).
+    pub retention: Option<Duration>,
+    /// Bytes of rows not yet persisted the node holds before writes get 503.
+    pub max_memory: usize,
 }
 
 impl ServeConfig {
@@ -58,7 +62,41 @@ impl ServeConfig {
             wal_segment_size: 64 << 20,
             persist_size: 512 << 20,
             persist_age: Duration::from_secs(600),
+            retention: None,
+            max_memory: physical_memory() / 2,
         }
+    }
+}
+
+/// The machine's RAM in bytes (8 GiB if unknown).
+pub fn physical_memory() -> usize {
+    // SAFETY: sysconf takes no pointers.
+    let (pages, size) = unsafe {
+        (
+            libc::sysconf(libc::_SC_PHYS_PAGES),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
+    if pages > 0 && size > 0 {
+        (pages as usize).saturating_mul(size as usize)
+    } else {
+        8 << 30
+    }
+}
+
+/// Parses `--max-memory`: a size ("8GiB") or a share of RAM ("50%").
+pub fn parse_memory(spec: &str) -> Result<usize, String> {
+    match spec.trim().strip_suffix('%') {
+        Some(p) => {
+            let p: f64 = p
+                .trim()
+                .parse()
+                .ok()
+                .filter(|p| *p > 0.0 && *p <= 100.0)
+                .ok_or_else(|| format!("bad memory share {spec:?} (e.g. 50%)"))?;
+            Ok((physical_memory() as f64 * p / 100.0) as usize)
+        }
+        None => parse_size(spec),
     }
 }
 

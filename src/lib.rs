@@ -21,6 +21,7 @@ pub mod http;
 pub mod lp;
 pub mod persist;
 pub mod query;
+pub mod retention;
 pub mod runtime;
 pub mod shard;
 pub mod wal;

@@ -28,6 +28,11 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Database settings kept in the data directory.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
     /// Print realistic line protocol (for load tests and benchmarks).
     Sample {
         /// telegraf (cpu/mem/disk/net), escaped, or wide-strings.
@@ -102,9 +107,30 @@ struct ServeArgs {
     /// …or once its oldest row not yet in Parquet is this old.
     #[arg(long, env = "HYDRANT_PERSIST_AGE", default_value = "10m")]
     persist_age: String,
+    /// How long databases keep points (e.g. 30d; inf: forever); per database
+    /// with `hydrant db retention`.
+    #[arg(long, env = "HYDRANT_RETENTION", default_value = "inf")]
+    retention: String,
+    /// Rows not yet persisted the node may hold (a size, or a share of RAM
+    /// like 50%); past it, writes get 503 with Retry-After until persisting catches up.
+    #[arg(long, env = "HYDRANT_MAX_MEMORY", default_value = "50%")]
+    max_memory: String,
     /// Serve /debug/rows, a read path for tests.
     #[arg(long, env = "HYDRANT_DEBUG_ENDPOINTS", hide = true)]
     debug_endpoints: bool,
+}
+
+#[derive(Subcommand)]
+enum DbCommand {
+    /// Show or set how long a database keeps points; a running server picks
+    /// it up within a second.
+    Retention {
+        #[arg(long, env = "HYDRANT_DATA_DIR", default_value = "./hydrant-data")]
+        data_dir: PathBuf,
+        db: String,
+        /// A duration (30d, 12h), inf (forever), or default (the server's --retention).
+        duration: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -151,6 +177,11 @@ fn serve_config(args: ServeArgs) -> Result<ServeConfig, String> {
     c.wal_segment_size = config::parse_size(&args.wal_segment_size)? as u64;
     c.persist_size = config::parse_size(&args.persist_size)?;
     c.persist_age = config::parse_duration(&args.persist_age)?;
+    c.retention = match args.retention.trim() {
+        "inf" | "INF" | "none" | "0" | "0s" => None,
+        d => Some(config::parse_duration(d)?),
+    };
+    c.max_memory = config::parse_memory(&args.max_memory)?;
     Ok(c)
 }
 
@@ -180,6 +211,15 @@ fn main() -> ExitCode {
                     .map_err(|e| format!("cannot write: {e}"))
             })
         }
+        Command::Db {
+            command:
+                DbCommand::Retention {
+                    data_dir,
+                    db,
+                    duration,
+                },
+        } => hydrant::retention::command(&data_dir, &db, duration.as_deref())
+            .map(|s| println!("{s}")),
         Command::Token {
             command:
                 TokenCommand::Create {

@@ -41,6 +41,8 @@ pub enum ApiError {
     Internal(String),
     /// The disk is full: nothing of the request was acknowledged (507).
     InsufficientStorage(String),
+    /// Overloaded for now (503 with Retry-After; Telegraf retries).
+    Unavailable(String),
     /// A partial write: some lines stored, these rejected (400).
     PartialWrite {
         message: String,
@@ -74,6 +76,7 @@ impl ApiError {
             ApiError::Internal(_) => 500,
             ApiError::NotImplemented(_) => 501,
             ApiError::InsufficientStorage(_) => 507,
+            ApiError::Unavailable(_) => 503,
         }
     }
 
@@ -90,6 +93,7 @@ impl ApiError {
             ApiError::UnsupportedEncoding(_) => "unsupported media type",
             ApiError::HeadersTooLarge => "request header fields too large",
             ApiError::Internal(_) | ApiError::InsufficientStorage(_) => "internal error",
+            ApiError::Unavailable(_) => "unavailable",
             ApiError::NotImplemented(_) => "not implemented",
         }
     }
@@ -103,6 +107,7 @@ impl ApiError {
             | ApiError::UnsupportedEncoding(m)
             | ApiError::NotImplemented(m)
             | ApiError::InsufficientStorage(m)
+            | ApiError::Unavailable(m)
             | ApiError::Internal(m) => m.clone(),
             ApiError::PartialWrite { message, .. } => message.clone(),
             ApiError::NotFound => "404 page not found".into(),
@@ -149,6 +154,7 @@ impl ApiError {
                 response.header("WWW-Authenticate", "Basic realm=\"hydrant\"".into())
             }
             ApiError::MethodNotAllowed { allow } => response.header("Allow", allow.into()),
+            ApiError::Unavailable(_) => response.header("Retry-After", "1".into()),
             _ => {}
         }
         response

@@ -12,7 +12,7 @@ use crate::catalog::MAX_DATABASE_NAME;
 use crate::decode::{DecodeError, Encoding};
 use crate::lp::{parse_with_options, LineError, ParseOptions, Precision};
 use crate::runtime::{Core, Scratch};
-use crate::write::{write_points, Rejection};
+use crate::write::{write_points, Rejection, WriteOptions, BEYOND_RETENTION};
 
 /// Most rejected lines named in one response.
 const MAX_REPORTED_LINES: usize = 100;
@@ -275,6 +275,15 @@ fn ingest(
     if let Err(failure) = core.wal.check() {
         return (Err(failure.into()), None);
     }
+    if core.over_memory.get() {
+        return (
+            Err(ApiError::Unavailable(format!(
+                "write refused: this node holds --max-memory {} MiB of rows not yet persisted; retry shortly",
+                core.config.max_memory >> 20
+            ))),
+            None,
+        );
+    }
     let seq = core.next_seq();
     let outcome = if atomic && !parsed.errors.is_empty() {
         None
@@ -285,9 +294,12 @@ fn ingest(
             &mut shard,
             db,
             &parsed.points,
-            arrival_time(precision),
-            seq,
-            atomic,
+            WriteOptions {
+                default_time: arrival_time(precision),
+                seq,
+                atomic,
+                cutoff: core.retention.cutoff(db, crate::retention::now_ns()),
+            },
             Some(&mut core.wal.pending()),
         ))
     };
@@ -329,7 +341,14 @@ fn ingest(
     let joined = joined.join("\n");
     // InfluxDB: a body none of whose lines parsed gets the parse errors alone.
     let nothing_parsed = parsed.points.is_empty();
-    let message = if nothing_parsed && outcome.as_ref().is_none_or(|o| o.rejected.is_empty()) {
+    let all_expired = parsed.errors.is_empty()
+        && outcome
+            .as_ref()
+            .is_some_and(|o| o.rejected.iter().all(|r| r.message == BEYOND_RETENTION));
+    let message = if all_expired {
+        // InfluxDB's exact words: clients match on them.
+        format!("partial write: {BEYOND_RETENTION} dropped={dropped}")
+    } else if nothing_parsed && outcome.as_ref().is_none_or(|o| o.rejected.is_empty()) {
         joined
     } else {
         format!("partial write: {joined} dropped={dropped}")

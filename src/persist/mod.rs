@@ -384,7 +384,7 @@ mod tests {
     use crate::catalog::Catalog;
     use crate::lp::{parse, Precision};
     use crate::shard::Shard;
-    use crate::write::write_points;
+    use crate::write::{write_points, WriteOptions};
 
     #[test]
     fn names_become_safe_path_components() {
@@ -415,9 +415,12 @@ mod tests {
             &mut shard,
             "db",
             &parsed.points,
-            0,
-            1,
-            false,
+            WriteOptions {
+                default_time: 0,
+                seq: 1,
+                atomic: false,
+                cutoff: i64::MIN,
+            },
             None,
         );
         let batches = shard.snapshot("db", "m");

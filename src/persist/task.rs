@@ -12,11 +12,31 @@ use crate::runtime::Core;
 const CHECK: Duration = Duration::from_millis(250);
 
 pub async fn run(core: Rc<Core>) {
+    // This core's share of the node's --max-memory; persisting starts by
+    // half of it at the latest, so writes rarely meet the limit.
+    let share = core.config.max_memory / core.config.cores.len().max(1);
+    let persist_at = core.config.persist_size.min(share / 2).max(1);
+    let mut ticks = 0u64;
     while !core.shutting_down() {
         glommio::timer::sleep(CHECK).await;
+        ticks += 1;
+        if ticks.is_multiple_of(4) {
+            expire(&core);
+        }
         let due = {
             let shard = core.shard.borrow();
-            shard.memory_bytes() >= core.config.persist_size
+            let over = shard.held_bytes() >= share;
+            if over != core.over_memory.get() {
+                core.over_memory.set(over);
+                if over {
+                    eprintln!(
+                        "hydrant: core {}: {} MiB of rows not yet persisted (its share of --max-memory): writes get 503 until persisting catches up",
+                        core.index,
+                        share >> 20
+                    );
+                }
+            }
+            shard.memory_bytes() >= persist_at
                 || shard
                     .oldest_unpersisted()
                     .is_some_and(|t| t.elapsed() >= core.config.persist_age)
@@ -27,6 +47,51 @@ pub async fn run(core: Rc<Core>) {
             }
         }
     }
+}
+
+/// Drops rows and files past their database's retention.
+fn expire(core: &Rc<Core>) {
+    let now = crate::retention::now_ns();
+    let (rows, files) = core
+        .shard
+        .borrow_mut()
+        .expire(|db| core.retention.cutoff(db, now));
+    if files.is_empty() {
+        if rows > 0 {
+            eprintln!(
+                "hydrant: core {}: retention dropped {rows} rows from memory",
+                core.index
+            );
+        }
+        return;
+    }
+    let dir = &core.config.data_dir;
+    let mut manifests = core.manifests.borrow_mut();
+    for (writer, manifest) in manifests.iter_mut() {
+        let before = manifest.files.len();
+        manifest
+            .files
+            .retain(|p| !files.iter().any(|f| &f.path == p));
+        if manifest.files.len() != before {
+            if let Err(e) = save_manifest(dir, *writer, manifest) {
+                eprintln!("hydrant: core {}: {e}", core.index);
+            }
+        }
+    }
+    for f in &files {
+        if let Err(e) = std::fs::remove_file(dir.join(&f.path)) {
+            eprintln!(
+                "hydrant: core {}: cannot delete expired {}: {e}",
+                core.index,
+                f.path.display()
+            );
+        }
+    }
+    eprintln!(
+        "hydrant: core {}: retention dropped {rows} rows from memory and {} Parquet files",
+        core.index,
+        files.len()
+    );
 }
 
 /// Writes every row this core holds in memory to Parquet; returns the rows written.

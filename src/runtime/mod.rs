@@ -55,6 +55,9 @@ pub struct Core {
     pub manifests: RefCell<std::collections::BTreeMap<usize, crate::persist::Manifest>>,
     /// Rows this core has written to Parquet since start.
     pub persisted: Cell<u64>,
+    pub retention: Arc<crate::retention::Retention>,
+    /// This core holds its share of --max-memory: writes get 503.
+    pub over_memory: Cell<bool>,
     pub wal: Rc<Wal>,
     fanout: OnceCell<Rc<Fanout>>,
     seq: Arc<AtomicU64>,
@@ -127,6 +130,8 @@ pub fn serve(config: ServeConfig) -> Result<(), String> {
     let shutdown = Arc::new(AtomicBool::new(false));
     watch_signals(shutdown.clone())?;
     let catalog = Arc::new(Catalog::open(config.data_dir.join(CATALOG_FILE))?);
+    let retention = crate::retention::Retention::open(&config.data_dir, config.retention)?;
+    retention.watch(Duration::from_secs(1));
     let wal_dir = config.data_dir.join(WAL_DIR);
     std::fs::create_dir_all(&wal_dir)
         .map_err(|e| format!("cannot create {}: {e}", wal_dir.display()))?;
@@ -158,7 +163,7 @@ pub fn serve(config: ServeConfig) -> Result<(), String> {
         let shard = shards.next().unwrap_or_default();
         let replayed = segments.next().unwrap_or_default();
         let manifests = manifests.next().unwrap_or_default();
-        let (wal_dir, recovery) = (wal_dir.clone(), recovery.clone());
+        let (wal_dir, recovery, retention) = (wal_dir.clone(), recovery.clone(), retention.clone());
         let (config, catalog, tokens, seq, shutdown, meshes, ready) = (
             config.clone(),
             catalog.clone(),
@@ -189,6 +194,8 @@ pub fn serve(config: ServeConfig) -> Result<(), String> {
                     recovery,
                     manifests: RefCell::new(manifests),
                     persisted: Cell::new(0),
+                    retention,
+                    over_memory: Cell::new(false),
                     gunzip: RefCell::new(Gunzip::default()),
                     scratch: RefCell::new(Scratch::default()),
                     wal,

@@ -176,6 +176,8 @@ pub struct TableShard {
     set_in_row: Vec<usize>,
     rows: usize,
     sealed: Vec<RecordBatch>,
+    /// Each sealed batch's (min, max) time, for retention.
+    sealed_spans: Vec<(i64, i64)>,
     sealed_rows: usize,
     /// Every tag value in the sealed batches, per tag key: SHOW TAG VALUES
     /// answers from here instead of scanning rows.
@@ -205,6 +207,7 @@ impl TableShard {
             set_in_row: Vec::new(),
             rows: 0,
             sealed: Vec::new(),
+            sealed_spans: Vec::new(),
             sealed_rows: 0,
             capacity: FIRST_CAPACITY,
             open_bytes: 0,
@@ -351,6 +354,7 @@ impl TableShard {
         self.open_bytes = 0;
         self.set_in_row.iter_mut().for_each(|s| *s = 0);
         self.index_tags(&batch);
+        self.sealed_spans.push(time_span(&batch));
         self.sealed.push(batch);
     }
 
@@ -384,6 +388,7 @@ impl TableShard {
         self.persisting_rows += self.sealed_rows;
         self.sealed_rows = 0;
         let taken = std::mem::take(&mut self.sealed);
+        self.sealed_spans.clear();
         self.persisting.extend(taken.iter().cloned());
         self.since = None;
         taken
@@ -403,8 +408,43 @@ impl TableShard {
         let back = std::mem::take(&mut self.persisting);
         self.sealed_rows += self.persisting_rows;
         self.persisting_rows = 0;
+        self.sealed_spans.splice(0..0, back.iter().map(time_span));
         self.sealed.splice(0..0, back);
         self.since.get_or_insert_with(std::time::Instant::now);
+    }
+
+    /// Bytes of batches being persisted (in memory until done).
+    pub fn persisting_bytes(&self) -> usize {
+        self.persisting
+            .iter()
+            .map(|b| b.get_array_memory_size())
+            .sum()
+    }
+
+    /// Drops sealed batches and files wholly before `cutoff`; returns the
+    /// rows dropped from memory and the files to delete.
+    pub fn expire(&mut self, cutoff: i64) -> (usize, Vec<Arc<crate::persist::FileMeta>>) {
+        let mut dropped = 0;
+        let mut k = 0;
+        while k < self.sealed.len() {
+            if self.sealed_spans[k].1 < cutoff {
+                dropped += self.sealed[k].num_rows();
+                self.sealed.remove(k);
+                self.sealed_spans.remove(k);
+            } else {
+                k += 1;
+            }
+        }
+        self.sealed_rows -= dropped;
+        let (old, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.files)
+            .into_iter()
+            .partition(|f| f.max_time < cutoff);
+        self.files = kept;
+        self.file_rows -= old.iter().map(|f| f.rows).sum::<usize>();
+        if dropped > 0 || !old.is_empty() {
+            self.tag_answer = None;
+        }
+        (dropped, old)
     }
 
     pub fn add_file(&mut self, file: Arc<crate::persist::FileMeta>) {
@@ -501,6 +541,18 @@ impl TableShard {
     }
 }
 
+/// The (min, max) of a batch's time column.
+fn time_span(batch: &RecordBatch) -> (i64, i64) {
+    use arrow_array::cast::AsArray;
+    let times = batch
+        .column(0)
+        .as_primitive::<arrow_array::types::TimestampNanosecondType>();
+    times
+        .values()
+        .iter()
+        .fold((i64::MAX, i64::MIN), |(lo, hi), &t| (lo.min(t), hi.max(t)))
+}
+
 /// A table's full name: database, table.
 pub type TableKey = (Arc<str>, Arc<str>);
 
@@ -568,6 +620,34 @@ impl Shard {
     /// Approximate bytes of rows not yet handed to Parquet.
     pub fn memory_bytes(&self) -> usize {
         self.tables.iter().map(|(_, t)| t.memory_bytes()).sum()
+    }
+
+    /// Bytes of rows in memory, including those being persisted.
+    pub fn held_bytes(&self) -> usize {
+        self.tables
+            .iter()
+            .map(|(_, t)| t.memory_bytes() + t.persisting_bytes())
+            .sum()
+    }
+
+    /// Drops what lies wholly before each table's cutoff (`cutoff_of(db)`,
+    /// i64::MIN: keep); returns rows dropped from memory and files to delete.
+    pub fn expire(
+        &mut self,
+        cutoff_of: impl Fn(&str) -> i64,
+    ) -> (usize, Vec<Arc<crate::persist::FileMeta>>) {
+        let mut rows = 0;
+        let mut files = Vec::new();
+        for ((db, _), t) in self.tables.iter_mut() {
+            let cutoff = cutoff_of(db);
+            if cutoff == i64::MIN {
+                continue;
+            }
+            let (r, f) = t.expire(cutoff);
+            rows += r;
+            files.extend(f);
+        }
+        (rows, files)
     }
 
     /// When the oldest row not yet in Parquet arrived.

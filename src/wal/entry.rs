@@ -311,7 +311,7 @@ mod tests {
     use crate::catalog::Catalog;
     use crate::lp::{parse, Precision};
     use crate::shard::Shard;
-    use crate::write::write_points;
+    use crate::write::{write_points, WriteOptions};
 
     /// Stores `body` with a WAL entry, and returns the entry's bytes.
     fn entry_of(body: &str) -> Vec<u8> {
@@ -324,9 +324,12 @@ mod tests {
             &mut shard,
             "db",
             &parsed.points,
-            99,
-            7,
-            false,
+            WriteOptions {
+                default_time: 99,
+                seq: 7,
+                atomic: false,
+                cutoff: i64::MIN,
+            },
             Some(&mut wal),
         );
         wal
@@ -387,7 +390,19 @@ mod tests {
         let parsed = parse(b"m f=1i 1", Precision::Nanosecond, &arena).unwrap();
         let (catalog, mut shard) = (Catalog::default(), Shard::default());
         let mut wal = Vec::new();
-        write_points(&catalog, &mut shard, "db", &[], 0, 1, false, Some(&mut wal));
+        write_points(
+            &catalog,
+            &mut shard,
+            "db",
+            &[],
+            WriteOptions {
+                default_time: 0,
+                seq: 1,
+                atomic: false,
+                cutoff: i64::MIN,
+            },
+            Some(&mut wal),
+        );
         assert!(wal.is_empty());
         catalog.add_columns(
             "db",
@@ -402,9 +417,12 @@ mod tests {
             &mut shard,
             "db",
             &parsed.points,
-            0,
-            1,
-            false,
+            WriteOptions {
+                default_time: 0,
+                seq: 1,
+                atomic: false,
+                cutoff: i64::MIN,
+            },
             Some(&mut wal),
         );
         assert!(wal.is_empty(), "a rejected point writes no entry");

@@ -17,7 +17,7 @@ use super::entry::{checksum, decode, HEADER};
 use crate::catalog::Catalog;
 use crate::persist::{self, Manifest};
 use crate::shard::Shard;
-use crate::write::write_points;
+use crate::write::{write_points, WriteOptions};
 
 /// Flushes start on boundaries of this many bytes.
 pub const BLOCK: usize = 4096;
@@ -190,8 +190,19 @@ pub fn replay_segment(
         }
         match decode(payload, &arena) {
             Ok(entry) => {
-                let stored =
-                    write_points(catalog, shard, entry.db, &entry.points, 0, seq, false, None);
+                let stored = write_points(
+                    catalog,
+                    shard,
+                    entry.db,
+                    &entry.points,
+                    WriteOptions {
+                        default_time: 0,
+                        seq,
+                        atomic: false,
+                        cutoff: i64::MIN,
+                    },
+                    None,
+                );
                 out.entries += 1;
                 out.points += stored.written as u64;
                 out.rejected += stored.rejected.len() as u64;

@@ -190,21 +190,38 @@ struct Resolved {
     layout: u32,
 }
 
-/// Checks and stores `points` into `db` on this core's `shard`. Points
-/// without a timestamp get `default_time`; every row carries `seq`. With
-/// `atomic`, one rejected point means none is stored. With `wal`, what was
-/// stored is also appended to it as one WAL entry.
-#[allow(clippy::too_many_arguments)]
+/// How one request's points are stored.
+#[derive(Clone, Copy, Debug)]
+pub struct WriteOptions {
+    /// The time of points that have none.
+    pub default_time: i64,
+    /// The write's place in the global write order (every row carries it).
+    pub seq: u64,
+    /// One rejected point means none is stored.
+    pub atomic: bool,
+    /// Points before this are beyond the database's retention (i64::MIN: none are).
+    pub cutoff: i64,
+}
+
+/// The message for a point older than its database keeps (InfluxDB's words).
+pub const BEYOND_RETENTION: &str = "points beyond retention policy";
+
+/// Checks and stores `points` into `db` on this core's `shard`. With `wal`,
+/// what was stored is also appended to it as one WAL entry.
 pub fn write_points<'a>(
     catalog: &Catalog,
     shard: &mut Shard,
     db: &str,
     points: &[Point<'a>],
-    default_time: i64,
-    seq: u64,
-    atomic: bool,
+    options: WriteOptions,
     wal: Option<&mut Vec<u8>>,
 ) -> Outcome {
+    let WriteOptions {
+        default_time,
+        seq,
+        atomic,
+        cutoff,
+    } = options;
     let mut snapshot: Arc<Snapshot> = catalog.snapshot();
     if snapshot.database(db).is_none() {
         snapshot = catalog.ensure_database(db);
@@ -235,6 +252,14 @@ pub fn write_points<'a>(
     };
 
     for (k, point) in points.iter().enumerate() {
+        if cutoff != i64::MIN && point.timestamp.unwrap_or(default_time) < cutoff {
+            outcome.rejected.push(Rejection {
+                line: point.line,
+                message: BEYOND_RETENTION.into(),
+            });
+            resolved.push(None);
+            continue;
+        }
         let table = match cached {
             Some((name, t)) if name == point.measurement => t,
             _ => {
@@ -399,7 +424,19 @@ mod tests {
     fn write(catalog: &Catalog, shard: &mut Shard, body: &str) -> Outcome {
         let arena = Bump::new();
         let parsed = parse(body.as_bytes(), Precision::Nanosecond, &arena).unwrap();
-        write_points(catalog, shard, "db", &parsed.points, 42, 1, false, None)
+        write_points(
+            catalog,
+            shard,
+            "db",
+            &parsed.points,
+            WriteOptions {
+                default_time: 42,
+                seq: 1,
+                atomic: false,
+                cutoff: i64::MIN,
+            },
+            None,
+        )
     }
 
     #[test]
@@ -469,7 +506,19 @@ mod tests {
         write(&catalog, &mut shard, "m v=1 1");
         let arena = Bump::new();
         let parsed = parse(b"m v=2 2\nm v=3i 3", Precision::Nanosecond, &arena).unwrap();
-        let out = write_points(&catalog, &mut shard, "db", &parsed.points, 0, 2, true, None);
+        let out = write_points(
+            &catalog,
+            &mut shard,
+            "db",
+            &parsed.points,
+            WriteOptions {
+                default_time: 0,
+                seq: 2,
+                atomic: true,
+                cutoff: i64::MIN,
+            },
+            None,
+        );
         assert_eq!((out.written, out.rejected.len()), (0, 1));
         assert_eq!(shard.rows(), 1);
     }
@@ -559,6 +608,28 @@ mod tests {
                 (6, Some(6.0), None),
                 (8, Some(8.0), None),
             ]
+        );
+    }
+
+    #[test]
+    fn points_beyond_retention_are_rejected_one_by_one() {
+        let (catalog, mut shard) = (Catalog::default(), Shard::default());
+        let arena = Bump::new();
+        let parsed = parse(b"m v=1 5\nm v=2 10\nm v=3", Precision::Nanosecond, &arena).unwrap();
+        let options = WriteOptions {
+            default_time: 42,
+            seq: 1,
+            atomic: false,
+            cutoff: 10,
+        };
+        let out = write_points(&catalog, &mut shard, "db", &parsed.points, options, None);
+        assert_eq!(out.written, 2);
+        assert_eq!(
+            out.rejected,
+            [Rejection {
+                line: 1,
+                message: BEYOND_RETENTION.into()
+            }]
         );
     }
 
