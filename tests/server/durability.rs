@@ -287,3 +287,83 @@ fn restarts_with_an_empty_or_missing_wal() {
     let server = Server::start_in(dir, &[]);
     assert_eq!(server.post("/write?db=load", b"m v=1i 1").status, 204);
 }
+
+/// Bytes free on the filesystem holding `path`.
+fn free_bytes(path: &std::path::Path) -> u64 {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: statvfs fills the struct we own from a valid C string.
+    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::statvfs(c.as_ptr(), &mut s) }, 0);
+    s.f_bavail as u64 * s.f_frsize as u64
+}
+
+#[test]
+fn a_full_disk_fails_writes_clearly_and_loses_nothing_acknowledged() {
+    let small = std::env::var("HYDRANT_TEST_SMALL_FS").expect(
+        "HYDRANT_TEST_SMALL_FS must name a small scratch filesystem (tools/test mounts one)",
+    );
+    let root = std::path::PathBuf::from(small);
+    let dir = root.join(format!("diskfull-{}", std::process::id()));
+    let filler = root.join(format!("filler-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let args = ["--wal-sync", "always"];
+    let server = Server::start_in(dir.clone(), &args);
+    // Leave about 1 MiB free (the filler goes even if the test fails).
+    struct Remove(std::path::PathBuf);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+    let _filler = Remove(filler.clone());
+    let spare = free_bytes(&root).saturating_sub(1 << 20);
+    std::fs::write(&filler, vec![1u8; spare as usize]).unwrap();
+
+    let mut acked = BTreeSet::new();
+    let mut refused = None;
+    for b in 0..5_000 {
+        let r = server.post("/write?db=load", batch(3, b).as_bytes());
+        match r.status {
+            204 => {
+                acked.insert((3, b));
+            }
+            507 => {
+                assert!(r.error().contains("WAL segment"), "{}", r.text());
+                refused = Some(b);
+                break;
+            }
+            s => panic!("status {s}: {}", r.text()),
+        }
+    }
+    let refused = refused.expect("the disk never filled");
+    assert!(!acked.is_empty());
+    // While full, writes keep failing fast with the same clear answer.
+    assert_eq!(
+        server
+            .post("/write?db=load", batch(3, 999).as_bytes())
+            .status,
+        507
+    );
+
+    std::fs::remove_file(&filler).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut b = refused + 1;
+    loop {
+        let r = server.post("/write?db=load", batch(3, b).as_bytes());
+        if r.status == 204 {
+            acked.insert((3, b));
+            break;
+        }
+        assert_eq!(r.status, 507, "{}", r.text());
+        assert!(
+            Instant::now() < deadline,
+            "writes did not resume after space returned"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+        b += 1;
+    }
+    let dir = server.crash();
+    let server = Server::start_in(dir, &args);
+    check_recovered(&server, &acked);
+}

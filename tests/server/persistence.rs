@@ -236,3 +236,121 @@ fn a_missing_parquet_file_is_a_clear_error_and_the_rest_is_served() {
     let left = a["series"][0]["values"][0][1].as_u64().unwrap();
     assert!(left > 0 && left < 100, "{a}");
 }
+
+fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64
+}
+
+#[test]
+fn points_beyond_retention_are_refused_per_line() {
+    let server = Server::start(&["--retention", "1h"]);
+    let now = now_ns();
+    let old = now - 2 * 3_600_000_000_000;
+    let r = server.post(
+        "/write?db=load",
+        format!("m v=1 {old}\nm v=2 {now}\nm v=3 {old}").as_bytes(),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(
+        r.error(),
+        "partial write: points beyond retention policy dropped=2"
+    );
+    let a = ask(&server, "load", "SELECT v FROM m");
+    assert_eq!(a["series"][0]["values"], json!([[now, 2]]));
+    // A database with its own setting: forever.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hydrant"))
+        .args(["db", "retention", "--data-dir"])
+        .arg(&server.dir)
+        .args(["keep", "inf"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = server.post("/write?db=keep", format!("m v=1 {old}").as_bytes());
+        if r.status == 204 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the setting was not picked up: {}",
+            r.text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn expired_parquet_files_are_dropped() {
+    let args = ["--persist-age", "1s"];
+    let server = Server::start(&args);
+    let now = now_ns();
+    let old = now - 120_000_000_000;
+    let r = server.post(
+        "/write?db=load",
+        format!("m,h=a v=1 {old}\nm,h=b v=2 {}", old + 1).as_bytes(),
+    );
+    assert_eq!(r.status, 204);
+    let old_files = wait_persisted(&server.dir, "load", "m", 2);
+    let r = server.post("/write?db=load", format!("m,h=a v=3 {now}").as_bytes());
+    assert_eq!(r.status, 204);
+    wait_persisted(&server.dir, "load", "m", 3);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hydrant"))
+        .args(["db", "retention", "--data-dir"])
+        .arg(&server.dir)
+        .args(["load", "1m"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while old_files.iter().any(|f| server.dir.join(f).exists()) {
+        assert!(Instant::now() < deadline, "expired files are still there");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let a = ask(&server, "load", "SELECT v FROM m");
+    assert_eq!(a["series"][0]["values"], json!([[now, 3]]));
+    let dir = server.crash();
+    let server = Server::start_in(dir, &args);
+    assert_eq!(server.stats()["recovery"]["problems"], json!([]));
+    let a = ask(&server, "load", "SELECT v FROM m");
+    assert_eq!(a["series"][0]["values"], json!([[now, 3]]));
+}
+
+#[test]
+fn writes_past_max_memory_get_503_then_resume() {
+    let server = Server::start(&["--max-memory", "1MiB"]);
+    let big: String = (0..40_000)
+        .map(|i| format!("m,host=h{} a={i},b={i},c={i},d={i} {i}\n", i % 50))
+        .collect();
+    let r = server.post("/write?db=load", big.as_bytes());
+    assert_eq!(r.status, 204, "{}", r.text());
+    let mut saw = None;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut k = 0;
+    while Instant::now() < deadline {
+        k += 1;
+        let r = server.post("/write?db=load", format!("small v=1 {k}").as_bytes());
+        match (r.status, &saw) {
+            (503, None) => {
+                assert_eq!(r.header("Retry-After"), Some("1"));
+                assert!(r.error().contains("--max-memory"), "{}", r.text());
+                saw = Some(k);
+            }
+            (204, Some(_)) => break,
+            (204, None) | (503, Some(_)) => {}
+            (s, _) => panic!("status {s}: {}", r.text()),
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(saw.is_some(), "no write was refused");
+    assert!(Instant::now() < deadline, "writes did not resume");
+    let a = ask(&server, "load", "SELECT count(a) FROM m");
+    assert_eq!(a["series"][0]["values"][0][1], json!(40_000));
+}
