@@ -18,6 +18,8 @@
 //! still in the WAL) and are deleted at start.
 
 use std::collections::BTreeMap;
+
+use hashbrown::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -31,6 +33,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 
 use crate::shard::SEQ_COLUMN;
 
@@ -132,6 +135,8 @@ pub fn path_component(name: &str) -> String {
     out
 }
 
+const DAY_NS: i64 = 86_400_000_000_000;
+
 /// UTC day of a nanosecond timestamp, as yyyy-mm-dd.
 fn day_of(ns: i64) -> String {
     let secs = ns.div_euclid(1_000_000_000);
@@ -168,25 +173,77 @@ fn unify(batches: &[RecordBatch]) -> Result<RecordBatch, String> {
     arrow_select::concat::concat_batches(&schema, &parts).map_err(|e| e.to_string())
 }
 
-/// Tag columns' values per row (None for null), tag names sorted.
-fn tag_columns(batch: &RecordBatch) -> Vec<(String, Vec<Option<&str>>)> {
+/// Per tag column (tag names sorted): its name, each row's value rank
+/// (0 for null, then the values' sorted order; equal values share a rank),
+/// and the values by rank.
+struct TagRanks<'a> {
+    name: String,
+    ranks: Vec<u32>,
+    values: Vec<&'a str>,
+}
+
+fn tag_ranks(batch: &RecordBatch) -> Vec<TagRanks<'_>> {
     let schema = batch.schema();
-    let mut out: Vec<(String, Vec<Option<&str>>)> = Vec::new();
+    let mut out = Vec::new();
     for (i, f) in schema.fields().iter().enumerate() {
         if !matches!(f.data_type(), DataType::Dictionary(_, _)) {
             continue;
         }
         let dict = batch.column(i).as_dictionary::<Int32Type>();
         let values = dict.values().as_string::<i32>();
-        let rows = (0..dict.len())
+        // Rank the dictionary once; rows then compare as integers.
+        let mut order: Vec<u32> = (0..values.len() as u32).collect();
+        order.sort_unstable_by_key(|&k| values.value(k as usize));
+        let mut rank_of = vec![0u32; values.len()];
+        let mut sorted: Vec<&str> = Vec::new();
+        for &k in &order {
+            let v = values.value(k as usize);
+            if sorted.last() != Some(&v) {
+                sorted.push(v);
+            }
+            rank_of[k as usize] = sorted.len() as u32;
+        }
+        let keys = dict.keys();
+        let ranks = (0..dict.len())
             .map(|r| {
-                dict.is_valid(r)
-                    .then(|| values.value(dict.keys().value(r) as usize))
+                if dict.is_valid(r) {
+                    rank_of[keys.value(r) as usize]
+                } else {
+                    0
+                }
             })
             .collect();
-        out.push((f.name().clone(), rows));
+        out.push(TagRanks {
+            name: f.name().clone(),
+            ranks,
+            values: sorted,
+        });
     }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+/// Orders rows (series rank, time, seq, row) by a counting sort on the
+/// series, then each series by time: rows arrive in time order per series,
+/// so the second sort mostly finds runs already in order.
+fn sort_rows(rows: Vec<(u32, i64, u64, u32)>, series: usize) -> Vec<(u32, i64, u64, u32)> {
+    let mut start = vec![0usize; series + 1];
+    for r in &rows {
+        start[r.0 as usize + 1] += 1;
+    }
+    for i in 1..start.len() {
+        start[i] += start[i - 1];
+    }
+    let bounds = start.clone();
+    let mut out = vec![(0, 0, 0, 0); rows.len()];
+    for r in rows {
+        let at = &mut start[r.0 as usize];
+        out[*at] = r;
+        *at += 1;
+    }
+    for w in bounds.windows(2) {
+        out[w[0]..w[1]].sort_unstable_by_key(|r| (r.1, r.2, r.3));
+    }
     out
 }
 
@@ -217,43 +274,61 @@ pub fn write_table(
         .column(all.num_columns() - 1)
         .as_primitive::<arrow_array::types::UInt64Type>()
         .clone();
-    let tags = tag_columns(&all);
-    let mut days: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+    let tags = tag_ranks(&all);
+    // Each row's series as one number: the distinct rank tuples, sorted.
+    let mut series_of: HashMap<Vec<u32>, u32> = HashMap::new();
+    let mut row_series = Vec::with_capacity(all.num_rows());
+    let mut key = Vec::with_capacity(tags.len());
     for r in 0..all.num_rows() {
-        days.entry(day_of(times.value(r)))
-            .or_default()
-            .push(r as u32);
+        key.clear();
+        key.extend(tags.iter().map(|t| t.ranks[r]));
+        let id = match series_of.get(key.as_slice()) {
+            Some(&id) => id,
+            None => {
+                let id = series_of.len() as u32;
+                series_of.insert(key.clone(), id);
+                id
+            }
+        };
+        row_series.push(id);
+    }
+    let mut keys: Vec<(&Vec<u32>, u32)> = series_of.iter().map(|(k, &id)| (k, id)).collect();
+    keys.sort_unstable();
+    let mut rank = vec![0u32; keys.len()];
+    for (i, (_, id)) in keys.iter().enumerate() {
+        rank[*id as usize] = i as u32;
+    }
+    let mut days: BTreeMap<i64, Vec<(u32, i64, u64, u32)>> = BTreeMap::new();
+    for r in 0..all.num_rows() {
+        let t = times.value(r);
+        days.entry(t.div_euclid(DAY_NS)).or_default().push((
+            rank[row_series[r] as usize],
+            t,
+            seqs.value(r),
+            r as u32,
+        ));
     }
     let mut out = Vec::new();
-    for (day, mut rows) in days {
-        rows.sort_by(|&a, &b| {
-            let (a, b) = (a as usize, b as usize);
-            tags.iter()
-                .map(|(_, v)| v[a].cmp(&v[b]))
-                .find(|o| o.is_ne())
-                .unwrap_or(std::cmp::Ordering::Equal)
-                .then(times.value(a).cmp(&times.value(b)))
-                .then(seqs.value(a).cmp(&seqs.value(b)))
-        });
-        let min_time = rows
-            .iter()
-            .map(|&r| times.value(r as usize))
-            .min()
-            .unwrap_or(0);
-        let max_time = rows
-            .iter()
-            .map(|&r| times.value(r as usize))
-            .max()
-            .unwrap_or(0);
+    for (day, rows) in days {
+        let rows = sort_rows(rows, keys.len());
+        let day = day_of(day * DAY_NS);
+        let min_time = rows.iter().map(|r| r.1).min().unwrap_or(0);
+        let max_time = rows.iter().map(|r| r.1).max().unwrap_or(0);
         let mut file_tags: Vec<(String, Vec<String>)> = Vec::new();
-        for (name, values) in &tags {
-            let mut set: Vec<&str> = rows.iter().filter_map(|&r| values[r as usize]).collect();
-            set.sort_unstable();
-            set.dedup();
+        for t in &tags {
+            let mut present = vec![false; t.values.len() + 1];
+            for r in &rows {
+                present[t.ranks[r.3 as usize] as usize] = true;
+            }
+            let set: Vec<String> = (1..present.len())
+                .filter(|&k| present[k])
+                .map(|k| t.values[k - 1].to_string())
+                .collect();
             if !set.is_empty() {
-                file_tags.push((name.clone(), set.into_iter().map(String::from).collect()));
+                file_tags.push((t.name.clone(), set));
             }
         }
+        let rows: Vec<u32> = rows.into_iter().map(|r| r.3).collect();
         let indices = UInt32Array::from(rows);
         let sorted =
             arrow_select::take::take_record_batch(&all, &indices).map_err(|e| e.to_string())?;
@@ -265,8 +340,18 @@ pub fn write_table(
         let dir = path.parent().expect("has a day directory");
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        let props = WriterProperties::builder()
+        // Dictionary pages only for tags: hashing every float and counter
+        // into a dictionary that rarely pays off was a third of the encode cost.
+        let mut props = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
+            .set_dictionary_enabled(false);
+        for f in sorted.schema().fields() {
+            if matches!(f.data_type(), DataType::Dictionary(_, _)) {
+                props =
+                    props.set_column_dictionary_enabled(ColumnPath::from(f.name().as_str()), true);
+            }
+        }
+        let props = props
             .set_key_value_metadata(Some(vec![
                 KeyValue::new("hydrant.db".into(), db.to_string()),
                 KeyValue::new("hydrant.table".into(), table.to_string()),
