@@ -223,6 +223,66 @@ fn tag_ranks(batch: &RecordBatch) -> Vec<TagRanks<'_>> {
     out
 }
 
+/// Each row's series (its tuple of tag ranks) as a dense id, and each id's
+/// place in series-key order.
+fn series_ranks(tags: &[TagRanks<'_>], rows: usize) -> (Vec<u32>, Vec<u32>) {
+    // Mixed radix: the rank tuple as one integer whose order is the tuple's,
+    // when the tag cardinalities' product fits (it nearly always does).
+    let fits = tags
+        .iter()
+        .try_fold(1u64, |acc, t| acc.checked_mul(t.values.len() as u64 + 1))
+        .is_some();
+    let mut row_series = Vec::with_capacity(rows);
+    if fits {
+        let mut ids: HashMap<u64, u32> = HashMap::new();
+        let mut firsts: Vec<u64> = Vec::new();
+        for r in 0..rows {
+            let key = tags.iter().fold(0u64, |acc, t| {
+                acc * (t.values.len() as u64 + 1) + u64::from(t.ranks[r])
+            });
+            let next = ids.len() as u32;
+            let id = *ids.entry(key).or_insert_with(|| {
+                firsts.push(key);
+                next
+            });
+            row_series.push(id);
+        }
+        let mut order: Vec<(u64, u32)> = firsts
+            .iter()
+            .enumerate()
+            .map(|(i, &k)| (k, i as u32))
+            .collect();
+        order.sort_unstable();
+        let mut rank = vec![0u32; order.len()];
+        for (i, (_, id)) in order.iter().enumerate() {
+            rank[*id as usize] = i as u32;
+        }
+        return (row_series, rank);
+    }
+    let mut series_of: HashMap<Vec<u32>, u32> = HashMap::new();
+    let mut key = Vec::with_capacity(tags.len());
+    for r in 0..rows {
+        key.clear();
+        key.extend(tags.iter().map(|t| t.ranks[r]));
+        let id = match series_of.get(key.as_slice()) {
+            Some(&id) => id,
+            None => {
+                let id = series_of.len() as u32;
+                series_of.insert(key.clone(), id);
+                id
+            }
+        };
+        row_series.push(id);
+    }
+    let mut keys_in_order: Vec<(Vec<u32>, u32)> = series_of.into_iter().collect();
+    keys_in_order.sort_unstable();
+    let mut rank = vec![0u32; keys_in_order.len()];
+    for (i, (_, id)) in keys_in_order.iter().enumerate() {
+        rank[*id as usize] = i as u32;
+    }
+    (row_series, rank)
+}
+
 /// Orders rows (series rank, time, seq, row) by a counting sort on the
 /// series, then each series by time: rows arrive in time order per series,
 /// so the second sort mostly finds runs already in order.
@@ -275,29 +335,7 @@ pub fn write_table(
         .as_primitive::<arrow_array::types::UInt64Type>()
         .clone();
     let tags = tag_ranks(&all);
-    // Each row's series as one number: the distinct rank tuples, sorted.
-    let mut series_of: HashMap<Vec<u32>, u32> = HashMap::new();
-    let mut row_series = Vec::with_capacity(all.num_rows());
-    let mut key = Vec::with_capacity(tags.len());
-    for r in 0..all.num_rows() {
-        key.clear();
-        key.extend(tags.iter().map(|t| t.ranks[r]));
-        let id = match series_of.get(key.as_slice()) {
-            Some(&id) => id,
-            None => {
-                let id = series_of.len() as u32;
-                series_of.insert(key.clone(), id);
-                id
-            }
-        };
-        row_series.push(id);
-    }
-    let mut keys: Vec<(&Vec<u32>, u32)> = series_of.iter().map(|(k, &id)| (k, id)).collect();
-    keys.sort_unstable();
-    let mut rank = vec![0u32; keys.len()];
-    for (i, (_, id)) in keys.iter().enumerate() {
-        rank[*id as usize] = i as u32;
-    }
+    let (row_series, rank) = series_ranks(&tags, all.num_rows());
     let mut days: BTreeMap<i64, Vec<(u32, i64, u64, u32)>> = BTreeMap::new();
     for r in 0..all.num_rows() {
         let t = times.value(r);
@@ -310,7 +348,7 @@ pub fn write_table(
     }
     let mut out = Vec::new();
     for (day, rows) in days {
-        let rows = sort_rows(rows, keys.len());
+        let rows = sort_rows(rows, rank.len());
         let day = day_of(day * DAY_NS);
         let min_time = rows.iter().map(|r| r.1).min().unwrap_or(0);
         let max_time = rows.iter().map(|r| r.1).max().unwrap_or(0);

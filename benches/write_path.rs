@@ -1,0 +1,104 @@
+//! The write stage per request, after parsing: schema checks and the shard
+//! append alone, and with the WAL entry encoded too (what durability costs
+//! the CPU); plus a Parquet persist of the stored rows. Every iteration
+//! checks its answer (all points stored, entry non-empty, rows persisted).
+//!
+//! cargo bench --bench write_path
+
+use std::hint::black_box;
+
+use bumpalo::Bump;
+use criterion::{Criterion, Throughput};
+use hydrant::catalog::Catalog;
+use hydrant::lp::{parse, sample, Precision};
+use hydrant::shard::Shard;
+use hydrant::write::{write_points, WriteOptions};
+
+const LINES: usize = 5_000;
+
+fn options(seq: u64) -> WriteOptions {
+    WriteOptions {
+        default_time: 0,
+        seq,
+        atomic: false,
+        cutoff: i64::MIN,
+    }
+}
+
+fn main() {
+    let body = sample::telegraf(LINES, 100, 1);
+    let arena = Bump::new();
+    let parsed = parse(body.as_bytes(), Precision::Nanosecond, &arena).expect("utf-8");
+    assert!(parsed.errors.is_empty());
+    let points = &parsed.points;
+    let mut c = Criterion::default().configure_from_args();
+    let mut group = c.benchmark_group("write_path");
+    group.throughput(Throughput::Elements(LINES as u64));
+
+    let catalog = Catalog::default();
+    let mut shard = Shard::default();
+    let mut seq = 0;
+    group.bench_function("store", |b| {
+        b.iter(|| {
+            seq += 1;
+            let out = write_points(&catalog, &mut shard, "db", points, options(seq), None);
+            assert_eq!(out.written, LINES);
+            if shard.rows() > 2_000_000 {
+                shard = Shard::default();
+            }
+            black_box(out.written)
+        })
+    });
+    let mut shard = Shard::default();
+    let mut wal = Vec::with_capacity(4 << 20);
+    group.bench_function("store+wal-entry", |b| {
+        b.iter(|| {
+            seq += 1;
+            wal.clear();
+            let out = write_points(
+                &catalog,
+                &mut shard,
+                "db",
+                points,
+                options(seq),
+                Some(&mut wal),
+            );
+            assert_eq!(out.written, LINES);
+            assert!(wal.len() > LINES);
+            if shard.rows() > 2_000_000 {
+                shard = Shard::default();
+            }
+            black_box(wal.len())
+        })
+    });
+
+    // Persisting 200 requests' rows (1 M points).
+    let mut shard = Shard::default();
+    for s in 0..200 {
+        write_points(&catalog, &mut shard, "db", points, options(s), None);
+    }
+    let tables: Vec<_> = shard.take_for_persist();
+    let rows: usize = tables
+        .iter()
+        .flat_map(|(_, b)| b)
+        .map(|b| b.num_rows())
+        .sum();
+    assert_eq!(rows, 200 * LINES);
+    let dir = std::env::temp_dir().join(format!("hydrant-bench-persist-{}", std::process::id()));
+    group.throughput(Throughput::Elements(rows as u64));
+    group.sample_size(10);
+    group.bench_function("persist-1M", |b| {
+        b.iter(|| {
+            let mut written = 0;
+            for ((db, table), batches) in &tables {
+                let files = hydrant::persist::write_table(&dir, db, table, batches, 0, 1).unwrap();
+                written += files.iter().map(|f| f.rows).sum::<usize>();
+            }
+            assert_eq!(written, rows);
+            black_box(written)
+        })
+    });
+    group.finish();
+    let _ = std::fs::remove_dir_all(&dir);
+    c.final_summary();
+}
