@@ -260,20 +260,7 @@ impl TableShard {
             self.set_in_row[id] = marker;
             if j < tags {
                 match builder {
-                    Builder::Tag(b) => {
-                        // Consecutive points often share a value (one host's
-                        // lines come together): one dictionary lookup per stretch.
-                        let mut k = 0;
-                        while k < n {
-                            let value = points[k].tags[j].value;
-                            let mut end = k + 1;
-                            while end < n && points[end].tags[j].value == value {
-                                end += 1;
-                            }
-                            b.append_values(value, end - k);
-                            k = end;
-                        }
-                    }
+                    Builder::Tag(b) => points.iter().for_each(|p| b.append_value(p.tags[j].value)),
                     other => other.append_nulls(n),
                 }
                 continue;
