@@ -853,6 +853,35 @@ mod tests {
     }
 
     #[test]
+    fn expiry_drops_sealed_batches_wholly_before_the_cutoff() {
+        let mut shard = Shard::default();
+        let (db, table) = (Arc::from("db"), Arc::from("t"));
+        let i = shard.table_index(&db, &table);
+        let v = [(0, "v", FieldValue::Float(1.0))];
+        for (time, seal) in [
+            (10, false),
+            (20, true),
+            (30, false),
+            (40, true),
+            (50, false),
+        ] {
+            append_point(shard.table_at(i), time, 1, &[], &v);
+            if seal {
+                shard.table_at(i).seal();
+            }
+        }
+        // The first batch (10, 20) ends before 25; the second (30, 40) does not;
+        // the open row (50) stays until it is sealed.
+        let (rows, files) = shard.expire(|d| if d == "db" { 25 } else { i64::MIN });
+        assert_eq!((rows, files.len()), (2, 0));
+        assert_eq!(shard.rows(), 3);
+        let (rows, _) = shard.expire(|_| i64::MIN);
+        assert_eq!(rows, 0, "no retention, nothing dropped");
+        let (rows, _) = shard.expire(|_| 45);
+        assert_eq!((rows, shard.rows()), (2, 1));
+    }
+
+    #[test]
     fn wide_strings_seal_by_bytes() {
         let mut shard = Shard {
             seal_bytes: 1000,
