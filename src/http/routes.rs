@@ -406,10 +406,17 @@ async fn query(conn: &mut Conn, head: &Head) -> Result<Response, ApiError> {
     let db = db.as_deref();
     // Permissions first: a statement the token may not run fails the request.
     for statement in &statements {
-        if let Statement::CreateDatabase { name } = statement {
-            if !identity.is_admin() && !identity.may(Access::Write, name) {
+        let changes = match statement {
+            Statement::CreateDatabase { name, .. } => Some(name.clone()),
+            Statement::AlterRetention {
+                policy, database, ..
+            } => Some(query::database_for(database, Some(policy))),
+            _ => None,
+        };
+        if let Some(name) = changes {
+            if !identity.is_admin() && !identity.may(Access::Write, &name) {
                 return Err(ApiError::Forbidden(format!(
-                    "token may not create database {name:?}"
+                    "token may not change database {name:?}"
                 )));
             }
             continue;
@@ -422,10 +429,41 @@ async fn query(conn: &mut Conn, head: &Head) -> Result<Response, ApiError> {
             }
         }
     }
-    for statement in &statements {
-        if let Statement::CreateDatabase { name } = statement {
-            database_name(name, None)?;
-            core.catalog.ensure_database(name);
+    // Statement results of the changes that fail (the rest run as usual).
+    let mut failed_changes = hashbrown::HashMap::new();
+    for (i, statement) in statements.iter().enumerate() {
+        let set = match statement {
+            Statement::CreateDatabase { name, duration } => {
+                database_name(name, None)?;
+                core.catalog.ensure_database(name);
+                duration.map(|d| (name.clone(), d))
+            }
+            Statement::AlterRetention {
+                policy,
+                database,
+                duration,
+            } => {
+                let name = query::database_for(database, Some(policy));
+                if core.catalog.snapshot().database(&name).is_none() {
+                    failed_changes.insert(i, format!("database not found: {database}"));
+                    None
+                } else {
+                    duration.map(|d| (name, d))
+                }
+            }
+            _ => None,
+        };
+        if let Some((name, ns)) = set {
+            let spec = if ns <= 0 {
+                "inf".to_string()
+            } else {
+                format!("{}ms", (ns / 1_000_000).max(1))
+            };
+            let result = crate::retention::command(&core.config.data_dir, &name, Some(&spec))
+                .and_then(|_| core.retention.reload());
+            if let Err(e) = result {
+                failed_changes.insert(i, e);
+            }
         }
     }
     let catalog = core.catalog.snapshot();
@@ -448,6 +486,14 @@ async fn query(conn: &mut Conn, head: &Head) -> Result<Response, ApiError> {
     }
     let mut store = Store::new(catalog.clone());
     store.budget = budget;
+    for name in catalog.database_names() {
+        store
+            .retention
+            .insert(name.to_string(), core.retention.of(&name));
+    }
+    for (i, e) in failed_changes {
+        answered.insert(i, Err(e));
+    }
     let skip = |i: usize| answered.contains_key(&i);
     let mut unreadable = Vec::new();
     for (d, t, range) in query::tables_needed(&statements, db, &catalog, &skip, now) {

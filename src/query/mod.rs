@@ -282,8 +282,8 @@ pub fn run_statement(
             show::series(store, &d, filter, now)
         }
         Statement::ShowRetentionPolicies { database } => {
-            need_db(database.as_ref())?;
-            Ok(show::retention_policies())
+            let d = need_db(database.as_ref())?;
+            Ok(show::retention_policies(store.retention.get(&d).copied().flatten()))
         }
         Statement::ShowCardinality {
             of,
@@ -304,7 +304,7 @@ pub fn run_statement(
                 now,
             )
         }
-        Statement::CreateDatabase { .. } => Ok(Vec::new()),
+        Statement::CreateDatabase { .. } | Statement::AlterRetention { .. } => Ok(Vec::new()),
         Statement::Unsupported(words) => Err(format!(
             "{words} is not supported: hydrant serves writes and reads (SELECT and SHOW); databases are created on write"
         )),

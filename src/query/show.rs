@@ -50,8 +50,29 @@ pub fn databases(store: &Store) -> Vec<Series> {
     one_column("databases", "name", names)
 }
 
-/// Every database has the one policy hydrant knows: `autogen`, kept forever.
-pub fn retention_policies() -> Vec<Series> {
+/// A duration as Go prints it (InfluxDB's SHOW output): 168h0m0s, 30m0s, 0s.
+fn go_duration(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    let (h, m, sec) = (s / 3600, s % 3600 / 60, s % 60);
+    match (h, m) {
+        (0, 0) => format!("{sec}s"),
+        (0, _) => format!("{m}m{sec}s"),
+        _ => format!("{h}h{m}m{sec}s"),
+    }
+}
+
+/// Every database has the one policy hydrant knows, `autogen`, with the
+/// database's retention (None: forever) and InfluxDB's shard group rule.
+pub fn retention_policies(duration: Option<std::time::Duration>) -> Vec<Series> {
+    const DAY: u64 = 86_400;
+    let group = match duration.map(|d| d.as_secs()) {
+        None => 7 * DAY,
+        Some(s) if s < 2 * DAY => 3600,
+        Some(s) if s <= 180 * DAY => DAY,
+        Some(_) => 7 * DAY,
+    };
+    let duration = go_duration(duration.unwrap_or_default());
+    let group = go_duration(std::time::Duration::from_secs(group));
     vec![Series {
         name: String::new(),
         columns: [
@@ -67,8 +88,8 @@ pub fn retention_policies() -> Vec<Series> {
             5,
             vec![vec![
                 text("autogen"),
-                text("0s"),
-                text("168h0m0s"),
+                text(&duration),
+                text(&group),
                 Value::Integer(1),
                 Value::Boolean(true),
             ]],

@@ -63,6 +63,8 @@ pub struct Store {
     pub budget: Budget,
     batches: HashMap<(String, String), Vec<RecordBatch>>,
     tag_values: HashMap<(String, String), TagValues>,
+    /// Retention per database SHOW RETENTION POLICIES reports (None: forever).
+    pub retention: HashMap<String, Option<std::time::Duration>>,
 }
 
 impl Store {
@@ -72,6 +74,7 @@ impl Store {
             budget: Budget::unlimited(),
             batches: HashMap::new(),
             tag_values: HashMap::new(),
+            retention: HashMap::new(),
         }
     }
 

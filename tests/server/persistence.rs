@@ -354,3 +354,60 @@ fn writes_past_max_memory_get_503_then_resume() {
     let a = ask(&server, "load", "SELECT count(a) FROM m");
     assert_eq!(a["series"][0]["values"][0][1], json!(40_000));
 }
+
+#[test]
+fn influxql_sets_a_databases_retention() {
+    let server = Server::start(&[]);
+    let show = |server: &Server| {
+        ask(server, "rdb", "SHOW RETENTION POLICIES")["series"][0]["values"][0].clone()
+    };
+    assert_eq!(
+        ask(
+            &server,
+            "",
+            "CREATE DATABASE rdb WITH DURATION 7d REPLICATION 1"
+        ),
+        json!({"statement_id": 0})
+    );
+    // InfluxDB 1.x's answer for the same statement.
+    assert_eq!(
+        show(&server),
+        json!(["autogen", "168h0m0s", "24h0m0s", 1, true])
+    );
+    let old = now_ns() - 8 * DAY;
+    let r = server.post("/write?db=rdb", format!("m v=1 {old}").as_bytes());
+    assert_eq!(
+        r.error(),
+        "partial write: points beyond retention policy dropped=1"
+    );
+    ask(
+        &server,
+        "rdb",
+        "ALTER RETENTION POLICY autogen ON rdb DURATION INF DEFAULT",
+    );
+    assert_eq!(show(&server)[1], json!("0s"));
+    assert_eq!(
+        server
+            .post("/write?db=rdb", format!("m v=1 {old}").as_bytes())
+            .status,
+        204
+    );
+    let a = ask(
+        &server,
+        "",
+        "ALTER RETENTION POLICY autogen ON nope DURATION 1h",
+    );
+    assert_eq!(a["error"], json!("database not found: nope"));
+    // Kept across restarts.
+    ask(
+        &server,
+        "rdb",
+        "ALTER RETENTION POLICY autogen ON rdb DURATION 400d",
+    );
+    let dir = server.crash();
+    let server = Server::start_in(dir, &[]);
+    assert_eq!(
+        show(&server),
+        json!(["autogen", "9600h0m0s", "168h0m0s", 1, true])
+    );
+}

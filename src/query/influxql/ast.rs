@@ -328,6 +328,15 @@ pub enum Statement {
     },
     CreateDatabase {
         name: String,
+        /// `WITH DURATION <d>`: nanoseconds, 0 for INF.
+        duration: Option<i64>,
+    },
+    /// `ALTER RETENTION POLICY <rp> ON <db> DURATION <d> …` (other options ignored).
+    AlterRetention {
+        policy: String,
+        database: String,
+        /// Nanoseconds, 0 for INF; None when the statement sets no duration.
+        duration: Option<i64>,
     },
     /// A statement InfluxDB has and hydrant does not run (named by its words).
     Unsupported(String),

@@ -193,11 +193,33 @@ impl<'a> Parser<'a> {
                 let save = self.pos;
                 if self.eat(Keyword::Database) {
                     let name = self.ident()?;
+                    let duration = if self.eat(Keyword::With) {
+                        self.retention_duration()?
+                    } else {
+                        None
+                    };
                     self.skip_statement();
-                    return Ok(Statement::CreateDatabase { name });
+                    return Ok(Statement::CreateDatabase { name, duration });
                 }
                 self.pos = save;
                 Ok(self.unsupported("CREATE"))
+            }
+            Token::Keyword(Keyword::Alter) => {
+                let save = self.pos;
+                if self.eat(Keyword::Retention) && self.eat(Keyword::Policy) {
+                    let policy = self.ident()?;
+                    self.expect(Keyword::On)?;
+                    let database = self.ident()?;
+                    let duration = self.retention_duration()?;
+                    self.skip_statement();
+                    return Ok(Statement::AlterRetention {
+                        policy,
+                        database,
+                        duration,
+                    });
+                }
+                self.pos = save;
+                Ok(self.unsupported("ALTER"))
             }
             Token::Keyword(
                 k @ (Keyword::Delete
@@ -205,11 +227,43 @@ impl<'a> Parser<'a> {
                 | Keyword::Explain
                 | Keyword::Grant
                 | Keyword::Revoke
-                | Keyword::Alter
                 | Keyword::Set
                 | Keyword::Kill),
             ) => Ok(self.unsupported(k.as_str())),
             other => Err(self.expected(&other, at, STATEMENT_STARTS)),
+        }
+    }
+
+    /// The `DURATION <d>` among a retention policy's options (REPLICATION,
+    /// SHARD DURATION, NAME, DEFAULT are accepted and ignored); INF is 0.
+    fn retention_duration(&mut self) -> Result<Option<i64>> {
+        let mut found = None;
+        loop {
+            let save = self.pos;
+            let (token, at) = self.next();
+            match token {
+                Token::Eof | Token::Semicolon => {
+                    self.pos = save;
+                    return Ok(found);
+                }
+                Token::Keyword(Keyword::Shard) => {
+                    // SHARD DURATION <d>: not ours to keep.
+                    self.eat(Keyword::Duration);
+                    self.next();
+                }
+                Token::Keyword(Keyword::Duration) => {
+                    let (value, at) = self.next();
+                    found = Some(match &value {
+                        Token::Duration(d) => super::lexer::parse_duration(d)
+                            .ok_or_else(|| self.expected(&value, at, &["duration"]))?,
+                        Token::Keyword(Keyword::Inf) => 0,
+                        _ => return Err(self.expected(&value, at, &["duration"])),
+                    });
+                }
+                _ => {
+                    let _ = at;
+                }
+            }
         }
     }
 
@@ -1207,7 +1261,19 @@ mod tests {
         ));
         assert!(matches!(
             parse_query("CREATE DATABASE \"telegraf\"").unwrap()[0],
-            Statement::CreateDatabase { ref name } if name == "telegraf"
+            Statement::CreateDatabase { ref name, duration: None } if name == "telegraf"
+        ));
+        assert!(matches!(
+            parse_query("CREATE DATABASE d WITH DURATION 7d REPLICATION 1 SHARD DURATION 1d NAME x").unwrap()[0],
+            Statement::CreateDatabase { duration: Some(d), .. } if d == 7 * 86_400_000_000_000
+        ));
+        assert!(matches!(
+            parse_query("ALTER RETENTION POLICY autogen ON d DURATION INF DEFAULT").unwrap()[0],
+            Statement::AlterRetention { duration: Some(0), ref database, .. } if database == "d"
+        ));
+        assert!(matches!(
+            parse_query("ALTER USER x WITH PASSWORD 'y'").unwrap()[0],
+            Statement::Unsupported(ref w) if w == "ALTER USER"
         ));
         assert!(matches!(
             parse_query("SELECT * INTO b FROM a").unwrap()[0],
