@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int32Type, TimestampNanosecondType};
-use arrow_array::{Array, ArrayRef, RecordBatch, UInt32Array};
+use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
@@ -146,9 +146,8 @@ fn day_of(ns: i64) -> String {
     }
 }
 
-/// One schema for batches whose columns grew over time: every column in
-/// first-seen order (`time` first, `_seq` last), missing ones as nulls.
-fn unify(batches: &[RecordBatch]) -> Result<RecordBatch, String> {
+/// Every column of `batches` in first-seen order (`time` first, `_seq` last).
+fn unified_fields(batches: &[RecordBatch]) -> Vec<Arc<Field>> {
     let mut fields: Vec<Arc<Field>> = Vec::new();
     for b in batches {
         for f in b.schema().fields() {
@@ -158,65 +157,70 @@ fn unify(batches: &[RecordBatch]) -> Result<RecordBatch, String> {
         }
     }
     fields.push(Arc::new(Field::new(SEQ_COLUMN, DataType::UInt64, false)));
-    let schema = Arc::new(Schema::new(fields.clone()));
-    let mut parts = Vec::with_capacity(batches.len());
-    for b in batches {
-        let columns: Vec<ArrayRef> = fields
-            .iter()
-            .map(|f| match b.column_by_name(f.name()) {
-                Some(c) => c.clone(),
-                None => arrow_array::new_null_array(f.data_type(), b.num_rows()),
-            })
-            .collect();
-        parts.push(RecordBatch::try_new(schema.clone(), columns).map_err(|e| e.to_string())?);
-    }
-    arrow_select::concat::concat_batches(&schema, &parts).map_err(|e| e.to_string())
+    fields
 }
 
-/// Per tag column (tag names sorted): its name, each row's value rank
-/// (0 for null, then the values' sorted order; equal values share a rank),
-/// and the values by rank.
+/// One tag column across batches: each row's value rank (0 for null or
+/// absent, then the values' sorted order) and the values by rank.
 struct TagRanks<'a> {
     name: String,
+    /// Indexed by the row's place in all batches, in order.
     ranks: Vec<u32>,
     values: Vec<&'a str>,
 }
 
-fn tag_ranks(batch: &RecordBatch) -> Vec<TagRanks<'_>> {
-    let schema = batch.schema();
+/// Tag columns (names sorted) ranked across every batch, so rows compare
+/// as integers and the output dictionary is the sorted values.
+fn tag_ranks<'a>(
+    batches: &'a [RecordBatch],
+    fields: &[Arc<Field>],
+    rows: usize,
+) -> Vec<TagRanks<'a>> {
     let mut out = Vec::new();
-    for (i, f) in schema.fields().iter().enumerate() {
+    for f in fields {
         if !matches!(f.data_type(), DataType::Dictionary(_, _)) {
             continue;
         }
-        let dict = batch.column(i).as_dictionary::<Int32Type>();
-        let values = dict.values().as_string::<i32>();
-        // Rank the dictionary once; rows then compare as integers.
-        let mut order: Vec<u32> = (0..values.len() as u32).collect();
-        order.sort_unstable_by_key(|&k| values.value(k as usize));
-        let mut rank_of = vec![0u32; values.len()];
-        let mut sorted: Vec<&str> = Vec::new();
-        for &k in &order {
-            let v = values.value(k as usize);
-            if sorted.last() != Some(&v) {
-                sorted.push(v);
-            }
-            rank_of[k as usize] = sorted.len() as u32;
-        }
-        let keys = dict.keys();
-        let ranks = (0..dict.len())
-            .map(|r| {
-                if dict.is_valid(r) {
+        let dicts: Vec<Option<&arrow_array::DictionaryArray<Int32Type>>> = batches
+            .iter()
+            .map(|b| {
+                b.column_by_name(f.name())
+                    .map(|c| c.as_dictionary::<Int32Type>())
+            })
+            .collect();
+        let mut values: Vec<&str> = dicts
+            .iter()
+            .flatten()
+            .flat_map(|d| d.values().as_string::<i32>().iter().flatten())
+            .collect();
+        values.sort_unstable();
+        values.dedup();
+        let mut ranks = Vec::with_capacity(rows);
+        for (b, d) in batches.iter().zip(&dicts) {
+            let Some(d) = d else {
+                ranks.extend(std::iter::repeat_n(0, b.num_rows()));
+                continue;
+            };
+            let dict_values = d.values().as_string::<i32>();
+            let rank_of: Vec<u32> = (0..dict_values.len())
+                .map(|k| match values.binary_search(&dict_values.value(k)) {
+                    Ok(i) if dict_values.is_valid(k) => i as u32 + 1,
+                    _ => 0,
+                })
+                .collect();
+            let keys = d.keys();
+            ranks.extend((0..d.len()).map(|r| {
+                if d.is_valid(r) {
                     rank_of[keys.value(r) as usize]
                 } else {
                     0
                 }
-            })
-            .collect();
+            }));
+        }
         out.push(TagRanks {
             name: f.name().clone(),
             ranks,
-            values: sorted,
+            values,
         });
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
@@ -307,6 +311,49 @@ fn sort_rows(rows: Vec<(u32, i64, u64, u32)>, series: usize) -> Vec<(u32, i64, u
     out
 }
 
+/// The rows `rows` (sorted) as one batch of `schema`: time and `_seq`
+/// from the sort keys, tags as dictionaries over their sorted values, the
+/// other fields interleaved from their batches.
+fn gather(
+    schema: &Arc<Schema>,
+    columns: &[Vec<ArrayRef>],
+    tags: &[TagRanks<'_>],
+    origin: &[(usize, usize)],
+    rows: &[(u32, i64, u64, u32)],
+) -> Result<RecordBatch, String> {
+    let picks: Vec<(usize, usize)> = rows.iter().map(|r| origin[r.3 as usize]).collect();
+    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+    for (i, f) in schema.fields().iter().enumerate() {
+        let array: ArrayRef = if i == 0 {
+            Arc::new(arrow_array::TimestampNanosecondArray::from_iter_values(
+                rows.iter().map(|r| r.1),
+            ))
+        } else if f.name() == SEQ_COLUMN {
+            Arc::new(arrow_array::UInt64Array::from_iter_values(
+                rows.iter().map(|r| r.2),
+            ))
+        } else if let Some(t) = tags.iter().find(|t| &t.name == f.name()) {
+            let keys: arrow_array::Int32Array = rows
+                .iter()
+                .map(|r| match t.ranks[r.3 as usize] {
+                    0 => None,
+                    k => Some(k as i32 - 1),
+                })
+                .collect();
+            let values = arrow_array::StringArray::from_iter_values(t.values.iter());
+            Arc::new(
+                arrow_array::DictionaryArray::<Int32Type>::try_new(keys, Arc::new(values))
+                    .map_err(|e| e.to_string())?,
+            )
+        } else {
+            let parts: Vec<&dyn Array> = columns[i].iter().map(|a| a.as_ref()).collect();
+            arrow_select::interleave::interleave(&parts, &picks).map_err(|e| e.to_string())?
+        };
+        arrays.push(array);
+    }
+    RecordBatch::try_new(schema.clone(), arrays).map_err(|e| e.to_string())
+}
+
 /// Writes `batches` (one table's rows on one core) as one file per UTC
 /// day, sorted by series then time; returns the files written.
 pub fn write_table(
@@ -325,27 +372,54 @@ pub fn write_table(
     if batches.is_empty() {
         return Ok(Vec::new());
     }
-    let all = unify(&batches)?;
-    let times = all
-        .column(0)
-        .as_primitive::<TimestampNanosecondType>()
-        .clone();
-    let seqs = all
-        .column(all.num_columns() - 1)
-        .as_primitive::<arrow_array::types::UInt64Type>()
-        .clone();
-    let tags = tag_ranks(&all);
-    let (row_series, rank) = series_ranks(&tags, all.num_rows());
+    let fields = unified_fields(&batches);
+    let schema = Arc::new(Schema::new(fields.clone()));
+    let total: usize = batches.iter().map(|b| b.num_rows()).sum();
+    // Rows are numbered across batches in order; `origin` maps back.
+    let mut origin: Vec<(usize, usize)> = Vec::with_capacity(total);
+    let mut times: Vec<i64> = Vec::with_capacity(total);
+    let mut seqs: Vec<u64> = Vec::with_capacity(total);
+    for (b, batch) in batches.iter().enumerate() {
+        origin.extend((0..batch.num_rows()).map(|r| (b, r)));
+        times.extend_from_slice(
+            batch
+                .column(0)
+                .as_primitive::<TimestampNanosecondType>()
+                .values(),
+        );
+        let seq = batch
+            .column_by_name(SEQ_COLUMN)
+            .ok_or("a batch without its write order")?;
+        seqs.extend_from_slice(
+            seq.as_primitive::<arrow_array::types::UInt64Type>()
+                .values(),
+        );
+    }
+    let tags = tag_ranks(&batches, &fields, total);
+    let (row_series, rank) = series_ranks(&tags, total);
     let mut days: BTreeMap<i64, Vec<(u32, i64, u64, u32)>> = BTreeMap::new();
-    for r in 0..all.num_rows() {
-        let t = times.value(r);
+    for r in 0..total {
+        let t = times[r];
         days.entry(t.div_euclid(DAY_NS)).or_default().push((
             rank[row_series[r] as usize],
             t,
-            seqs.value(r),
+            seqs[r],
             r as u32,
         ));
     }
+    // Each non-tag field column per batch (nulls where a batch lacks it).
+    let columns: Vec<Vec<ArrayRef>> = fields
+        .iter()
+        .map(|f| {
+            batches
+                .iter()
+                .map(|b| match b.column_by_name(f.name()) {
+                    Some(c) => c.clone(),
+                    None => arrow_array::new_null_array(f.data_type(), b.num_rows()),
+                })
+                .collect()
+        })
+        .collect();
     let mut out = Vec::new();
     for (day, rows) in days {
         let rows = sort_rows(rows, rank.len());
@@ -366,10 +440,7 @@ pub fn write_table(
                 file_tags.push((t.name.clone(), set));
             }
         }
-        let rows: Vec<u32> = rows.into_iter().map(|r| r.3).collect();
-        let indices = UInt32Array::from(rows);
-        let sorted =
-            arrow_select::take::take_record_batch(&all, &indices).map_err(|e| e.to_string())?;
+        let sorted = gather(&schema, &columns, &tags, &origin, &rows)?;
         let relative = PathBuf::from(path_component(db))
             .join(path_component(table))
             .join(&day)
@@ -508,6 +579,54 @@ mod tests {
     use crate::lp::{parse, Precision};
     use crate::shard::Shard;
     use crate::write::{write_points, WriteOptions};
+
+    #[test]
+    fn batches_with_grown_schemas_and_missing_tags_persist_as_one_sorted_file() {
+        let dir = std::env::temp_dir().join(format!("hydrant-persist-grow-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (catalog, mut shard) = (Catalog::default(), Shard::default());
+        let arena = bumpalo::Bump::new();
+        let write = |shard: &mut Shard, body: &str, seq: u64| {
+            let parsed = parse(body.as_bytes(), Precision::Nanosecond, &arena).unwrap();
+            let options = WriteOptions {
+                default_time: 0,
+                seq,
+                atomic: false,
+                cutoff: i64::MIN,
+            };
+            write_points(&catalog, shard, "db", &parsed.points, options, None);
+        };
+        write(&mut shard, "m,host=b v=1 3\nm v=2 2", 1);
+        let (db, table) = (Arc::from("db"), Arc::from("m"));
+        let i = shard.table_index(&db, &table);
+        shard.table_at(i).seal();
+        write(&mut shard, "m,host=a,dc=x v=3,w=\"s\" 1\nm,host=b v=4 1", 2);
+        let batches = shard.snapshot("db", "m");
+        assert_eq!(batches.len(), 2);
+        let files = write_table(&dir, &db, &table, &batches, 0, 5).unwrap();
+        let rows = read_rows(&dir, &files[0]).unwrap();
+        let b = &rows[0];
+        let schema = b.schema();
+        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        assert_eq!(names, ["time", "host", "v", "dc", "w", "_seq"]);
+        // Series order: (dc, host) with null first: (-, -), (-, b) x2, (x, a).
+        let host = b.column(1).as_dictionary::<Int32Type>();
+        let hosts: Vec<Option<&str>> = host
+            .downcast_dict::<arrow_array::StringArray>()
+            .unwrap()
+            .into_iter()
+            .collect();
+        assert_eq!(hosts, [None, Some("b"), Some("b"), Some("a")]);
+        let t = b.column(0).as_primitive::<TimestampNanosecondType>();
+        assert_eq!(t.values().as_ref(), [2, 1, 3, 1]);
+        let v = b
+            .column(2)
+            .as_primitive::<arrow_array::types::Float64Type>();
+        assert_eq!(v.values().as_ref(), [2.0, 4.0, 1.0, 3.0]);
+        let w = b.column(4).as_string::<i32>();
+        assert_eq!(w.iter().collect::<Vec<_>>(), [None, None, None, Some("s")]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn names_become_safe_path_components() {
