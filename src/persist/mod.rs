@@ -13,9 +13,9 @@
 //! Crash safety: a core's files become part of the data only when its
 //! manifest (`<data-dir>/persist/<core>.json`: the files, and the watermark
 //! — every WAL entry of that core with a sequence at or below it is in the
-//! files) is replaced after the files are written and synced. Files no
-//! manifest lists are leftovers of an interrupted persist (their rows are
-//! still in the WAL) and are deleted at start.
+//! files) is replaced after the files are written and synced. An unlisted
+//! file named above its core's watermark is a leftover of an interrupted
+//! persist (its rows are still in the WAL) and is deleted at start.
 
 use std::collections::BTreeMap;
 

@@ -303,18 +303,34 @@ pub fn recover(
         manifests[e].insert(core, manifest);
     }
     for file in persist::find_files(data_dir) {
-        if !listed.contains(&file) {
-            let path = data_dir.join(&file);
-            let done = std::fs::remove_file(&path);
-            report.problems.push(format!(
-                "Parquet file {} is a leftover of an interrupted persist (its rows are in the WAL): {}",
-                path.display(),
-                match done {
-                    Ok(()) => "deleted".to_string(),
-                    Err(e) => format!("cannot delete it: {e}"),
-                }
-            ));
+        if listed.contains(&file) {
+            continue;
         }
+        let path = data_dir.join(&file);
+        // `<core>-<watermark>.parquet` above its core's manifest: written by a
+        // persist that never finished (its rows are still in the WAL).
+        let name = file.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+        let leftover = name.split_once('-').and_then(|(c, w)| {
+            let (c, w) = (c.parse::<usize>().ok()?, w.parse::<u64>().ok()?);
+            Some(w > watermarks.get(&c).copied().unwrap_or(0))
+        });
+        report.problems.push(if leftover == Some(true) {
+            match std::fs::remove_file(&path) {
+                Ok(()) => format!(
+                    "Parquet file {} is a leftover of an interrupted persist (its rows are in the WAL): deleted",
+                    path.display()
+                ),
+                Err(e) => format!(
+                    "Parquet file {} is a leftover of an interrupted persist: cannot delete it: {e}",
+                    path.display()
+                ),
+            }
+        } else {
+            format!(
+                "Parquet file {} is in no manifest: left in place, not served",
+                path.display()
+            )
+        });
     }
 
     let files = list(wal_dir)

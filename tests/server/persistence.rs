@@ -411,3 +411,37 @@ fn influxql_sets_a_databases_retention() {
         json!(["autogen", "9600h0m0s", "168h0m0s", 1, true])
     );
 }
+
+#[test]
+fn files_no_manifest_lists_are_deleted_or_left_alone() {
+    let args = ["--persist-age", "1s"];
+    let server = Server::start(&args);
+    assert_eq!(
+        server.post("/write?db=load", body(10).as_bytes()).status,
+        204
+    );
+    let files = wait_persisted(&server.dir, "load", "m", 10);
+    let listed = server.dir.join(&files[0]);
+    let day = listed.parent().unwrap().to_path_buf();
+    let core = files[0].file_name().unwrap().to_string_lossy()[..3].to_string();
+    // A persist that wrote its file and died before its manifest…
+    let leftover = day.join(format!("{core}-09999999999999999999.parquet"));
+    // …and a file hydrant did not write in this run.
+    let stranger = day.join(format!("{core}-00000000000000000000.parquet"));
+    std::fs::copy(&listed, &leftover).unwrap();
+    std::fs::copy(&listed, &stranger).unwrap();
+    let dir = server.crash();
+    let server = Server::start_in(dir, &args);
+    let problems = server.stats()["recovery"]["problems"].to_string();
+    assert!(
+        problems.contains("leftover of an interrupted persist") && problems.contains("deleted"),
+        "{problems}"
+    );
+    assert!(
+        problems.contains("in no manifest: left in place"),
+        "{problems}"
+    );
+    assert!(!leftover.exists() && stranger.exists());
+    let a = ask(&server, "load", "SELECT count(f) FROM m");
+    assert_eq!(a["series"][0]["values"][0][1], json!(10), "{a}");
+}
