@@ -16,15 +16,6 @@ use hydrant::write::{write_points, WriteOptions};
 
 const LINES: usize = 5_000;
 
-fn options(seq: u64) -> WriteOptions {
-    WriteOptions {
-        default_time: 0,
-        seq,
-        atomic: false,
-        cutoff: i64::MIN,
-    }
-}
-
 fn main() {
     let body = sample::telegraf(LINES, 100, 1);
     let arena = Bump::new();
@@ -41,7 +32,14 @@ fn main() {
     group.bench_function("store", |b| {
         b.iter(|| {
             seq += 1;
-            let out = write_points(&catalog, &mut shard, "db", points, options(seq), None);
+            let out = write_points(
+                &catalog,
+                &mut shard,
+                "db",
+                points,
+                WriteOptions::new(0, seq),
+                None,
+            );
             assert_eq!(out.written, LINES);
             if shard.rows() > 2_000_000 {
                 shard = Shard::default();
@@ -60,7 +58,7 @@ fn main() {
                 &mut shard,
                 "db",
                 points,
-                options(seq),
+                WriteOptions::new(0, seq),
                 Some(&mut wal),
             );
             assert_eq!(out.written, LINES);
@@ -75,7 +73,14 @@ fn main() {
     // Persisting 200 requests' rows (1 M points).
     let mut shard = Shard::default();
     for s in 0..200 {
-        write_points(&catalog, &mut shard, "db", points, options(s), None);
+        write_points(
+            &catalog,
+            &mut shard,
+            "db",
+            points,
+            WriteOptions::new(0, s),
+            None,
+        );
     }
     let tables: Vec<_> = shard.take_for_persist();
     let rows: usize = tables

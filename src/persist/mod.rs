@@ -588,12 +588,7 @@ mod tests {
         let arena = bumpalo::Bump::new();
         let write = |shard: &mut Shard, body: &str, seq: u64| {
             let parsed = parse(body.as_bytes(), Precision::Nanosecond, &arena).unwrap();
-            let options = WriteOptions {
-                default_time: 0,
-                seq,
-                atomic: false,
-                cutoff: i64::MIN,
-            };
+            let options = WriteOptions::new(0, seq);
             write_points(&catalog, shard, "db", &parsed.points, options, None);
         };
         write(&mut shard, "m,host=b v=1 3\nm v=2 2", 1);
@@ -657,12 +652,7 @@ mod tests {
             &mut shard,
             "db",
             &parsed.points,
-            WriteOptions {
-                default_time: 0,
-                seq: 1,
-                atomic: false,
-                cutoff: i64::MIN,
-            },
+            WriteOptions::new(0, 1),
             None,
         );
         let batches = shard.snapshot("db", "m");

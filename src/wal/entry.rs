@@ -324,12 +324,7 @@ mod tests {
             &mut shard,
             "db",
             &parsed.points,
-            WriteOptions {
-                default_time: 99,
-                seq: 7,
-                atomic: false,
-                cutoff: i64::MIN,
-            },
+            WriteOptions::new(99, 7),
             Some(&mut wal),
         );
         wal
@@ -395,12 +390,7 @@ mod tests {
             &mut shard,
             "db",
             &[],
-            WriteOptions {
-                default_time: 0,
-                seq: 1,
-                atomic: false,
-                cutoff: i64::MIN,
-            },
+            WriteOptions::new(0, 1),
             Some(&mut wal),
         );
         assert!(wal.is_empty());
@@ -417,12 +407,7 @@ mod tests {
             &mut shard,
             "db",
             &parsed.points,
-            WriteOptions {
-                default_time: 0,
-                seq: 1,
-                atomic: false,
-                cutoff: i64::MIN,
-            },
+            WriteOptions::new(0, 1),
             Some(&mut wal),
         );
         assert!(wal.is_empty(), "a rejected point writes no entry");

@@ -195,12 +195,7 @@ pub fn replay_segment(
                     shard,
                     entry.db,
                     &entry.points,
-                    WriteOptions {
-                        default_time: 0,
-                        seq,
-                        atomic: false,
-                        cutoff: i64::MIN,
-                    },
+                    WriteOptions::new(0, seq),
                     None,
                 );
                 out.entries += 1;

@@ -203,6 +203,18 @@ pub struct WriteOptions {
     pub cutoff: i64,
 }
 
+impl WriteOptions {
+    /// Not atomic, and no retention cutoff.
+    pub fn new(default_time: i64, seq: u64) -> WriteOptions {
+        WriteOptions {
+            default_time,
+            seq,
+            atomic: false,
+            cutoff: i64::MIN,
+        }
+    }
+}
+
 /// The message for a point older than its database keeps (InfluxDB's words).
 pub const BEYOND_RETENTION: &str = "points beyond retention policy";
 
@@ -429,12 +441,7 @@ mod tests {
             shard,
             "db",
             &parsed.points,
-            WriteOptions {
-                default_time: 42,
-                seq: 1,
-                atomic: false,
-                cutoff: i64::MIN,
-            },
+            WriteOptions::new(42, 1),
             None,
         )
     }
@@ -512,10 +519,8 @@ mod tests {
             "db",
             &parsed.points,
             WriteOptions {
-                default_time: 0,
-                seq: 2,
                 atomic: true,
-                cutoff: i64::MIN,
+                ..WriteOptions::new(0, 2)
             },
             None,
         );
@@ -617,10 +622,8 @@ mod tests {
         let arena = Bump::new();
         let parsed = parse(b"m v=1 5\nm v=2 10\nm v=3", Precision::Nanosecond, &arena).unwrap();
         let options = WriteOptions {
-            default_time: 42,
-            seq: 1,
-            atomic: false,
             cutoff: 10,
+            ..WriteOptions::new(42, 1)
         };
         let out = write_points(&catalog, &mut shard, "db", &parsed.points, options, None);
         assert_eq!(out.written, 2);
