@@ -508,17 +508,19 @@ async fn query(conn: &mut Conn, head: &Head) -> Result<Response, ApiError> {
     }
     // A statement that reads an unreadable file answers with its error;
     // the others run as usual.
-    for (i, _) in statements.iter().enumerate() {
-        if answered.contains_key(&i) {
-            continue;
-        }
-        let only = |j: usize| j != i;
-        let needs = query::tables_needed(&statements, db, &catalog, &only, now);
-        if let Some((_, _, e)) = unreadable
-            .iter()
-            .find(|(d, t, _)| needs.iter().any(|(nd, nt, _)| nd == d && nt == t))
-        {
-            answered.insert(i, Err(e.clone()));
+    if !unreadable.is_empty() {
+        for i in 0..statements.len() {
+            if answered.contains_key(&i) {
+                continue;
+            }
+            let only = |j: usize| j != i;
+            let needs = query::tables_needed(&statements, db, &catalog, &only, now);
+            if let Some((_, _, e)) = unreadable
+                .iter()
+                .find(|(d, t, _)| needs.iter().any(|(nd, nt, _)| nd == d && nt == t))
+            {
+                answered.insert(i, Err(e.clone()));
+            }
         }
     }
     for (d, t) in query::tag_indexes_needed(&statements, db, &catalog) {
