@@ -7,8 +7,6 @@
 //! create` takes effect on a running server without a restart.
 
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -145,19 +143,7 @@ fn read_tokens(path: &Path) -> std::io::Result<Vec<StoredToken>> {
 
 /// Writes `contents` to `path` with mode 0600, atomically (rename).
 pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(contents)?;
-        f.sync_all()?;
-    }
-    fs::set_permissions(&tmp, fs::Permissions::from_mode(0o600))?;
-    fs::rename(&tmp, path)
+    crate::files::replace(path, contents, 0o600)
 }
 
 /// Adds a token to the file in `data_dir` and returns the token itself.
@@ -300,6 +286,7 @@ mod tests {
         .unwrap();
         let file = fs::read_to_string(dir.join(TOKENS_FILE)).unwrap();
         assert!(!file.contains(&admin) && !file.contains(&writer));
+        use std::os::unix::fs::PermissionsExt;
         let mode = fs::metadata(dir.join(TOKENS_FILE))
             .unwrap()
             .permissions()

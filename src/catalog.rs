@@ -247,14 +247,7 @@ impl Catalog {
             .collect();
         databases.sort_by(|a, b| a.name.cmp(&b.name));
         let bytes = serde_json::to_vec_pretty(&Saved { databases }).unwrap_or_default();
-        let tmp = file.with_extension("json.tmp");
-        let result = std::fs::File::create(&tmp)
-            .and_then(|mut f| {
-                std::io::Write::write_all(&mut f, &bytes)?;
-                f.sync_data()
-            })
-            .and_then(|()| std::fs::rename(&tmp, file));
-        if let Err(e) = result {
+        if let Err(e) = crate::files::replace(file, &bytes, 0o644) {
             eprintln!("hydrant: cannot save the catalog {}: {e}", file.display());
         }
     }

@@ -17,6 +17,7 @@ pub mod auth;
 pub mod catalog;
 pub mod config;
 pub mod decode;
+pub mod files;
 pub mod http;
 pub mod lp;
 pub mod persist;

@@ -152,10 +152,8 @@ pub fn command(data_dir: &Path, db: &str, value: Option<&str>) -> Result<String,
     }
     std::fs::create_dir_all(data_dir)
         .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
-    let tmp = file.with_extension("json.tmp");
     let bytes = serde_json::to_vec_pretty(&all).unwrap_or_default();
-    std::fs::write(&tmp, bytes)
-        .and_then(|()| std::fs::rename(&tmp, &file))
+    crate::files::replace(&file, &bytes, 0o644)
         .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
     Ok(match all.get(db) {
         Some(v) => format!("{db}: {v}"),

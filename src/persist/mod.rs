@@ -102,20 +102,13 @@ pub fn save_manifest(data_dir: &Path, core: usize, manifest: &Manifest) -> Resul
     write_synced(&path, |f| std::io::Write::write_all(f, &bytes))
 }
 
-/// Writes `path` through a temporary name so a crash leaves old or new, never half.
+/// Replaces `path` whole (see `files`), naming it in the error.
 fn write_synced(
     path: &Path,
     fill: impl FnOnce(&mut File) -> std::io::Result<()>,
 ) -> Result<(), String> {
-    let tmp = path.with_extension("tmp");
-    let result = (|| {
-        let mut f = File::create(&tmp)?;
-        fill(&mut f)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        File::open(path.parent().unwrap_or(Path::new(".")))?.sync_all()
-    })();
-    result.map_err(|e| format!("cannot write {}: {e}", path.display()))
+    crate::files::replace_with(path, 0o644, fill)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 /// A database or table name as one safe path component.
