@@ -9,7 +9,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 use base64::Engine;
@@ -229,23 +229,6 @@ impl TokenStore {
         Ok(true)
     }
 
-    /// Reloads every `period` on a background thread, for the life of the process.
-    pub fn watch(self: &Arc<Self>, period: Duration) {
-        let store = Arc::downgrade(self);
-        std::thread::Builder::new()
-            .name("hydrant-tokens".into())
-            .spawn(move || {
-                while let Some(store) = store.upgrade() {
-                    if let Err(e) = store.reload() {
-                        eprintln!("hydrant: could not reload tokens: {e}");
-                    }
-                    drop(store);
-                    std::thread::sleep(period);
-                }
-            })
-            .expect("spawn token watcher");
-    }
-
     /// The identity behind `token`, compared against every stored digest.
     pub fn authenticate(&self, token: &str) -> Result<Identity, AuthError> {
         let presented = digest(token);
@@ -262,6 +245,7 @@ impl TokenStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn scratch(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("hydrant-auth-{name}-{}", std::process::id()));

@@ -91,21 +91,6 @@ impl Retention {
         Ok(())
     }
 
-    pub fn watch(self: &Arc<Self>, period: Duration) {
-        let me = Arc::downgrade(self);
-        let _ = std::thread::Builder::new()
-            .name("hydrant-retention".into())
-            .spawn(move || {
-                while let Some(r) = me.upgrade() {
-                    if let Err(e) = r.reload() {
-                        eprintln!("hydrant: could not reload retention settings: {e}");
-                    }
-                    drop(r);
-                    std::thread::sleep(period);
-                }
-            });
-    }
-
     /// How long `db` keeps points (None: forever).
     pub fn of(&self, db: &str) -> Option<Duration> {
         match self.overrides.load().get(db) {
@@ -135,26 +120,19 @@ pub fn now_ns() -> i64 {
 pub fn command(data_dir: &Path, db: &str, value: Option<&str>) -> Result<String, String> {
     let file = data_dir.join(RETENTION_FILE);
     let mut all = read_file(&file)?;
-    match value {
-        None => {
-            return Ok(match all.get(db) {
-                Some(v) => format!("{db}: {v}"),
-                None => format!("{db}: default (--retention)"),
-            })
-        }
-        Some("default") => {
+    // Without a value this only shows the setting.
+    if let Some(value) = value {
+        if value == "default" {
             all.remove(db);
+        } else {
+            all.insert(db.to_string(), show(parse(value)?));
         }
-        Some(spec) => {
-            let d = parse(spec)?;
-            all.insert(db.to_string(), show(d));
-        }
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
+        let bytes = serde_json::to_vec_pretty(&all).unwrap_or_default();
+        crate::files::replace(&file, &bytes, 0o644)
+            .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
     }
-    std::fs::create_dir_all(data_dir)
-        .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
-    let bytes = serde_json::to_vec_pretty(&all).unwrap_or_default();
-    crate::files::replace(&file, &bytes, 0o644)
-        .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
     Ok(match all.get(db) {
         Some(v) => format!("{db}: {v}"),
         None => format!("{db}: default (--retention)"),

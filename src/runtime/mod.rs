@@ -115,7 +115,7 @@ pub fn serve(config: ServeConfig) -> Result<(), String> {
     })?;
     let tokens = Arc::new(setup_tokens(&config)?);
     if !config.without_auth {
-        tokens.watch(Duration::from_secs(1));
+        reload_every(&tokens, "tokens", |t| t.reload().map(|_| ()))?;
     }
 
     // Probe the address without SO_REUSEPORT: fails if anyone (even another
@@ -131,7 +131,7 @@ pub fn serve(config: ServeConfig) -> Result<(), String> {
     watch_signals(shutdown.clone())?;
     let catalog = Arc::new(Catalog::open(config.data_dir.join(CATALOG_FILE))?);
     let retention = crate::retention::Retention::open(&config.data_dir, config.retention)?;
-    retention.watch(Duration::from_secs(1));
+    reload_every(&retention, "retention settings", |r| r.reload())?;
     let wal_dir = config.data_dir.join(WAL_DIR);
     std::fs::create_dir_all(&wal_dir)
         .map_err(|e| format!("cannot create {}: {e}", wal_dir.display()))?;
@@ -326,6 +326,33 @@ fn listen(addr: std::net::SocketAddr) -> std::io::Result<Listener> {
     // SAFETY: `fd` is a bound, listening TCP socket we own and hand over.
     let socket = unsafe { <TcpListener as std::os::fd::FromRawFd>::from_raw_fd(fd) };
     Ok(Listener { socket, fd })
+}
+
+/// Re-reads a file-backed setting (`reload`) every second on a thread of
+/// its own, for as long as `target` lives, so CLI changes reach a running server.
+fn reload_every<T, E>(
+    target: &Arc<T>,
+    what: &'static str,
+    reload: fn(&T) -> Result<(), E>,
+) -> Result<(), String>
+where
+    T: Send + Sync + 'static,
+    E: std::fmt::Display + 'static,
+{
+    let target = Arc::downgrade(target);
+    std::thread::Builder::new()
+        .name(format!("hydrant-{}", what.replace(' ', "-")))
+        .spawn(move || {
+            while let Some(t) = target.upgrade() {
+                if let Err(e) = reload(&t) {
+                    eprintln!("hydrant: could not reload {what}: {e}");
+                }
+                drop(t);
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        })
+        .map(|_| ())
+        .map_err(|e| format!("cannot watch {what} for changes: {e}"))
 }
 
 fn watch_signals(shutdown: Arc<AtomicBool>) -> Result<(), String> {
