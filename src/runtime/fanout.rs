@@ -110,35 +110,17 @@ type TagKeys = Vec<(Arc<str>, Vec<Arc<str>>)>;
 /// A table's merged tag index and the write count it was taken at.
 type TagsAt = (u64, Arc<crate::shard::TagIndex>);
 
-fn merge_tag_indexes(a: &TagKeys, b: &TagKeys) -> TagKeys {
-    fn union(x: &[Arc<str>], y: &[Arc<str>]) -> Vec<Arc<str>> {
-        let (mut i, mut j) = (0, 0);
-        let mut out = Vec::with_capacity(x.len().max(y.len()));
-        while i < x.len() && j < y.len() {
-            match x[i].cmp(&y[j]) {
-                std::cmp::Ordering::Less => {
-                    out.push(x[i].clone());
-                    i += 1;
-                }
-                std::cmp::Ordering::Greater => {
-                    out.push(y[j].clone());
-                    j += 1;
-                }
-                std::cmp::Ordering::Equal => {
-                    out.push(x[i].clone());
-                    i += 1;
-                    j += 1;
-                }
-            }
-        }
-        out.extend_from_slice(&x[i..]);
-        out.extend_from_slice(&y[j..]);
-        out
-    }
+/// Merges two slices sorted by `key`; an element in both becomes `both(x, y)`.
+fn merge_sorted<T: Clone, K: Ord>(
+    a: &[T],
+    b: &[T],
+    key: impl Fn(&T) -> &K,
+    both: impl Fn(&T, &T) -> T,
+) -> Vec<T> {
     let mut out = Vec::with_capacity(a.len().max(b.len()));
     let (mut i, mut j) = (0, 0);
     while i < a.len() && j < b.len() {
-        match a[i].0.cmp(&b[j].0) {
+        match key(&a[i]).cmp(key(&b[j])) {
             std::cmp::Ordering::Less => {
                 out.push(a[i].clone());
                 i += 1;
@@ -148,7 +130,7 @@ fn merge_tag_indexes(a: &TagKeys, b: &TagKeys) -> TagKeys {
                 j += 1;
             }
             std::cmp::Ordering::Equal => {
-                out.push((a[i].0.clone(), union(&a[i].1, &b[j].1)));
+                out.push(both(&a[i], &b[j]));
                 i += 1;
                 j += 1;
             }
@@ -157,6 +139,15 @@ fn merge_tag_indexes(a: &TagKeys, b: &TagKeys) -> TagKeys {
     out.extend_from_slice(&a[i..]);
     out.extend_from_slice(&b[j..]);
     out
+}
+
+fn merge_tag_indexes(a: &TagKeys, b: &TagKeys) -> TagKeys {
+    merge_sorted(
+        a,
+        b,
+        |(k, _)| k,
+        |(k, x), (_, y)| (k.clone(), merge_sorted(x, y, |v| v, |v, _| v.clone())),
+    )
 }
 
 /// A table's rows on this core: in memory, and in the Parquet files that
