@@ -25,7 +25,9 @@ pub async fn run(core: Rc<Core>) {
         }
         let due = {
             let shard = core.shard.borrow();
-            let over = shard.held_bytes() >= share;
+            // One pass over the batches per tick: the persist trigger and the limit.
+            let memory = shard.memory_bytes();
+            let over = memory + shard.persisting_bytes() >= share;
             if over != core.over_memory.get() {
                 core.over_memory.set(over);
                 if over {
@@ -36,7 +38,7 @@ pub async fn run(core: Rc<Core>) {
                     );
                 }
             }
-            shard.memory_bytes() >= persist_at
+            memory >= persist_at
                 || shard
                     .oldest_unpersisted()
                     .is_some_and(|t| t.elapsed() >= core.config.persist_age)

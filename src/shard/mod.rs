@@ -622,12 +622,9 @@ impl Shard {
         self.tables.iter().map(|(_, t)| t.memory_bytes()).sum()
     }
 
-    /// Bytes of rows in memory, including those being persisted.
-    pub fn held_bytes(&self) -> usize {
-        self.tables
-            .iter()
-            .map(|(_, t)| t.memory_bytes() + t.persisting_bytes())
-            .sum()
+    /// Bytes of batches being written to Parquet (still in memory).
+    pub fn persisting_bytes(&self) -> usize {
+        self.tables.iter().map(|(_, t)| t.persisting_bytes()).sum()
     }
 
     /// Drops what lies wholly before each table's cutoff (`cutoff_of(db)`,
