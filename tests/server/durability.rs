@@ -152,8 +152,7 @@ fn crash_and_recover(sync: &str, persist_size: &str) {
     let recovery = &server.stats()["recovery"];
     assert_eq!(recovery["problems"], serde_json::json!([]), "{recovery}");
     // New writes after recovery win over replayed ones (the write order continues).
-    let r = server.post("/write?db=load", b"m,t=0,b=0 v=-1i,s=\"new\" 1000000");
-    assert_eq!(r.status, 204, "{}", r.text());
+    server.write("load", b"m,t=0,b=0 v=-1i,s=\"new\" 1000000");
     let rows = stored(&server);
     assert!(rows.contains_key(&(0, 0, -1)) && !rows.contains_key(&(0, 0, 0)));
 }
@@ -174,8 +173,7 @@ fn wal_sync_none_keeps_everything_over_a_clean_stop() {
     let args = ["--wal-sync", "none"];
     let server = Server::start(&args);
     for b in 0..20 {
-        let r = server.post("/write?db=load", batch(0, b).as_bytes());
-        assert_eq!(r.status, 204);
+        server.write("load", batch(0, b).as_bytes());
     }
     let dir = server.stop();
     let server = Server::start_in(dir, &args);
@@ -207,10 +205,7 @@ fn newest_segment(dir: &std::path::Path) -> std::path::PathBuf {
 fn a_torn_wal_tail_is_truncated_and_reported() {
     let server = Server::start(&[]);
     for b in 0..10 {
-        assert_eq!(
-            server.post("/write?db=load", batch(1, b).as_bytes()).status,
-            204
-        );
+        server.write("load", batch(1, b).as_bytes());
     }
     let dir = server.crash();
     // A crash in the middle of a flush: the start of an entry, then nothing.
@@ -245,10 +240,7 @@ fn a_torn_wal_tail_is_truncated_and_reported() {
 fn damage_inside_the_wal_is_reported_and_the_rest_replayed() {
     let server = Server::start(&["--cores", "1"]);
     for b in 0..5 {
-        assert_eq!(
-            server.post("/write?db=load", batch(2, b).as_bytes()).status,
-            204
-        );
+        server.write("load", batch(2, b).as_bytes());
     }
     let dir = server.crash();
     let segment = newest_segment(&dir);
@@ -285,7 +277,7 @@ fn restarts_with_an_empty_or_missing_wal() {
     let dir = server.crash();
     std::fs::remove_dir_all(dir.join("wal")).unwrap();
     let server = Server::start_in(dir, &[]);
-    assert_eq!(server.post("/write?db=load", b"m v=1i 1").status, 204);
+    server.write("load", b"m v=1i 1");
 }
 
 /// Bytes free on the filesystem holding `path`.

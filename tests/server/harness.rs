@@ -117,6 +117,30 @@ impl Server {
         self.send(&request("POST", path, &self.auth(), body))
     }
 
+    /// Writes `body` to `db` with the admin token; the write must be a 204.
+    pub fn write(&self, db: &str, body: &[u8]) {
+        let r = self.post(&format!("/write?db={}", urlencode(db)), body);
+        assert_eq!(r.status, 204, "{}", r.text());
+    }
+
+    /// Runs `hydrant <command> --data-dir <this server's dir> <args>`, which
+    /// must succeed; returns its output, trimmed.
+    pub fn cli(&self, command: &[&str], args: &[&str]) -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_hydrant"))
+            .args(command)
+            .arg("--data-dir")
+            .arg(&self.dir)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
     /// Every row of a table, merged across cores, via the test read path.
     pub fn rows(&self, db: &str, measurement: &str) -> Vec<serde_json::Value> {
         let path = format!(

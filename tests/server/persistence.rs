@@ -81,8 +81,7 @@ fn parquet_files_hold_the_rows_and_pyarrow_reads_them() {
     let points = 3000;
     let text = body(points);
     for chunk in text.lines().collect::<Vec<_>>().chunks(500) {
-        let r = server.post("/write?db=load", chunk.join("\n").as_bytes());
-        assert_eq!(r.status, 204, "{}", r.text());
+        server.write("load", chunk.join("\n").as_bytes());
     }
     let files = wait_persisted(&server.dir, "load", "m", points);
     assert!(files.len() >= 3, "one file per UTC day at least: {files:?}");
@@ -155,15 +154,13 @@ print(json.dumps(out))
 fn queries_read_memory_and_files_and_restarts_keep_both() {
     let args = ["--persist-age", "1s"];
     let server = Server::start(&args);
-    let r = server.post("/write?db=load", body(1000).as_bytes());
-    assert_eq!(r.status, 204);
+    server.write("load", body(1000).as_bytes());
     wait_persisted(&server.dir, "load", "m", 1000);
     // Newer rows in memory, one of them overwriting a persisted point.
-    let r = server.post(
-        "/write?db=load",
+    server.write(
+        "load",
         b"m,host=h0,dc=d0 f=-1 1700000000000000000\nm,host=zz,dc=d9 f=7 1800000000000000000",
     );
-    assert_eq!(r.status, 204);
     let check = |server: &Server| {
         let a = ask(server, "load", "SELECT count(f), sum(f) FROM m");
         let total: f64 = (1..1000).map(|i| i as f64 + 0.5).sum::<f64>() - 1.0 + 7.0;
@@ -198,11 +195,8 @@ fn queries_read_memory_and_files_and_restarts_keep_both() {
 fn a_missing_parquet_file_is_a_clear_error_and_the_rest_is_served() {
     let args = ["--persist-age", "1s"];
     let server = Server::start(&args);
-    assert_eq!(
-        server.post("/write?db=load", body(100).as_bytes()).status,
-        204
-    );
-    assert_eq!(server.post("/write?db=load", b"n x=1 1").status, 204);
+    server.write("load", body(100).as_bytes());
+    server.write("load", b"n x=1 1");
     let files = wait_persisted(&server.dir, "load", "m", 100);
     wait_persisted(&server.dir, "load", "n", 1);
     let mut files: Vec<PathBuf> = files
@@ -261,17 +255,7 @@ fn points_beyond_retention_are_refused_per_line() {
     let a = ask(&server, "load", "SELECT v FROM m");
     assert_eq!(a["series"][0]["values"], json!([[now, 2]]));
     // A database with its own setting: forever.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hydrant"))
-        .args(["db", "retention", "--data-dir"])
-        .arg(&server.dir)
-        .args(["keep", "inf"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    server.cli(&["db", "retention"], &["keep", "inf"]);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let r = server.post("/write?db=keep", format!("m v=1 {old}").as_bytes());
@@ -293,22 +277,14 @@ fn expired_parquet_files_are_dropped() {
     let server = Server::start(&args);
     let now = now_ns();
     let old = now - 120_000_000_000;
-    let r = server.post(
-        "/write?db=load",
+    server.write(
+        "load",
         format!("m,h=a v=1 {old}\nm,h=b v=2 {}", old + 1).as_bytes(),
     );
-    assert_eq!(r.status, 204);
     let old_files = wait_persisted(&server.dir, "load", "m", 2);
-    let r = server.post("/write?db=load", format!("m,h=a v=3 {now}").as_bytes());
-    assert_eq!(r.status, 204);
+    server.write("load", format!("m,h=a v=3 {now}").as_bytes());
     wait_persisted(&server.dir, "load", "m", 3);
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hydrant"))
-        .args(["db", "retention", "--data-dir"])
-        .arg(&server.dir)
-        .args(["load", "1m"])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    server.cli(&["db", "retention"], &["load", "1m"]);
     let deadline = Instant::now() + Duration::from_secs(10);
     while old_files.iter().any(|f| server.dir.join(f).exists()) {
         assert!(Instant::now() < deadline, "expired files are still there");
@@ -329,8 +305,7 @@ fn writes_past_max_memory_get_503_then_resume() {
     let big: String = (0..40_000)
         .map(|i| format!("m,host=h{} a={i},b={i},c={i},d={i} {i}\n", i % 50))
         .collect();
-    let r = server.post("/write?db=load", big.as_bytes());
-    assert_eq!(r.status, 204, "{}", r.text());
+    server.write("load", big.as_bytes());
     let mut saw = None;
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut k = 0;
@@ -386,12 +361,7 @@ fn influxql_sets_a_databases_retention() {
         "ALTER RETENTION POLICY autogen ON rdb DURATION INF DEFAULT",
     );
     assert_eq!(show(&server)[1], json!("0s"));
-    assert_eq!(
-        server
-            .post("/write?db=rdb", format!("m v=1 {old}").as_bytes())
-            .status,
-        204
-    );
+    server.write("rdb", format!("m v=1 {old}").as_bytes());
     let a = ask(
         &server,
         "",
@@ -416,10 +386,7 @@ fn influxql_sets_a_databases_retention() {
 fn files_no_manifest_lists_are_deleted_or_left_alone() {
     let args = ["--persist-age", "1s"];
     let server = Server::start(&args);
-    assert_eq!(
-        server.post("/write?db=load", body(10).as_bytes()).status,
-        204
-    );
+    server.write("load", body(10).as_bytes());
     let files = wait_persisted(&server.dir, "load", "m", 10);
     let listed = server.dir.join(&files[0]);
     let day = listed.parent().unwrap().to_path_buf();

@@ -1,6 +1,5 @@
 //! Writes: parameters, auth, encodings, partial writes, schema rules across cores.
 
-use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
@@ -122,20 +121,7 @@ fn every_auth_scheme_on_every_write_endpoint() {
 #[test]
 fn scoped_tokens_and_live_token_creation() {
     let s = Server::start(&[]);
-    let create = |args: &[&str]| -> String {
-        let out = Command::new(env!("CARGO_BIN_EXE_hydrant"))
-            .args(["token", "create", "--data-dir"])
-            .arg(&s.dir)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
-    };
+    let create = |args: &[&str]| s.cli(&["token", "create"], args);
     let writer = create(&["--db", "scoped", "--write"]);
     let reader = create(&["--db", "scoped", "--read"]);
     let write = |token: &str, db: &str| {
