@@ -248,7 +248,7 @@ impl Catalog {
         databases.sort_by(|a, b| a.name.cmp(&b.name));
         let bytes = serde_json::to_vec_pretty(&Saved { databases }).unwrap_or_default();
         if let Err(e) = crate::files::replace(file, &bytes, 0o644) {
-            eprintln!("hydrant: cannot save the catalog {}: {e}", file.display());
+            log::error!("cannot save the catalog {}: {e}", file.display());
         }
     }
 

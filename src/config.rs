@@ -38,6 +38,44 @@ pub struct ServeConfig {
     pub retention: Option<Duration>,
     /// Bytes of rows not yet persisted the node holds before writes get 503.
     pub max_memory: usize,
+    /// Where accepted points go.
+    pub store: Store,
+    /// /metrics asks for a token like every other endpoint.
+    pub metrics_auth: bool,
+    /// How often the one-line throughput summary is logged (None: never).
+    pub log_summary: Option<Duration>,
+}
+
+/// `--store`: what happens to accepted points.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Store {
+    /// WAL (as --wal-sync says), memory, then Parquet: the default.
+    Disk,
+    /// Memory only: no WAL and no Parquet; lost on exit.
+    Memory,
+    /// Validated exactly as usual, answered exactly as usual, then dropped.
+    None,
+}
+
+impl Store {
+    pub fn parse(s: &str) -> Result<Store, String> {
+        match s {
+            "disk" => Ok(Store::Disk),
+            "memory" => Ok(Store::Memory),
+            "none" => Ok(Store::None),
+            _ => Err(format!("invalid --store {s:?} (use disk, memory or none)")),
+        }
+    }
+}
+
+impl std::fmt::Display for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Store::Disk => "disk",
+            Store::Memory => "memory",
+            Store::None => "none",
+        })
+    }
 }
 
 impl ServeConfig {
@@ -64,6 +102,9 @@ impl ServeConfig {
             persist_age: Duration::from_secs(600),
             retention: None,
             max_memory: physical_memory() / 2,
+            store: Store::Disk,
+            metrics_auth: false,
+            log_summary: Some(Duration::from_secs(10)),
         }
     }
 }

@@ -115,6 +115,23 @@ struct ServeArgs {
     /// like 50%); past it, writes get 503 with Retry-After until persisting catches up.
     #[arg(long, env = "HYDRANT_MAX_MEMORY", default_value = "50%")]
     max_memory: String,
+    /// What happens to accepted points: `disk` (WAL, memory, Parquet),
+    /// `memory` (no WAL, no Parquet: lost on exit; bounded by --max-memory),
+    /// or `none` (validated and answered exactly as usual, then dropped: a
+    /// sink for load-testing client pipelines).
+    #[arg(long, env = "HYDRANT_STORE", default_value = "disk")]
+    store: String,
+    /// Require a token for GET /metrics (open by default, like Prometheus targets).
+    #[arg(long, env = "HYDRANT_METRICS_AUTH")]
+    metrics_auth: bool,
+    /// Log level or filter (error, warn, info, debug, trace; or env_logger
+    /// syntax such as `warn,hydrant::wal=debug`); default RUST_LOG, else info.
+    #[arg(long, env = "HYDRANT_LOG_LEVEL")]
+    log_level: Option<String>,
+    /// How often to log a one-line throughput summary (0 or off: never).
+    /// Quiet while no request arrives.
+    #[arg(long, env = "HYDRANT_LOG_SUMMARY", default_value = "10s")]
+    log_summary: String,
     /// Serve /debug/rows, a read path for tests.
     #[arg(long, env = "HYDRANT_DEBUG_ENDPOINTS", hide = true)]
     debug_endpoints: bool,
@@ -182,13 +199,22 @@ fn serve_config(args: ServeArgs) -> Result<ServeConfig, String> {
         d => Some(config::parse_duration(d)?),
     };
     c.max_memory = config::parse_memory(&args.max_memory)?;
+    c.store = config::Store::parse(&args.store)?;
+    c.metrics_auth = args.metrics_auth;
+    c.log_summary = match args.log_summary.trim() {
+        "0" | "off" | "none" => None,
+        d => Some(config::parse_duration(d)?).filter(|d| !d.is_zero()),
+    };
     Ok(c)
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => serve_config(*args).and_then(hydrant::runtime::serve),
+        Command::Serve(args) => {
+            hydrant::logging::init(args.log_level.as_deref());
+            serve_config(*args).and_then(hydrant::runtime::serve)
+        }
         Command::Sample {
             kind,
             lines,

@@ -18,6 +18,7 @@ use glommio::net::TcpStream;
 use super::request::{parse_head, BodyKind, Head, HeadError, MAX_HEAD};
 use super::response::{Api, ApiError, Response};
 use super::routes;
+use crate::metrics::Endpoint;
 use crate::runtime::Core;
 
 /// How often a blocked read looks at the shutdown flag.
@@ -407,12 +408,15 @@ pub async fn serve(stream: TcpStream, core: Rc<Core>) {
             Err(ApiErrorOrClose::Api(error)) => {
                 // The framing is unknown now, so the connection cannot be reused.
                 let response = error.into_response(Api::V1);
+                let stats = conn.core.stats();
+                stats.request(Endpoint::Other, response.status, Duration::ZERO);
                 if conn.respond(None, &response, false).await.is_ok() {
                     conn.linger_close().await;
                 }
                 break;
             }
         };
+        let started = Instant::now();
         conn.in_request = true;
         conn.body_pending = head.body != BodyKind::None;
         conn.broken = false;
@@ -421,11 +425,12 @@ pub async fn serve(stream: TcpStream, core: Rc<Core>) {
         let response = routes::handle(&mut conn, &head).await;
         let reusable = !response.close && conn.skip_body(&head).await;
         let keep_alive = head.keep_alive && reusable && !conn.core.shutting_down();
-        if conn
-            .respond(Some(&head), &response, keep_alive)
-            .await
-            .is_err()
-        {
+        let sent = conn.respond(Some(&head), &response, keep_alive).await;
+        let endpoint = Endpoint::of(&head.path);
+        conn.core
+            .stats()
+            .request(endpoint, response.status, started.elapsed());
+        if sent.is_err() {
             break;
         }
         if !keep_alive {

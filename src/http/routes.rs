@@ -9,6 +9,7 @@ use super::request::{credentials, Credentials, Head, Method, Params};
 use super::response::{Api, ApiError, Response, INFLUXDB_VERSION};
 use crate::auth::{Access, AuthError, Identity};
 use crate::catalog::MAX_DATABASE_NAME;
+use crate::config::Store;
 use crate::decode::{DecodeError, Encoding};
 use crate::lp::{parse_with_options, LineError, ParseOptions, Precision};
 use crate::runtime::{Core, Scratch};
@@ -48,6 +49,8 @@ pub async fn handle(conn: &mut Conn, head: &Head) -> Response {
         ("/query", _) => Err(ApiError::MethodNotAllowed {
             allow: "GET, OPTIONS, POST",
         }),
+        ("/metrics", Method::Get | Method::Head) => metrics(conn, head),
+        ("/metrics", _) => Err(ApiError::MethodNotAllowed { allow: "GET, HEAD" }),
         ("/debug/rows", Method::Get) if conn.core().config.debug_endpoints => {
             debug_rows(conn, head).await
         }
@@ -62,6 +65,23 @@ pub async fn handle(conn: &mut Conn, head: &Head) -> Response {
         Api::V1
     };
     result.unwrap_or_else(|e| e.into_response(api))
+}
+
+/// Prometheus text format; open unless --metrics-auth (then any valid token).
+fn metrics(conn: &Conn, head: &Head) -> Result<Response, ApiError> {
+    let core = conn.core();
+    if core.config.metrics_auth {
+        authenticate(core, head, &Params::parse(&head.query), Api::V1)?;
+    }
+    Ok(Response {
+        status: 200,
+        headers: vec![(
+            "Content-Type",
+            "text/plain; version=0.0.4; charset=utf-8".into(),
+        )],
+        body: core.metrics.render().into_bytes(),
+        close: false,
+    })
 }
 
 fn preflight() -> Response {
@@ -251,6 +271,8 @@ fn ingest(
     let mut scratch = core.scratch.borrow_mut();
     let Scratch { arena, decoded } = &mut *scratch;
     let limit = core.config.max_body_size;
+    let stats = core.stats();
+    stats.body_bytes.add(raw.len() as u64);
     let body: &[u8] = match encoding {
         Encoding::Identity => raw,
         Encoding::Gzip => match core.gunzip.borrow_mut().decompress(raw, decoded, limit) {
@@ -263,6 +285,7 @@ fn ingest(
             }
         },
     };
+    stats.decoded_bytes.add(body.len() as u64);
     arena.reset();
     let options = ParseOptions {
         precision,
@@ -285,9 +308,11 @@ fn ingest(
         );
     }
     let seq = core.next_seq();
+    let store = core.config.store;
     let outcome = if atomic && !parsed.errors.is_empty() {
         None
     } else {
+        let mut wal = (store == Store::Disk).then(|| core.wal.pending());
         let mut shard = core.shard.borrow_mut();
         Some(write_points(
             &core.catalog,
@@ -299,14 +324,14 @@ fn ingest(
                 seq,
                 atomic,
                 cutoff: core.retention.cutoff(db, crate::retention::now_ns()),
+                discard: store == Store::None,
             },
-            Some(&mut core.wal.pending()),
+            wal.as_deref_mut(),
         ))
     };
-    let commit = outcome
-        .as_ref()
-        .filter(|o| o.written > 0)
-        .map(|_| core.wal.enqueued(seq));
+    let written = outcome.as_ref().map_or(0, |o| o.written);
+    stats.lines_accepted.add(written as u64);
+    let commit = (written > 0 && store == Store::Disk).then(|| core.wal.enqueued(seq));
     // Every rejected line in body order; text is built only for those shown.
     let mut rejected: Vec<(usize, Result<&LineError<'_>, &Rejection>)> =
         parsed.errors.iter().map(|e| (e.line, Ok(e))).collect();
@@ -318,6 +343,7 @@ fn ingest(
     }
     rejected.sort_by_key(|r| r.0);
     let dropped = rejected.len();
+    stats.lines_rejected.add(dropped as u64);
     let shown = &rejected[..dropped.min(MAX_REPORTED_LINES)];
     let wanted: Vec<usize> = shown.iter().filter(|r| r.1.is_err()).map(|r| r.0).collect();
     let mut texts = line_texts(body, &wanted).into_iter();

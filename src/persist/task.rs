@@ -27,25 +27,32 @@ pub async fn run(core: Rc<Core>) {
             let shard = core.shard.borrow();
             // One pass over the batches per tick: the persist trigger and the limit.
             let memory = shard.memory_bytes();
-            let over = memory + shard.persisting_bytes() >= share;
+            let held = memory + shard.persisting_bytes();
+            let stats = core.stats();
+            stats.shard_rows.set(shard.memory_rows() as u64);
+            stats.shard_bytes.set(held as u64);
+            stats.parquet_files.set(shard.file_count() as u64);
+            let over = held >= share;
             if over != core.over_memory.get() {
                 core.over_memory.set(over);
                 if over {
-                    eprintln!(
-                        "hydrant: core {}: {} MiB of rows not yet persisted (its share of --max-memory): writes get 503 until persisting catches up",
-                        core.index,
+                    log::warn!(
+                        core = core.index;
+                        "{} MiB of rows not yet persisted (its share of --max-memory): writes get 503 until persisting catches up",
                         share >> 20
                     );
                 }
             }
-            memory >= persist_at
-                || shard
-                    .oldest_unpersisted()
-                    .is_some_and(|t| t.elapsed() >= core.config.persist_age)
+            // Only --store disk writes Parquet (memory keeps rows until retention drops them).
+            core.config.store == crate::config::Store::Disk
+                && (memory >= persist_at
+                    || shard
+                        .oldest_unpersisted()
+                        .is_some_and(|t| t.elapsed() >= core.config.persist_age))
         };
         if due {
             if let Err(e) = persist(&core).await {
-                eprintln!("hydrant: core {}: persist failed (rows stay in memory and the WAL; retried): {e}", core.index);
+                log::error!(core = core.index; "persist failed (rows stay in memory and the WAL; retried): {e}");
             }
         }
     }
@@ -60,10 +67,7 @@ fn expire(core: &Rc<Core>) {
         .expire(|db| core.retention.cutoff(db, now));
     if files.is_empty() {
         if rows > 0 {
-            eprintln!(
-                "hydrant: core {}: retention dropped {rows} rows from memory",
-                core.index
-            );
+            log::info!(core = core.index, rows; "retention dropped {rows} rows from memory");
         }
         return;
     }
@@ -76,22 +80,20 @@ fn expire(core: &Rc<Core>) {
             .retain(|p| !files.iter().any(|f| &f.path == p));
         if manifest.files.len() != before {
             if let Err(e) = save_manifest(dir, *writer, manifest) {
-                eprintln!("hydrant: core {}: {e}", core.index);
+                log::error!(core = core.index; "{e}");
             }
         }
     }
     for f in &files {
         if let Err(e) = std::fs::remove_file(dir.join(&f.path)) {
-            eprintln!(
-                "hydrant: core {}: cannot delete expired {}: {e}",
-                core.index,
-                f.path.display()
-            );
+            log::warn!(core = core.index; "cannot delete expired {}: {e}", f.path.display());
         }
     }
-    eprintln!(
-        "hydrant: core {}: retention dropped {rows} rows from memory and {} Parquet files",
-        core.index,
+    log::info!(
+        core = core.index,
+        rows,
+        files = files.len();
+        "retention dropped {rows} rows from memory and {} Parquet files",
         files.len()
     );
 }
@@ -155,17 +157,18 @@ pub async fn persist(core: &Rc<Core>) -> Result<usize, String> {
             let covered = core.wal.take_covered(watermark);
             for path in &covered {
                 if let Err(e) = std::fs::remove_file(path) {
-                    eprintln!(
-                        "hydrant: core {index}: cannot delete WAL segment {}: {e}",
-                        path.display()
-                    );
+                    log::warn!(core = index; "cannot delete WAL segment {}: {e}", path.display());
                 }
             }
-            core.persisted.set(core.persisted.get() + rows as u64);
-            eprintln!(
-                "hydrant: core {index}: persisted {rows} rows into {count} Parquet files in {:.3}s; {} WAL segments deleted",
-                started.elapsed().as_secs_f64(),
-                covered.len()
+            core.stats().persisted_rows.add(rows as u64);
+            core.stats().persisted_files.add(count as u64);
+            log::info!(
+                core = index,
+                rows,
+                files = count,
+                seconds = format!("{:.3}", started.elapsed().as_secs_f64()),
+                wal_segments_deleted = covered.len();
+                "persisted {rows} rows into {count} Parquet files"
             );
             Ok(rows)
         }

@@ -53,8 +53,8 @@ pub struct Core {
     pub recovery: Arc<replay::Recovery>,
     /// The Parquet manifests of the cores whose data this core holds (its own included).
     pub manifests: RefCell<std::collections::BTreeMap<usize, crate::persist::Manifest>>,
-    /// Rows this core has written to Parquet since start.
-    pub persisted: Cell<u64>,
+    /// Every core's counters (each core writes its own).
+    pub metrics: Arc<crate::metrics::Metrics>,
     pub retention: Arc<crate::retention::Retention>,
     /// This core holds its share of --max-memory: writes get 503.
     pub over_memory: Cell<bool>,
@@ -79,6 +79,11 @@ impl Core {
 
     pub fn shutting_down(&self) -> bool {
         self.shutdown.load(Ordering::Relaxed)
+    }
+
+    /// This core's counters.
+    pub fn stats(&self) -> &crate::metrics::CoreMetrics {
+        &self.metrics.cores[self.index]
     }
 
     pub fn fanout(&self) -> &Rc<Fanout> {
@@ -138,17 +143,21 @@ pub fn serve(config: ServeConfig) -> Result<(), String> {
     let recovered = replay::recover(&config.data_dir, &wal_dir, config.cores.len(), &catalog)?;
     let recovery = recovered.report;
     for problem in &recovery.problems {
-        eprintln!("hydrant: recovery: {problem}");
+        log::warn!("recovery: {problem}");
     }
-    eprintln!(
-        "hydrant: recovery: {} Parquet files ({} rows) indexed; replayed {} points ({} WAL entries, {} segments; {} entries already in Parquet) in {:.3}s",
+    log::info!(
+        files = recovery.files,
+        file_rows = recovery.file_rows,
+        points = recovery.points,
+        entries = recovery.entries,
+        segments = recovery.segments,
+        entries_in_parquet = recovery.skipped_entries,
+        seconds = format!("{:.3}", recovery.elapsed.as_secs_f64());
+        "recovery: {} Parquet files ({} rows) indexed; replayed {} points from {} WAL entries",
         recovery.files,
         recovery.file_rows,
         recovery.points,
-        recovery.entries,
-        recovery.segments,
-        recovery.skipped_entries,
-        recovery.elapsed.as_secs_f64()
+        recovery.entries
     );
     let recovery = Arc::new(recovery);
     let seq = Arc::new(AtomicU64::new(recovery.max_seq + 1));
@@ -156,6 +165,7 @@ pub fn serve(config: ServeConfig) -> Result<(), String> {
     let mut segments = recovered.segments.into_iter();
     let mut manifests = recovered.manifests.into_iter();
     let meshes = Meshes::new(config.cores.len());
+    let metrics = Arc::new(crate::metrics::Metrics::new(config.cores.len()));
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
 
     let mut executors = Vec::new();
@@ -163,7 +173,12 @@ pub fn serve(config: ServeConfig) -> Result<(), String> {
         let shard = shards.next().unwrap_or_default();
         let replayed = segments.next().unwrap_or_default();
         let manifests = manifests.next().unwrap_or_default();
-        let (wal_dir, recovery, retention) = (wal_dir.clone(), recovery.clone(), retention.clone());
+        let (wal_dir, recovery, retention, metrics) = (
+            wal_dir.clone(),
+            recovery.clone(),
+            retention.clone(),
+            metrics.clone(),
+        );
         let (config, catalog, tokens, seq, shutdown, meshes, ready) = (
             config.clone(),
             catalog.clone(),
@@ -184,6 +199,7 @@ pub fn serve(config: ServeConfig) -> Result<(), String> {
                     config.wal_segment_size,
                     recovery.next_segment,
                     replayed,
+                    metrics.clone(),
                 );
                 let core = Rc::new(Core {
                     index,
@@ -193,7 +209,7 @@ pub fn serve(config: ServeConfig) -> Result<(), String> {
                     shard: RefCell::new(shard),
                     recovery,
                     manifests: RefCell::new(manifests),
-                    persisted: Cell::new(0),
+                    metrics,
                     retention,
                     over_memory: Cell::new(false),
                     gunzip: RefCell::new(Gunzip::default()),
@@ -221,6 +237,9 @@ pub fn serve(config: ServeConfig) -> Result<(), String> {
     }
     if failure.is_none() {
         print_banner(&config);
+        if let Some(every) = config.log_summary {
+            log_summaries(metrics.clone(), shutdown.clone(), every);
+        }
     } else {
         shutdown.store(true, Ordering::SeqCst);
     }
@@ -232,7 +251,7 @@ pub fn serve(config: ServeConfig) -> Result<(), String> {
     match failure {
         Some(e) => Err(e),
         None => {
-            eprintln!("hydrant: stopped");
+            log::info!("stopped");
             Ok(())
         }
     }
@@ -269,19 +288,23 @@ async fn run_core(core: Rc<Core>, meshes: Meshes, ready: mpsc::Sender<Result<(),
                     Err(_) if !accepting.get() => break,
                     Err(e) => {
                         // EMFILE and friends: back off instead of spinning.
-                        eprintln!("hydrant: core {}: accept failed: {e}", core.index);
+                        log::warn!(core = core.index; "accept failed: {e}");
                         glommio::timer::sleep(Duration::from_millis(50)).await;
                         continue;
                     }
                 };
                 if !accepting.get() || active.get() >= core.config.max_connections_per_core {
+                    core.stats().connections_refused.add(1);
                     drop(stream);
                     continue;
                 }
                 active.set(active.get() + 1);
+                core.stats().connections_accepted.add(1);
+                core.stats().connections_open.add(1);
                 let (core, active) = (core.clone(), active.clone());
                 glommio::spawn_local(async move {
-                    http::conn::serve(stream, core).await;
+                    http::conn::serve(stream, core.clone()).await;
+                    core.stats().connections_open.sub(1);
                     active.set(active.get() - 1);
                 })
                 .detach();
@@ -304,6 +327,67 @@ async fn run_core(core: Rc<Core>, meshes: Meshes, ready: mpsc::Sender<Result<(),
     core.wal.stop();
     flusher.await;
     persister.await;
+}
+
+/// Logs one line of throughput every `every` while requests arrive.
+fn log_summaries(
+    metrics: Arc<crate::metrics::Metrics>,
+    shutdown: Arc<AtomicBool>,
+    every: Duration,
+) {
+    let spawned = std::thread::Builder::new()
+        .name("hydrant-summary".into())
+        .spawn(move || {
+            // (requests, errors, lines accepted, lines rejected, body bytes)
+            let totals = |m: &crate::metrics::Metrics| {
+                let (mut requests, mut errors) = (0u64, 0u64);
+                for core in &m.cores {
+                    for ((_, status), n) in core.requests() {
+                        requests += n;
+                        if status >= 400 {
+                            errors += n;
+                        }
+                    }
+                }
+                (
+                    requests,
+                    errors,
+                    m.total(|c| &c.lines_accepted),
+                    m.total(|c| &c.lines_rejected),
+                    m.total(|c| &c.body_bytes),
+                )
+            };
+            let mut last = totals(&metrics);
+            let mut at = Instant::now();
+            while !shutdown.load(Ordering::Relaxed) {
+                let deadline = at + every;
+                while Instant::now() < deadline && !shutdown.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(100).min(every));
+                }
+                let now = totals(&metrics);
+                let secs = at.elapsed().as_secs_f64().max(1e-9);
+                at = Instant::now();
+                if now.0 == last.0 {
+                    continue;
+                }
+                let rate = |a: u64, b: u64| ((a - b) as f64 / secs).round() as u64;
+                log::info!(
+                    requests_per_s = rate(now.0, last.0),
+                    lines_per_s = rate(now.2, last.2),
+                    mb_per_s = format!("{:.1}", (now.4 - last.4) as f64 / secs / 1e6),
+                    errors = now.1 - last.1,
+                    lines_rejected = now.3 - last.3,
+                    connections = metrics.total(|c| &c.connections_open);
+                    "throughput: {} lines/s over the last {:.0}s",
+                    rate(now.2, last.2),
+                    secs
+                );
+                last = now;
+            }
+        });
+    if let Err(e) = spawned {
+        log::warn!("cannot start the throughput summary: {e}");
+    }
 }
 
 /// A listener and its fd (glommio's type does not expose it).
@@ -345,7 +429,7 @@ where
         .spawn(move || {
             while let Some(t) = target.upgrade() {
                 if let Err(e) = reload(&t) {
-                    eprintln!("hydrant: could not reload {what}: {e}");
+                    log::warn!("could not reload {what}: {e}");
                 }
                 drop(t);
                 std::thread::sleep(Duration::from_secs(1));
@@ -366,12 +450,10 @@ fn watch_signals(shutdown: Arc<AtomicBool>) -> Result<(), String> {
             for signal in signals.forever() {
                 count += 1;
                 if count == 1 {
-                    eprintln!(
-                        "hydrant: signal {signal}: finishing in-flight requests, then stopping"
-                    );
+                    log::info!(signal; "finishing in-flight requests, then stopping");
                     shutdown.store(true, Ordering::SeqCst);
                 } else {
-                    eprintln!("hydrant: second signal: exiting now");
+                    log::warn!(signal; "second signal: exiting now");
                     std::process::exit(130);
                 }
             }
@@ -396,11 +478,11 @@ fn setup_tokens(config: &ServeConfig) -> Result<TokenStore, String> {
         let file = dir.join(auth::ADMIN_TOKEN_FILE);
         auth::write_private(&file, format!("{token}\n").as_bytes())
             .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
-        eprintln!(
-            "hydrant: created an admin token (shown once; also in {}):",
-            file.display()
+        log::info!(
+            token = token.as_str(),
+            file = file.display().to_string();
+            "created an admin token (shown once here; also in the file)"
         );
-        eprintln!("    {token}");
         store
             .reload()
             .map_err(|e| format!("cannot read tokens: {e}"))?;
@@ -417,13 +499,17 @@ fn print_banner(config: &ServeConfig) {
             config.data_dir.join(auth::ADMIN_TOKEN_FILE).display()
         )
     };
-    eprintln!(
-        "hydrant {} listening on http://{}\n  cores: {:?} (one pinned executor each, io_memory {} KiB)\n  data:  {}\n  wal:   --wal-sync {}\n  auth:  {auth}",
-        env!("CARGO_PKG_VERSION"),
-        config.bind,
-        config.cores,
-        config.io_memory >> 10,
-        config.data_dir.display(),
-        config.wal_sync,
+    let cpus: Vec<String> = config.cores.iter().map(|c| c.to_string()).collect();
+    log::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        url = format!("http://{}", config.bind),
+        cores = cpus.join(","),
+        io_memory_kib = config.io_memory >> 10,
+        data_dir = config.data_dir.display().to_string(),
+        store = config.store.to_string(),
+        wal_sync = config.wal_sync.to_string(),
+        auth = auth;
+        "listening on http://{} with one pinned executor per core",
+        config.bind
     );
 }

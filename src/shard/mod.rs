@@ -371,7 +371,12 @@ impl TableShard {
 
     /// Rows held, in memory and in Parquet files.
     pub fn rows(&self) -> usize {
-        self.sealed_rows + self.rows + self.persisting_rows + self.file_rows
+        self.memory_rows() + self.file_rows
+    }
+
+    /// Rows in memory (open, sealed, or being persisted).
+    pub fn memory_rows(&self) -> usize {
+        self.sealed_rows + self.rows + self.persisting_rows
     }
 
     /// Approximate bytes of rows not yet handed to Parquet.
@@ -615,6 +620,14 @@ impl Shard {
 
     pub fn rows(&self) -> usize {
         self.tables.iter().map(|(_, t)| t.rows()).sum()
+    }
+
+    pub fn memory_rows(&self) -> usize {
+        self.tables.iter().map(|(_, t)| t.memory_rows()).sum()
+    }
+
+    pub fn file_count(&self) -> usize {
+        self.tables.iter().map(|(_, t)| t.files.len()).sum()
     }
 
     /// Approximate bytes of rows not yet handed to Parquet.

@@ -25,8 +25,11 @@ use std::cell::{Cell, RefCell, RefMut};
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::task::{Poll, Waker};
 use std::time::Duration;
+
+use crate::metrics::{CoreMetrics, Metrics};
 
 use glommio::io::{Directory, DmaFile};
 
@@ -104,14 +107,6 @@ pub fn segment_name(core: usize, number: u64) -> String {
     format!("{core:03}-{number:010}.wal")
 }
 
-/// Counters for /metrics and the benches.
-#[derive(Default)]
-pub struct Stats {
-    pub flushes: Cell<u64>,
-    pub bytes: Cell<u64>,
-    pub entries: Cell<u64>,
-}
-
 struct Segment {
     file: DmaFile,
     path: PathBuf,
@@ -146,7 +141,7 @@ pub struct Wal {
     /// Segments no longer written, with their highest sequence: deleted
     /// once Parquet files cover them.
     closed: RefCell<Vec<(PathBuf, u64)>>,
-    pub stats: Stats,
+    metrics: Arc<Metrics>,
 }
 
 /// How many failed flushes are remembered for late waiters.
@@ -168,6 +163,7 @@ impl Wal {
         segment_size: u64,
         first_segment: u64,
         recovered: Vec<(PathBuf, u64)>,
+        metrics: Arc<Metrics>,
     ) -> Rc<Wal> {
         Rc::new(Wal {
             dir,
@@ -186,8 +182,12 @@ impl Wal {
             pending_max_seq: Cell::new(0),
             rotate: Cell::new(false),
             closed: RefCell::new(recovered),
-            stats: Stats::default(),
+            metrics,
         })
+    }
+
+    fn stats(&self) -> &CoreMetrics {
+        &self.metrics.cores[self.core]
     }
 
     pub fn mode(&self) -> SyncMode {
@@ -210,7 +210,7 @@ impl Wal {
 
     /// Notes that the entry of write `seq` was appended; returns the flush to wait for.
     pub fn enqueued(&self, seq: u64) -> u64 {
-        self.stats.entries.set(self.stats.entries.get() + 1);
+        self.stats().wal_entries.add(1);
         self.pending_max_seq
             .set(self.pending_max_seq.get().max(seq));
         if self.mode == SyncMode::Always || self.pending.borrow().len() >= FLUSH_BYTES {
@@ -332,18 +332,16 @@ impl Wal {
             let failed = result.is_err();
             match result {
                 Ok(()) => {
-                    self.stats.flushes.set(self.stats.flushes.get() + 1);
-                    self.stats
-                        .bytes
-                        .set(self.stats.bytes.get() + spare.len() as u64);
+                    self.stats().wal_flushes.add(1);
+                    self.stats().wal_bytes.add(spare.len() as u64);
                     if self.failing.borrow_mut().take().is_some() {
-                        eprintln!("hydrant: core {}: the WAL writes again", self.core);
+                        log::info!(core = self.core; "the WAL writes again");
                     }
                     retry_max_seq = 0;
                 }
                 Err(failure) => {
                     if self.failing.borrow().is_none() {
-                        eprintln!("hydrant: core {}: {}", self.core, failure.message);
+                        log::error!(core = self.core; "{}", failure.message);
                     }
                     let mut list = self.failed.borrow_mut();
                     if list.len() == FAILURES_KEPT {

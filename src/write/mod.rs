@@ -201,6 +201,9 @@ pub struct WriteOptions {
     pub atomic: bool,
     /// Points before this are beyond the database's retention (i64::MIN: none are).
     pub cutoff: i64,
+    /// Check everything, store nothing (`--store none`): `written` counts
+    /// what would have been stored.
+    pub discard: bool,
 }
 
 impl WriteOptions {
@@ -211,6 +214,7 @@ impl WriteOptions {
             seq,
             atomic: false,
             cutoff: i64::MIN,
+            discard: false,
         }
     }
 }
@@ -233,6 +237,7 @@ pub fn write_points<'a>(
         seq,
         atomic,
         cutoff,
+        discard,
     } = options;
     let mut snapshot: Arc<Snapshot> = catalog.snapshot();
     if snapshot.database(db).is_none() {
@@ -379,6 +384,10 @@ pub fn write_points<'a>(
         outcome.rejected.sort_by_key(|r| r.line);
     }
     if atomic && !outcome.rejected.is_empty() {
+        return outcome;
+    }
+    if discard {
+        outcome.written = resolved.iter().flatten().count();
         return outcome;
     }
     // Rows go in body order, so the later of two equal points wins; runs of
@@ -614,6 +623,26 @@ mod tests {
                 (8, Some(8.0), None),
             ]
         );
+    }
+
+    #[test]
+    fn discard_checks_like_a_store_and_keeps_nothing() {
+        let body = "m,t=a v=1 1\nm v=\"str\" 2\nn x=1i 3\nm,t=b v=2 4\n";
+        let (catalog, mut shard) = (Catalog::default(), Shard::default());
+        let arena = Bump::new();
+        let parsed = parse(body.as_bytes(), Precision::Nanosecond, &arena).unwrap();
+        let options = WriteOptions {
+            discard: true,
+            ..WriteOptions::new(42, 1)
+        };
+        let out = write_points(&catalog, &mut shard, "db", &parsed.points, options, None);
+        let stored = write(&Catalog::default(), &mut Shard::default(), body);
+        assert_eq!(
+            (out.written, &out.rejected),
+            (stored.written, &stored.rejected)
+        );
+        assert_eq!((out.written, out.rejected.len()), (3, 1));
+        assert_eq!(shard.rows(), 0);
     }
 
     #[test]

@@ -1,0 +1,573 @@
+//! Counters, gauges and latency histograms, and their Prometheus text form
+//! for `GET /metrics`.
+//!
+//! Each core writes only its own [`CoreMetrics`] (relaxed atomics, and two
+//! mutexes nobody else takes except a scrape), so a scrape on any core reads
+//! every core without asking the others to run anything.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+
+/// A monotonically increasing count (or, with `set`, a gauge).
+#[derive(Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    pub fn add(&self, n: u64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+    pub fn set(&self, n: u64) {
+        self.0.store(n, Ordering::Relaxed);
+    }
+    pub fn sub(&self, n: u64) {
+        self.0.fetch_sub(n, Ordering::Relaxed);
+    }
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// What a request asked for, as its `endpoint` label says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Endpoint {
+    Write,
+    WriteV2,
+    Query,
+    Ping,
+    Health,
+    Metrics,
+    Other,
+}
+
+impl Endpoint {
+    pub fn of(path: &str) -> Endpoint {
+        match path
+            .strip_suffix('/')
+            .filter(|p| !p.is_empty())
+            .unwrap_or(path)
+        {
+            "/write" => Endpoint::Write,
+            "/api/v2/write" => Endpoint::WriteV2,
+            "/query" => Endpoint::Query,
+            "/ping" => Endpoint::Ping,
+            "/health" => Endpoint::Health,
+            "/metrics" => Endpoint::Metrics,
+            _ => Endpoint::Other,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Endpoint::Write => "write",
+            Endpoint::WriteV2 => "api_v2_write",
+            Endpoint::Query => "query",
+            Endpoint::Ping => "ping",
+            Endpoint::Health => "health",
+            Endpoint::Metrics => "metrics",
+            Endpoint::Other => "other",
+        }
+    }
+}
+
+/// Latencies in microseconds, 3 significant digits, up to an hour.
+pub struct Latency {
+    histogram: Histogram<u64>,
+    sum_us: u64,
+}
+
+impl Default for Latency {
+    fn default() -> Self {
+        Latency {
+            histogram: Histogram::new_with_bounds(1, 3_600_000_000, 3)
+                .expect("static histogram bounds are valid"),
+            sum_us: 0,
+        }
+    }
+}
+
+impl Latency {
+    pub fn record(&mut self, took: Duration) {
+        let us = (took.as_micros() as u64).max(1);
+        self.histogram.saturating_record(us);
+        self.sum_us += us;
+    }
+
+    fn merge(&mut self, other: &Latency) {
+        // Same bounds on both sides: adding cannot fail.
+        let _ = self.histogram.add(&other.histogram);
+        self.sum_us += other.sum_us;
+    }
+
+    pub fn count(&self) -> u64 {
+        self.histogram.len()
+    }
+
+    /// The latency at `q` (0..=1), in seconds.
+    pub fn quantile(&self, q: f64) -> f64 {
+        self.histogram.value_at_quantile(q) as f64 / 1e6
+    }
+
+    pub fn max(&self) -> f64 {
+        self.histogram.max() as f64 / 1e6
+    }
+}
+
+/// One core's figures.
+#[derive(Default)]
+pub struct CoreMetrics {
+    requests: Mutex<BTreeMap<(Endpoint, u16), u64>>,
+    pub lines_accepted: Counter,
+    pub lines_rejected: Counter,
+    /// Write bodies as received (compressed when gzip).
+    pub body_bytes: Counter,
+    /// Write bodies after decompression.
+    pub decoded_bytes: Counter,
+    pub wal_flushes: Counter,
+    pub wal_bytes: Counter,
+    pub wal_entries: Counter,
+    pub persisted_files: Counter,
+    pub persisted_rows: Counter,
+    pub connections_accepted: Counter,
+    /// Connections closed at accept because the core had its maximum.
+    pub connections_refused: Counter,
+    pub connections_open: Counter,
+    /// Gauges the persist task refreshes a few times a second.
+    pub shard_rows: Counter,
+    pub shard_bytes: Counter,
+    pub parquet_files: Counter,
+    write_latency: Mutex<Latency>,
+    query_latency: Mutex<Latency>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Nothing can panic while holding these locks; recover anyway.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl CoreMetrics {
+    /// One answered request: its status, and (for writes and queries) how
+    /// long it took from its head to its answer.
+    pub fn request(&self, endpoint: Endpoint, status: u16, took: Duration) {
+        *lock(&self.requests).entry((endpoint, status)).or_insert(0) += 1;
+        match endpoint {
+            Endpoint::Write | Endpoint::WriteV2 => lock(&self.write_latency).record(took),
+            Endpoint::Query => lock(&self.query_latency).record(took),
+            _ => {}
+        }
+    }
+
+    pub fn requests(&self) -> BTreeMap<(Endpoint, u16), u64> {
+        lock(&self.requests).clone()
+    }
+
+    /// A copy of the write (or query) latencies since start.
+    pub fn latency(&self, query: bool) -> Latency {
+        let mut out = Latency::default();
+        out.merge(&lock(if query {
+            &self.query_latency
+        } else {
+            &self.write_latency
+        }));
+        out
+    }
+}
+
+/// Every core's figures.
+pub struct Metrics {
+    pub cores: Vec<CoreMetrics>,
+    started: Instant,
+}
+
+impl Metrics {
+    pub fn new(cores: usize) -> Metrics {
+        Metrics {
+            cores: (0..cores).map(|_| CoreMetrics::default()).collect(),
+            started: Instant::now(),
+        }
+    }
+
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// A counter summed over the cores.
+    pub fn total(&self, pick: impl Fn(&CoreMetrics) -> &Counter) -> u64 {
+        self.cores.iter().map(|c| pick(c).get()).sum()
+    }
+
+    /// The Prometheus text exposition (format 0.0.4): every figure per core
+    /// (`core="0"`…) and for the node (`core="all"`).
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(16 << 10);
+        let w = &mut out;
+
+        family(
+            w,
+            "hydrant_build_info",
+            "gauge",
+            "hydrant's version and the InfluxDB version it reports.",
+        );
+        let _ = writeln!(
+            w,
+            "hydrant_build_info{{version=\"{}\",influxdb_version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION"),
+            crate::http::response::INFLUXDB_VERSION
+        );
+        family(
+            w,
+            "hydrant_uptime_seconds",
+            "gauge",
+            "Seconds since the server started.",
+        );
+        let _ = writeln!(w, "hydrant_uptime_seconds {}", self.uptime().as_secs_f64());
+
+        family(
+            w,
+            "hydrant_http_requests_total",
+            "counter",
+            "HTTP requests answered, by endpoint and status code.",
+        );
+        let mut all: BTreeMap<(Endpoint, u16), u64> = BTreeMap::new();
+        for (i, core) in self.cores.iter().enumerate() {
+            for ((endpoint, status), n) in core.requests() {
+                *all.entry((endpoint, status)).or_insert(0) += n;
+                let _ = writeln!(
+                    w,
+                    "hydrant_http_requests_total{{core=\"{i}\",endpoint=\"{}\",status=\"{status}\"}} {n}",
+                    endpoint.label()
+                );
+            }
+        }
+        for ((endpoint, status), n) in all {
+            let _ = writeln!(
+                w,
+                "hydrant_http_requests_total{{core=\"all\",endpoint=\"{}\",status=\"{status}\"}} {n}",
+                endpoint.label()
+            );
+        }
+
+        let counters: [(&str, &str, &str, fn(&CoreMetrics) -> &Counter); 15] = [
+            (
+                "hydrant_lines_accepted_total",
+                "counter",
+                "Line-protocol points accepted (stored, or validated with --store none).",
+                |c| &c.lines_accepted,
+            ),
+            (
+                "hydrant_lines_rejected_total",
+                "counter",
+                "Line-protocol lines rejected (parse errors, schema conflicts, beyond retention).",
+                |c| &c.lines_rejected,
+            ),
+            (
+                "hydrant_write_body_bytes_total",
+                "counter",
+                "Write request bodies as received (compressed when gzip).",
+                |c| &c.body_bytes,
+            ),
+            (
+                "hydrant_write_decoded_bytes_total",
+                "counter",
+                "Write request bodies after decompression.",
+                |c| &c.decoded_bytes,
+            ),
+            (
+                "hydrant_wal_flushes_total",
+                "counter",
+                "WAL flushes (each one write and one fdatasync).",
+                |c| &c.wal_flushes,
+            ),
+            (
+                "hydrant_wal_bytes_total",
+                "counter",
+                "Bytes of WAL entries written to segments.",
+                |c| &c.wal_bytes,
+            ),
+            (
+                "hydrant_wal_entries_total",
+                "counter",
+                "WAL entries (one per write request that stored points).",
+                |c| &c.wal_entries,
+            ),
+            (
+                "hydrant_persisted_files_total",
+                "counter",
+                "Parquet files written since start.",
+                |c| &c.persisted_files,
+            ),
+            (
+                "hydrant_persisted_rows_total",
+                "counter",
+                "Rows written to Parquet since start.",
+                |c| &c.persisted_rows,
+            ),
+            (
+                "hydrant_connections_accepted_total",
+                "counter",
+                "TCP connections accepted.",
+                |c| &c.connections_accepted,
+            ),
+            (
+                "hydrant_connections_refused_total",
+                "counter",
+                "Connections closed on accept: the core already served --max-connections-per-core.",
+                |c| &c.connections_refused,
+            ),
+            (
+                "hydrant_connections_open",
+                "gauge",
+                "TCP connections open now.",
+                |c| &c.connections_open,
+            ),
+            (
+                "hydrant_shard_rows",
+                "gauge",
+                "Rows held in memory (not yet persisted, or being persisted).",
+                |c| &c.shard_rows,
+            ),
+            (
+                "hydrant_shard_bytes",
+                "gauge",
+                "Bytes of rows held in memory.",
+                |c| &c.shard_bytes,
+            ),
+            (
+                "hydrant_parquet_files",
+                "gauge",
+                "Parquet files this core serves queries from.",
+                |c| &c.parquet_files,
+            ),
+        ];
+        for (name, kind, help, pick) in counters {
+            family(w, name, kind, help);
+            for (i, core) in self.cores.iter().enumerate() {
+                let _ = writeln!(w, "{name}{{core=\"{i}\"}} {}", pick(core).get());
+            }
+            let _ = writeln!(w, "{name}{{core=\"all\"}} {}", self.total(pick));
+        }
+
+        let latencies: Vec<[Latency; 2]> = self
+            .cores
+            .iter()
+            .map(|c| [c.latency(false), c.latency(true)])
+            .collect();
+        let mut total = [Latency::default(), Latency::default()];
+        for pair in &latencies {
+            total[0].merge(&pair[0]);
+            total[1].merge(&pair[1]);
+        }
+        let cores = latencies
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (i.to_string(), l))
+            .chain(std::iter::once(("all".to_string(), &total)));
+        let cores: Vec<(String, &[Latency; 2])> = cores.collect();
+        family(
+            w,
+            "hydrant_request_duration_seconds",
+            "histogram",
+            "Time from a request's head to its answer (writes: including the WAL flush that covers them).",
+        );
+        for (core, pair) in &cores {
+            for (kind, l) in ["write", "query"].iter().zip(pair.iter()) {
+                let labels = format!("core=\"{core}\",kind=\"{kind}\"");
+                for le in BUCKETS {
+                    let n = l.histogram.count_between(0, (le * 1e6) as u64);
+                    let _ = writeln!(
+                        w,
+                        "hydrant_request_duration_seconds_bucket{{{labels},le=\"{le}\"}} {n}"
+                    );
+                }
+                let _ = writeln!(
+                    w,
+                    "hydrant_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
+                    l.count()
+                );
+                let _ = writeln!(
+                    w,
+                    "hydrant_request_duration_seconds_sum{{{labels}}} {}",
+                    l.sum_us as f64 / 1e6
+                );
+                let _ = writeln!(
+                    w,
+                    "hydrant_request_duration_seconds_count{{{labels}}} {}",
+                    l.count()
+                );
+            }
+        }
+        family(
+            w,
+            "hydrant_request_latency_seconds",
+            "summary",
+            "Request latency percentiles since start (hdrhistogram, 3 significant digits).",
+        );
+        for (core, pair) in &cores {
+            for (kind, l) in ["write", "query"].iter().zip(pair.iter()) {
+                let labels = format!("core=\"{core}\",kind=\"{kind}\"");
+                for q in QUANTILES {
+                    let v = if l.count() == 0 {
+                        f64::NAN
+                    } else {
+                        l.quantile(q)
+                    };
+                    let _ = writeln!(
+                        w,
+                        "hydrant_request_latency_seconds{{{labels},quantile=\"{q}\"}} {}",
+                        number(v)
+                    );
+                }
+                let _ = writeln!(
+                    w,
+                    "hydrant_request_latency_seconds_sum{{{labels}}} {}",
+                    l.sum_us as f64 / 1e6
+                );
+                let _ = writeln!(
+                    w,
+                    "hydrant_request_latency_seconds_count{{{labels}}} {}",
+                    l.count()
+                );
+            }
+        }
+
+        process(w);
+        out
+    }
+}
+
+/// Histogram bucket bounds, in seconds.
+const BUCKETS: [f64; 14] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 2.5, 10.0,
+];
+const QUANTILES: [f64; 5] = [0.5, 0.9, 0.99, 0.999, 1.0];
+
+fn family(w: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(w, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+/// Prometheus spells the special floats `NaN`, `+Inf`, `-Inf`.
+fn number(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { "+Inf" } else { "-Inf" }.into()
+    } else {
+        v.to_string()
+    }
+}
+
+/// The standard process metrics (the names Prometheus client libraries use).
+fn process(w: &mut String) {
+    // SAFETY: sysconf takes no pointers.
+    let (ticks, page) = unsafe {
+        (
+            libc::sysconf(libc::_SC_CLK_TCK),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the parenthesised command name (which may hold spaces).
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let field = |n: usize| -> Option<f64> { fields.get(n - 3)?.parse().ok() };
+    if let (Some(utime), Some(stime)) = (field(14), field(15)) {
+        family(
+            w,
+            "process_cpu_seconds_total",
+            "counter",
+            "User and system CPU time spent in seconds.",
+        );
+        let _ = writeln!(
+            w,
+            "process_cpu_seconds_total {}",
+            (utime + stime) / ticks.max(1) as f64
+        );
+    }
+    if let Some(rss) = field(24) {
+        family(
+            w,
+            "process_resident_memory_bytes",
+            "gauge",
+            "Resident memory size in bytes.",
+        );
+        let _ = writeln!(w, "process_resident_memory_bytes {}", rss * page as f64);
+    }
+    if let Some(threads) = field(20) {
+        family(w, "process_threads", "gauge", "Number of OS threads.");
+        let _ = writeln!(w, "process_threads {threads}");
+    }
+    if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
+        family(
+            w,
+            "process_open_fds",
+            "gauge",
+            "Number of open file descriptors.",
+        );
+        let _ = writeln!(w, "process_open_fds {}", dir.count());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_by_path() {
+        let table = [
+            ("/write", Endpoint::Write),
+            ("/write/", Endpoint::Write),
+            ("/api/v2/write", Endpoint::WriteV2),
+            ("/query", Endpoint::Query),
+            ("/ping", Endpoint::Ping),
+            ("/health", Endpoint::Health),
+            ("/metrics", Endpoint::Metrics),
+            ("/", Endpoint::Other),
+            ("/nope", Endpoint::Other),
+        ];
+        for (path, want) in table {
+            assert_eq!(Endpoint::of(path), want, "{path}");
+        }
+    }
+
+    #[test]
+    fn render_sums_cores_and_fills_histograms() {
+        let m = Metrics::new(2);
+        m.cores[0].lines_accepted.add(5);
+        m.cores[1].lines_accepted.add(7);
+        m.cores[0].request(Endpoint::Write, 204, Duration::from_micros(300));
+        m.cores[1].request(Endpoint::Write, 204, Duration::from_millis(20));
+        m.cores[1].request(Endpoint::Query, 400, Duration::from_millis(2));
+        let text = m.render();
+        let has = |line: &str| text.lines().any(|l| l == line);
+        assert!(has("hydrant_lines_accepted_total{core=\"0\"} 5"), "{text}");
+        assert!(has("hydrant_lines_accepted_total{core=\"all\"} 12"));
+        assert!(has(
+            "hydrant_http_requests_total{core=\"all\",endpoint=\"write\",status=\"204\"} 2"
+        ));
+        assert!(has(
+            "hydrant_http_requests_total{core=\"1\",endpoint=\"query\",status=\"400\"} 1"
+        ));
+        // 300 µs is under 0.5 ms; 20 ms is not under 10 ms but is under 25 ms.
+        assert!(has(
+            "hydrant_request_duration_seconds_bucket{core=\"all\",kind=\"write\",le=\"0.0005\"} 1"
+        ));
+        assert!(has(
+            "hydrant_request_duration_seconds_bucket{core=\"all\",kind=\"write\",le=\"0.01\"} 1"
+        ));
+        assert!(has(
+            "hydrant_request_duration_seconds_bucket{core=\"all\",kind=\"write\",le=\"0.025\"} 2"
+        ));
+        assert!(has(
+            "hydrant_request_duration_seconds_count{core=\"all\",kind=\"query\"} 1"
+        ));
+        assert!(has(
+            "hydrant_request_latency_seconds{core=\"0\",kind=\"query\",quantile=\"0.5\"} NaN"
+        ));
+    }
+}
