@@ -251,7 +251,7 @@ impl Metrics {
             );
         }
 
-        let counters: [(&str, &str, &str, fn(&CoreMetrics) -> &Counter); 15] = [
+        let counters: [(&str, &str, &str, Pick); 15] = [
             (
                 "hydrant_lines_accepted_total",
                 "counter",
@@ -438,6 +438,9 @@ impl Metrics {
         out
     }
 }
+
+/// Picks one counter out of a core's.
+type Pick = fn(&CoreMetrics) -> &Counter;
 
 /// Histogram bucket bounds, in seconds.
 const BUCKETS: [f64; 14] = [
