@@ -5,12 +5,16 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 
 pub struct Server {
     child: Option<Child>,
+    /// Everything the server wrote to stderr so far (drained by a thread, so
+    /// a chatty server never blocks on a full pipe).
+    log: Arc<Mutex<Vec<u8>>>,
     pub addr: SocketAddr,
     pub dir: PathBuf,
     /// The admin token (empty with --without-auth).
@@ -66,11 +70,25 @@ impl Server {
                     let mut out = Vec::new();
                     let _ = s.read_to_end(&mut out);
                     if out.starts_with(b"HTTP/1.1 204") {
+                        let log = Arc::new(Mutex::new(Vec::new()));
+                        if let Some(mut stderr) = child.stderr.take() {
+                            let log = log.clone();
+                            std::thread::spawn(move || {
+                                let mut buf = [0u8; 4096];
+                                while let Ok(n) = stderr.read(&mut buf) {
+                                    if n == 0 {
+                                        break;
+                                    }
+                                    log.lock().unwrap().extend_from_slice(&buf[..n]);
+                                }
+                            });
+                        }
                         let token = std::fs::read_to_string(dir.join("admin-token"))
                             .map(|t| t.trim().to_owned())
                             .unwrap_or_default();
                         return Server {
                             child: Some(child),
+                            log,
                             addr,
                             dir,
                             token,
@@ -175,6 +193,11 @@ impl Server {
         let r = self.send(&request("GET", "/debug/stats", &self.auth(), b""));
         assert_eq!(r.status, 200, "{}", r.text());
         r.json()
+    }
+
+    /// What the server has logged so far (its stderr after start-up).
+    pub fn log(&self) -> String {
+        String::from_utf8_lossy(&self.log.lock().unwrap()).into_owned()
     }
 
     pub fn pid(&self) -> u32 {

@@ -1,5 +1,6 @@
 mod durability;
 mod harness;
+mod operations;
 mod persistence;
 mod protocol;
 mod query;
