@@ -388,16 +388,7 @@ impl Metrics {
                     "hydrant_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
                     l.count()
                 );
-                let _ = writeln!(
-                    w,
-                    "hydrant_request_duration_seconds_sum{{{labels}}} {}",
-                    l.sum_us as f64 / 1e6
-                );
-                let _ = writeln!(
-                    w,
-                    "hydrant_request_duration_seconds_count{{{labels}}} {}",
-                    l.count()
-                );
+                sum_and_count(w, "hydrant_request_duration_seconds", &labels, l);
             }
         }
         family(
@@ -421,16 +412,7 @@ impl Metrics {
                         number(v)
                     );
                 }
-                let _ = writeln!(
-                    w,
-                    "hydrant_request_latency_seconds_sum{{{labels}}} {}",
-                    l.sum_us as f64 / 1e6
-                );
-                let _ = writeln!(
-                    w,
-                    "hydrant_request_latency_seconds_count{{{labels}}} {}",
-                    l.count()
-                );
+                sum_and_count(w, "hydrant_request_latency_seconds", &labels, l);
             }
         }
 
@@ -447,6 +429,12 @@ const BUCKETS: [f64; 14] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 2.5, 10.0,
 ];
 const QUANTILES: [f64; 5] = [0.5, 0.9, 0.99, 0.999, 1.0];
+
+/// The `_sum` and `_count` samples every histogram and summary ends with.
+fn sum_and_count(w: &mut String, name: &str, labels: &str, l: &Latency) {
+    let _ = writeln!(w, "{name}_sum{{{labels}}} {}", l.sum_us as f64 / 1e6);
+    let _ = writeln!(w, "{name}_count{{{labels}}} {}", l.count());
+}
 
 fn family(w: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(w, "# HELP {name} {help}\n# TYPE {name} {kind}");
