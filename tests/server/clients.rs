@@ -1,45 +1,22 @@
 //! Client libraries, unchanged but for URL and token, against a live server
 //! (the scripts in tests/clients/ read back and check what they write).
 
+use std::process::Command;
+
 use super::harness::Server;
 
-fn run_python(script: &str, server: &Server) {
-    let python = std::env::var("HYDRANT_TEST_PYTHON").expect(
-        "HYDRANT_TEST_PYTHON must name a python with influxdb and influxdb-client (tools/test installs one)",
-    );
+/// Runs tests/clients/<script> with `program` as HOST PORT TOKEN; it must print "ok".
+fn run_client(mut program: Command, script: &str, server: &Server) {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/clients")
         .join(script);
-    let out = std::process::Command::new(python)
+    let out = program
         .arg(path)
         .arg(server.addr.ip().to_string())
         .arg(server.addr.port().to_string())
         .arg(&server.token)
         .output()
-        .expect("run python");
-    assert!(
-        out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "ok",
-        "{script} failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn run_node(script: &str, server: &Server) {
-    let modules = std::env::var("HYDRANT_TEST_NODE_PATH").expect(
-        "HYDRANT_TEST_NODE_PATH must name a node_modules with influx and @influxdata/influxdb-client (tools/test installs them)",
-    );
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/clients")
-        .join(script);
-    let out = std::process::Command::new("node")
-        .env("NODE_PATH", modules)
-        .arg(path)
-        .arg(server.addr.ip().to_string())
-        .arg(server.addr.port().to_string())
-        .arg(&server.token)
-        .output()
-        .expect("run node");
+        .unwrap_or_else(|e| panic!("cannot run {script}: {e}"));
     assert!(
         out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "ok",
         "{script} failed:\n{}{}",
@@ -50,12 +27,22 @@ fn run_node(script: &str, server: &Server) {
 
 #[test]
 fn node_influx_and_influxdb_client_js_read_back_what_they_write() {
-    let server = Server::start(&[]);
-    run_node("node_clients.js", &server);
+    let modules = std::env::var("HYDRANT_TEST_NODE_PATH").expect(
+        "HYDRANT_TEST_NODE_PATH must name a node_modules with influx and @influxdata/influxdb-client (tools/test installs them)",
+    );
+    let mut node = Command::new("node");
+    node.env("NODE_PATH", modules);
+    run_client(node, "node_clients.js", &Server::start(&[]));
 }
 
 #[test]
 fn influxdb_python_and_influxdb_client_read_back_what_they_write() {
-    let server = Server::start(&[]);
-    run_python("python_clients.py", &server);
+    let python = std::env::var("HYDRANT_TEST_PYTHON").expect(
+        "HYDRANT_TEST_PYTHON must name a python with influxdb and influxdb-client (tools/test installs one)",
+    );
+    run_client(
+        Command::new(python),
+        "python_clients.py",
+        &Server::start(&[]),
+    );
 }
