@@ -272,15 +272,11 @@ async fn run_core(core: Rc<Core>, meshes: Meshes, ready: mpsc::Sender<Result<(),
     let _ = ready.send(Ok(()));
     drop(ready);
 
-    let active = Rc::new(Cell::new(0usize));
+    // The core's open-connection gauge is also the count the cap and the
+    // shutdown wait read: this core alone changes it.
     let accepting = Rc::new(Cell::new(true));
     {
-        let (core, listener, active, accepting) = (
-            core.clone(),
-            listener.clone(),
-            active.clone(),
-            accepting.clone(),
-        );
+        let (core, listener, accepting) = (core.clone(), listener.clone(), accepting.clone());
         glommio::spawn_local(async move {
             while accepting.get() {
                 let stream = match listener.socket.accept().await {
@@ -293,19 +289,18 @@ async fn run_core(core: Rc<Core>, meshes: Meshes, ready: mpsc::Sender<Result<(),
                         continue;
                     }
                 };
-                if !accepting.get() || active.get() >= core.config.max_connections_per_core {
+                let open = core.stats().connections_open.get() as usize;
+                if !accepting.get() || open >= core.config.max_connections_per_core {
                     core.stats().connections_refused.add(1);
                     drop(stream);
                     continue;
                 }
-                active.set(active.get() + 1);
                 core.stats().connections_accepted.add(1);
                 core.stats().connections_open.add(1);
-                let (core, active) = (core.clone(), active.clone());
+                let core = core.clone();
                 glommio::spawn_local(async move {
                     http::conn::serve(stream, core.clone()).await;
                     core.stats().connections_open.sub(1);
-                    active.set(active.get() - 1);
                 })
                 .detach();
             }
@@ -321,7 +316,7 @@ async fn run_core(core: Rc<Core>, meshes: Meshes, ready: mpsc::Sender<Result<(),
     // SAFETY: the fd belongs to `listener.socket`, which is alive here.
     unsafe { libc::shutdown(listener.fd, libc::SHUT_RD) };
     let grace = Instant::now() + Duration::from_secs(30);
-    while active.get() > 0 && Instant::now() < grace {
+    while core.stats().connections_open.get() > 0 && Instant::now() < grace {
         glommio::timer::sleep(Duration::from_millis(20)).await;
     }
     core.wal.stop();
