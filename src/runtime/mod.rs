@@ -386,14 +386,14 @@ fn log_summaries(
 }
 
 /// A listener and its fd (glommio's type does not expose it).
-struct Listener {
-    socket: TcpListener,
-    fd: i32,
+pub struct Listener {
+    pub socket: TcpListener,
+    pub fd: i32,
 }
 
 /// Binds `addr` with SO_REUSEPORT, so every core can, and a deep backlog
 /// (the kernel still caps it at net.core.somaxconn; see tuning/).
-fn listen(addr: std::net::SocketAddr) -> std::io::Result<Listener> {
+pub fn listen(addr: std::net::SocketAddr) -> std::io::Result<Listener> {
     use socket2::{Domain, Protocol, Socket, Type};
     use std::os::fd::IntoRawFd;
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;

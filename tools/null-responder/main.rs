@@ -6,11 +6,10 @@
 //!   hydrant-null [--bind 127.0.0.1:8087] [--cores 1]
 
 use std::net::SocketAddr;
-use std::os::fd::{FromRawFd, IntoRawFd};
 
 use clap::Parser;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use glommio::net::{TcpListener, TcpStream};
+use glommio::net::TcpStream;
 use glommio::{LocalExecutorBuilder, Placement};
 
 #[derive(Parser)]
@@ -44,7 +43,10 @@ fn main() {
         let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
             .io_memory(io_memory)
             .spawn(move || async move {
-                let listener = listen(bind).expect("cannot listen");
+                // hydrant's own listener: SO_REUSEPORT and the same backlog.
+                let listener = hydrant::runtime::listen(bind)
+                    .expect("cannot listen")
+                    .socket;
                 loop {
                     match listener.accept().await {
                         Ok(stream) => {
@@ -64,17 +66,6 @@ fn main() {
     for h in handles {
         let _ = h.join();
     }
-}
-
-fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    socket.set_reuse_port(true)?;
-    socket.set_reuse_address(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(4096)?;
-    // SAFETY: a bound, listening TCP socket we own and hand over.
-    Ok(unsafe { TcpListener::from_raw_fd(socket.into_raw_fd()) })
 }
 
 /// Reads requests (head, then Content-Length bytes of body) and answers
