@@ -45,12 +45,9 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
-    pub fn of(path: &str) -> Endpoint {
-        match path
-            .strip_suffix('/')
-            .filter(|p| !p.is_empty())
-            .unwrap_or(path)
-        {
+    /// `route`: the request's path as routing sees it (`Head::route`).
+    pub fn of(route: &str) -> Endpoint {
+        match route {
             "/write" => Endpoint::Write,
             "/api/v2/write" => Endpoint::WriteV2,
             "/query" => Endpoint::Query,
@@ -512,7 +509,6 @@ mod tests {
     fn endpoints_by_path() {
         let table = [
             ("/write", Endpoint::Write),
-            ("/write/", Endpoint::Write),
             ("/api/v2/write", Endpoint::WriteV2),
             ("/query", Endpoint::Query),
             ("/ping", Endpoint::Ping),

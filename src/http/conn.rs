@@ -426,7 +426,7 @@ pub async fn serve(stream: TcpStream, core: Rc<Core>) {
         let reusable = !response.close && conn.skip_body(&head).await;
         let keep_alive = head.keep_alive && reusable && !conn.core.shutting_down();
         let sent = conn.respond(Some(&head), &response, keep_alive).await;
-        let endpoint = Endpoint::of(&head.path);
+        let endpoint = Endpoint::of(head.route());
         conn.core
             .stats()
             .request(endpoint, response.status, started.elapsed());

@@ -39,6 +39,17 @@ pub struct Head {
     pub accept: Option<String>,
 }
 
+impl Head {
+    /// The path a route matches: without one trailing slash, since
+    /// InfluxDB's documented URLs include `/write/?…` and `/query/?…`.
+    pub fn route(&self) -> &str {
+        match self.path.strip_suffix('/') {
+            Some(p) if !p.is_empty() => p,
+            _ => &self.path,
+        }
+    }
+}
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum HeadError {
     /// More bytes are needed.
@@ -229,6 +240,21 @@ mod tests {
 
     fn head(raw: &str) -> Result<(Head, usize), HeadError> {
         parse_head(raw.as_bytes())
+    }
+
+    #[test]
+    fn routes_drop_one_trailing_slash() {
+        let table = [
+            ("/write", "/write"),
+            ("/write/", "/write"),
+            ("/query/?q=x", "/query"),
+            ("/", "/"),
+            ("/a//", "/a/"),
+        ];
+        for (target, want) in table {
+            let (h, _) = head(&format!("GET {target} HTTP/1.1\r\n\r\n")).unwrap();
+            assert_eq!(h.route(), want, "{target}");
+        }
     }
 
     #[test]

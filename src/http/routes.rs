@@ -19,12 +19,7 @@ use crate::write::{write_points, Rejection, WriteOptions, BEYOND_RETENTION};
 const MAX_REPORTED_LINES: usize = 100;
 
 pub async fn handle(conn: &mut Conn, head: &Head) -> Response {
-    // InfluxDB's documented URLs include `/write/?…` and `/query/?…`.
-    let path = match head.path.strip_suffix('/') {
-        Some(p) if !p.is_empty() => p,
-        _ => head.path.as_str(),
-    };
-    let result = match (path, head.method) {
+    let result = match (head.route(), head.method) {
         // CORS preflight, as InfluxDB answers it, for browser-based tools.
         ("/ping" | "/health" | "/write" | "/api/v2/write" | "/query", Method::Options) => {
             Ok(preflight())
