@@ -214,13 +214,21 @@ fn count_lines(body: &[u8]) -> u64 {
         .count() as u64
 }
 
-fn gzip(body: &[u8], level: i32) -> Vec<u8> {
-    let level = libdeflater::CompressionLvl::new(level).unwrap_or_default();
-    let mut c = libdeflater::Compressor::new(level);
-    let mut out = vec![0; c.gzip_compress_bound(body.len())];
-    let n = c.gzip_compress(body, &mut out).expect("bound is enough");
-    out.truncate(n);
-    out
+/// libdeflate's gzip at one level (a compressor per thread: it is not Sync).
+struct Gzip(libdeflater::Compressor);
+
+impl Gzip {
+    fn new(level: i32) -> Gzip {
+        let level = libdeflater::CompressionLvl::new(level).unwrap_or_default();
+        Gzip(libdeflater::Compressor::new(level))
+    }
+
+    /// Compresses `body` into `out`, replacing what `out` held.
+    fn compress(&mut self, body: &[u8], out: &mut Vec<u8>) {
+        out.resize(self.0.gzip_compress_bound(body.len()), 0);
+        let n = self.0.gzip_compress(body, out).expect("bound is enough");
+        out.truncate(n);
+    }
 }
 
 fn run(args: &Args) -> Result<bool, String> {
@@ -268,17 +276,22 @@ fn run(args: &Args) -> Result<bool, String> {
         .map(|d| d.as_nanos() as i64)
         .unwrap_or(0);
     let start = args.start.unwrap_or(now_ns / precision.nanos());
+    let mut gzip = args.gzip.then(|| Gzip::new(args.gzip_level));
+    // A prepared body as it will be sent.
+    let mut prepare = |body: Vec<u8>| match gzip.as_mut() {
+        Some(g) => {
+            let mut packed = Vec::new();
+            g.compress(&body, &mut packed);
+            packed
+        }
+        None => body,
+    };
     let source = if !args.files.is_empty() {
         let mut bodies = Vec::new();
         for f in &args.files {
             let body = std::fs::read(f).map_err(|e| format!("cannot read {}: {e}", f.display()))?;
             let lines = count_lines(&body);
-            let body = if args.gzip {
-                gzip(&body, args.gzip_level)
-            } else {
-                body
-            };
-            bodies.push((body, lines));
+            bodies.push((prepare(body), lines));
         }
         Source::Bodies(bodies)
     } else {
@@ -289,10 +302,7 @@ fn run(args: &Args) -> Result<bool, String> {
                 for i in 0..n.max(1) as u64 {
                     let mut body = Vec::new();
                     generator.body(i * batch as u64, batch, &mut body);
-                    if args.gzip {
-                        body = gzip(&body, args.gzip_level);
-                    }
-                    bodies.push((body, batch as u64));
+                    bodies.push((prepare(body), batch as u64));
                 }
                 Source::Bodies(bodies)
             }
@@ -398,11 +408,7 @@ fn connection(plan: &Plan, live: &Live) -> Tally {
     let mut body = Vec::with_capacity(plan.batch * 160);
     let mut head = String::with_capacity(plan.head.len() + 64);
     let mut response = Vec::with_capacity(16 << 10);
-    let mut compressor = plan.gzip.then(|| {
-        libdeflater::Compressor::new(
-            libdeflater::CompressionLvl::new(plan.gzip_level).unwrap_or_default(),
-        )
-    });
+    let mut gzip = plan.gzip.then(|| Gzip::new(plan.gzip_level));
     let mut packed = Vec::new();
     loop {
         if live.stop.load(Ordering::Relaxed) {
@@ -434,13 +440,9 @@ fn connection(plan: &Plan, live: &Live) -> Tally {
                 body.clear();
                 generator.body(k * plan.batch as u64, plan.batch, &mut body);
                 let raw = body.len() as u64;
-                match compressor.as_mut() {
-                    Some(c) => {
-                        packed.resize(c.gzip_compress_bound(body.len()), 0);
-                        let n = c
-                            .gzip_compress(&body, &mut packed)
-                            .expect("bound is enough");
-                        packed.truncate(n);
+                match gzip.as_mut() {
+                    Some(g) => {
+                        g.compress(&body, &mut packed);
                         (&packed, plan.batch as u64, raw)
                     }
                     None => (&body, plan.batch as u64, raw),
