@@ -151,6 +151,42 @@ fn hydrant_load_counts_match_what_metrics_says_was_accepted() {
 }
 
 #[test]
+fn hydrant_load_prepared_gzip_bodies_report_their_size_before_compression() {
+    let server = Server::start(&[]);
+    let run = load(
+        &server,
+        &[
+            "--gzip",
+            "--pool",
+            "2",
+            "--requests",
+            "6",
+            "-c",
+            "2",
+            "-b",
+            "50",
+            "--series",
+            "5",
+        ],
+    );
+    assert_eq!(run["status"], serde_json::json!({"204": 6}), "{run}");
+    let (sent, raw) = (
+        run["bytes_sent"].as_u64().unwrap(),
+        run["bytes_uncompressed"].as_u64().unwrap(),
+    );
+    assert!(sent < raw, "{run}");
+    let m = scrape(&server);
+    assert_eq!(
+        metric(&m, "hydrant_write_body_bytes_total{core=\"all\"}"),
+        sent as f64
+    );
+    assert_eq!(
+        metric(&m, "hydrant_write_decoded_bytes_total{core=\"all\"}"),
+        raw as f64
+    );
+}
+
+#[test]
 fn metrics_read_by_prometheus_client_parser() {
     let python = std::env::var("HYDRANT_TEST_PYTHON").expect(
         "HYDRANT_TEST_PYTHON must name a python with prometheus_client (tools/test installs one)",

@@ -116,8 +116,9 @@ struct Plan {
 
 enum Source {
     Generated(Generator),
-    /// Ready bodies (already compressed when gzip) and their line counts.
-    Bodies(Vec<(Vec<u8>, u64)>),
+    /// Ready bodies (already compressed when gzip), their line counts and
+    /// their sizes before compression.
+    Bodies(Vec<(Vec<u8>, u64, u64)>),
 }
 
 /// Live counters, read by the progress line.
@@ -277,21 +278,24 @@ fn run(args: &Args) -> Result<bool, String> {
         .unwrap_or(0);
     let start = args.start.unwrap_or(now_ns / precision.nanos());
     let mut gzip = args.gzip.then(|| Gzip::new(args.gzip_level));
-    // A prepared body as it will be sent.
-    let mut prepare = |body: Vec<u8>| match gzip.as_mut() {
-        Some(g) => {
-            let mut packed = Vec::new();
-            g.compress(&body, &mut packed);
-            packed
+    // A prepared body as it will be sent, with its lines and its size before gzip.
+    let mut prepare = |body: Vec<u8>, lines: u64| {
+        let raw = body.len() as u64;
+        match gzip.as_mut() {
+            Some(g) => {
+                let mut packed = Vec::new();
+                g.compress(&body, &mut packed);
+                (packed, lines, raw)
+            }
+            None => (body, lines, raw),
         }
-        None => body,
     };
     let source = if !args.files.is_empty() {
         let mut bodies = Vec::new();
         for f in &args.files {
             let body = std::fs::read(f).map_err(|e| format!("cannot read {}: {e}", f.display()))?;
             let lines = count_lines(&body);
-            bodies.push((prepare(body), lines));
+            bodies.push(prepare(body, lines));
         }
         Source::Bodies(bodies)
     } else {
@@ -302,7 +306,7 @@ fn run(args: &Args) -> Result<bool, String> {
                 for i in 0..n.max(1) as u64 {
                     let mut body = Vec::new();
                     generator.body(i * batch as u64, batch, &mut body);
-                    bodies.push((prepare(body), batch as u64));
+                    bodies.push(prepare(body, batch as u64));
                 }
                 Source::Bodies(bodies)
             }
@@ -433,8 +437,8 @@ fn connection(plan: &Plan, live: &Live) -> Tally {
         }
         let (payload, lines, raw): (&[u8], u64, u64) = match &plan.source {
             Source::Bodies(bodies) => {
-                let (b, lines) = &bodies[(k % bodies.len() as u64) as usize];
-                (b, *lines, b.len() as u64)
+                let (b, lines, raw) = &bodies[(k % bodies.len() as u64) as usize];
+                (b, *lines, *raw)
             }
             Source::Generated(generator) => {
                 body.clear();
