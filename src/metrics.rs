@@ -398,15 +398,15 @@ impl Metrics {
             for (kind, l) in ["write", "query"].iter().zip(pair.iter()) {
                 let labels = format!("core=\"{core}\",kind=\"{kind}\"");
                 for q in QUANTILES {
+                    // Prometheus spells "no observations yet" NaN.
                     let v = if l.count() == 0 {
-                        f64::NAN
+                        "NaN".to_string()
                     } else {
-                        l.quantile(q)
+                        l.quantile(q).to_string()
                     };
                     let _ = writeln!(
                         w,
-                        "hydrant_request_latency_seconds{{{labels},quantile=\"{q}\"}} {}",
-                        number(v)
+                        "hydrant_request_latency_seconds{{{labels},quantile=\"{q}\"}} {v}"
                     );
                 }
                 sum_and_count(w, "hydrant_request_latency_seconds", &labels, l);
@@ -435,17 +435,6 @@ fn sum_and_count(w: &mut String, name: &str, labels: &str, l: &Latency) {
 
 fn family(w: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(w, "# HELP {name} {help}\n# TYPE {name} {kind}");
-}
-
-/// Prometheus spells the special floats `NaN`, `+Inf`, `-Inf`.
-fn number(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v.is_infinite() {
-        if v > 0.0 { "+Inf" } else { "-Inf" }.into()
-    } else {
-        v.to_string()
-    }
 }
 
 /// The standard process metrics (the names Prometheus client libraries use).
