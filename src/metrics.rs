@@ -5,7 +5,7 @@
 //! mutexes nobody else takes except a scrape), so a scrape on any core reads
 //! every core without asking the others to run anything.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -94,7 +94,7 @@ impl Latency {
         self.sum_us += us;
     }
 
-    fn merge(&mut self, other: &Latency) {
+    pub fn merge(&mut self, other: &Latency) {
         // Same bounds on both sides: adding cannot fail.
         let _ = self.histogram.add(&other.histogram);
         self.sum_us += other.sum_us;
@@ -174,10 +174,35 @@ impl CoreMetrics {
     }
 }
 
+/// Rejected lines kept for the status page, newest last.
+pub const RECENT_ERRORS: usize = 50;
+/// Rejected lines of one request that reach the recent list (a body of
+/// bad lines must not flush every other request's out).
+pub const RECENT_ERRORS_PER_REQUEST: usize = 10;
+/// Longest line text kept for the status page, in bytes.
+const RECENT_TEXT: usize = 300;
+/// Samples of the accepted-line counters the ingest rate is taken over.
+const RATE_SAMPLES: usize = 11;
+
+/// One rejected line, as the status page lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecentError {
+    /// Milliseconds since the epoch.
+    pub at_ms: i64,
+    pub core: usize,
+    pub db: String,
+    pub line: usize,
+    pub text: String,
+    pub reason: String,
+}
+
 /// Every core's figures.
 pub struct Metrics {
     pub cores: Vec<CoreMetrics>,
     started: Instant,
+    recent_errors: Mutex<VecDeque<RecentError>>,
+    /// (when, every core's accepted lines), oldest first, one a second.
+    samples: Mutex<VecDeque<(Instant, Vec<u64>)>>,
 }
 
 impl Metrics {
@@ -185,6 +210,57 @@ impl Metrics {
         Metrics {
             cores: (0..cores).map(|_| CoreMetrics::default()).collect(),
             started: Instant::now(),
+            recent_errors: Mutex::new(VecDeque::with_capacity(RECENT_ERRORS)),
+            samples: Mutex::new(VecDeque::with_capacity(RATE_SAMPLES)),
+        }
+    }
+
+    /// Remembers a rejected line (its text cut to a few hundred bytes).
+    pub fn record_error(&self, mut error: RecentError) {
+        if error.text.len() > RECENT_TEXT {
+            let mut cut = RECENT_TEXT;
+            while !error.text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            error.text.truncate(cut);
+            error.text.push('…');
+        }
+        let mut list = lock(&self.recent_errors);
+        if list.len() == RECENT_ERRORS {
+            list.pop_front();
+        }
+        list.push_back(error);
+    }
+
+    /// The last rejected lines, newest first.
+    pub fn recent_errors(&self) -> Vec<RecentError> {
+        lock(&self.recent_errors).iter().rev().cloned().collect()
+    }
+
+    /// Takes one sample of every core's accepted lines (called once a second).
+    pub fn sample_rates(&self) {
+        let now: Vec<u64> = self.cores.iter().map(|c| c.lines_accepted.get()).collect();
+        let mut samples = lock(&self.samples);
+        if samples.len() == RATE_SAMPLES {
+            samples.pop_front();
+        }
+        samples.push_back((Instant::now(), now));
+    }
+
+    /// Lines accepted per second on each core over the last ten seconds
+    /// (zeros until two samples exist).
+    pub fn ingest_rates(&self) -> Vec<f64> {
+        let samples = lock(&self.samples);
+        match (samples.front(), samples.back()) {
+            (Some((t0, first)), Some((t1, last))) if t1 > t0 => {
+                let secs = (*t1 - *t0).as_secs_f64();
+                first
+                    .iter()
+                    .zip(last)
+                    .map(|(a, b)| b.saturating_sub(*a) as f64 / secs)
+                    .collect()
+            }
+            _ => vec![0.0; self.cores.len()],
         }
     }
 
@@ -509,6 +585,41 @@ mod tests {
         for (path, want) in table {
             assert_eq!(Endpoint::of(path), want, "{path}");
         }
+    }
+
+    #[test]
+    fn recent_errors_keep_the_newest_and_cut_long_texts() {
+        let m = Metrics::new(1);
+        for line in 1..=RECENT_ERRORS + 5 {
+            m.record_error(RecentError {
+                at_ms: 0,
+                core: 0,
+                db: "d".into(),
+                line,
+                text: "é".repeat(200),
+                reason: "bad".into(),
+            });
+        }
+        let list = m.recent_errors();
+        assert_eq!(list.len(), RECENT_ERRORS);
+        assert_eq!(list[0].line, RECENT_ERRORS + 5, "newest first");
+        assert_eq!(list[RECENT_ERRORS - 1].line, 6);
+        assert!(list[0].text.len() <= RECENT_TEXT + '…'.len_utf8());
+        assert!(list[0].text.ends_with('…'));
+    }
+
+    #[test]
+    fn ingest_rates_are_taken_between_the_oldest_and_newest_sample() {
+        let m = Metrics::new(2);
+        assert_eq!(m.ingest_rates(), [0.0, 0.0]);
+        m.sample_rates();
+        m.cores[1].lines_accepted.add(1000);
+        std::thread::sleep(Duration::from_millis(50));
+        m.sample_rates();
+        let rates = m.ingest_rates();
+        assert_eq!(rates[0], 0.0);
+        // 1000 lines over about 50 ms.
+        assert!(rates[1] > 1000.0 && rates[1] < 20_000.0, "{rates:?}");
     }
 
     #[test]

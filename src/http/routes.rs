@@ -46,6 +46,10 @@ pub async fn handle(conn: &mut Conn, head: &Head) -> Response {
         }),
         ("/metrics", Method::Get | Method::Head) => metrics(conn, head),
         ("/metrics", _) => Err(ApiError::MethodNotAllowed { allow: "GET, HEAD" }),
+        ("/", Method::Get | Method::Head) => Ok(super::status::page()),
+        ("/", _) => Err(ApiError::MethodNotAllowed { allow: "GET, HEAD" }),
+        ("/status", Method::Get | Method::Head) => super::status::status(conn, head).await,
+        ("/status", _) => Err(ApiError::MethodNotAllowed { allow: "GET, HEAD" }),
         ("/debug/rows", Method::Get) if conn.core().config.debug_endpoints => {
             debug_rows(conn, head).await
         }
@@ -118,7 +122,12 @@ fn health() -> Response {
 }
 
 /// Who is asking, by the schemes `api` accepts.
-fn authenticate(core: &Core, head: &Head, params: &Params, api: Api) -> Result<Identity, ApiError> {
+pub(super) fn authenticate(
+    core: &Core,
+    head: &Head,
+    params: &Params,
+    api: Api,
+) -> Result<Identity, ApiError> {
     if core.config.without_auth {
         return Ok(Identity::Anonymous);
     }
@@ -248,6 +257,20 @@ async fn write(conn: &mut Conn, head: &Head, api: Api) -> Result<Response, ApiEr
         }
     };
     conn.body = raw;
+    // Rejected lines were listed by `ingest`; a body refused whole is listed
+    // here, with no line number.
+    if let Err(e) = &result {
+        if !matches!(e, ApiError::PartialWrite { .. }) {
+            core.metrics.record_error(crate::metrics::RecentError {
+                at_ms: crate::retention::now_ns() / 1_000_000,
+                core: core.index,
+                db,
+                line: 0,
+                text: String::new(),
+                reason: e.message(),
+            });
+        }
+    }
     result
 }
 
@@ -374,6 +397,19 @@ fn ingest(
     } else {
         format!("partial write: {joined} dropped={dropped}")
     };
+    let at_ms = crate::retention::now_ns() / 1_000_000;
+    // In reverse, so that the list (newest first) shows a body's lines in order.
+    let first = shown.iter().take(crate::metrics::RECENT_ERRORS_PER_REQUEST);
+    for (line, text, reason, _) in first.rev() {
+        core.metrics.record_error(crate::metrics::RecentError {
+            at_ms,
+            core: core.index,
+            db: db.to_owned(),
+            line: *line,
+            text: text.clone(),
+            reason: reason.clone(),
+        });
+    }
     let lines = shown
         .into_iter()
         .map(|(line, text, reason, _)| (line, text, reason))

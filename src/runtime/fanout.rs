@@ -26,6 +26,8 @@ pub enum Ask {
     },
     /// How many rows the core holds (all tables, before merging).
     Rows,
+    /// What the core holds of each table.
+    Tables,
     /// Every tag value of one table, per tag key.
     TagValues { db: String, table: String },
     /// A columnar aggregate over this core's batches of the plan's table.
@@ -37,6 +39,7 @@ pub enum Answer {
     /// Or why a Parquet file could not be read.
     Batches(Result<Vec<RecordBatch>, String>),
     Rows(usize),
+    Tables(Vec<crate::shard::TableStat>),
     TagValues(Vec<Arc<crate::shard::TagIndex>>),
     Partial(crate::query::fast::Partial),
 }
@@ -191,6 +194,7 @@ async fn answer(core: &Core, ask: &Ask) -> Answer {
             max,
         } => Answer::Batches(table_rows(core, db, table, *min, *max).await),
         Ask::Rows => Answer::Rows(core.shard.borrow().rows()),
+        Ask::Tables => Answer::Tables(core.shard.borrow().table_stats()),
         Ask::TagValues { db, table } => {
             Answer::TagValues(core.shard.borrow_mut().tag_values(db, table))
         }
@@ -385,6 +389,32 @@ impl Fanout {
             }
         }
         out
+    }
+
+    /// Every core's table figures, summed per table, sorted by database then table.
+    pub async fn tables(&self, core: &Core) -> Vec<crate::shard::TableStat> {
+        let mut sums: std::collections::BTreeMap<crate::shard::TableKey, crate::shard::TableStat> =
+            std::collections::BTreeMap::new();
+        for answer in self.ask_all(core, Ask::Tables).await {
+            let Answer::Tables(list) = answer else {
+                continue;
+            };
+            for t in list {
+                let key = (t.db.clone(), t.table.clone());
+                match sums.get_mut(&key) {
+                    Some(sum) => {
+                        sum.rows += t.rows;
+                        sum.memory_rows += t.memory_rows;
+                        sum.memory_bytes += t.memory_bytes;
+                        sum.files += t.files;
+                    }
+                    None => {
+                        sums.insert(key, t);
+                    }
+                }
+            }
+        }
+        sums.into_values().collect()
     }
 
     /// Rows held per core, this core first.

@@ -237,6 +237,7 @@ pub fn serve(config: ServeConfig) -> Result<(), String> {
     }
     if failure.is_none() {
         print_banner(&config);
+        sample_rates(metrics.clone(), shutdown.clone());
         if let Some(every) = config.log_summary {
             log_summaries(metrics.clone(), shutdown.clone(), every);
         }
@@ -322,6 +323,27 @@ async fn run_core(core: Rc<Core>, meshes: Meshes, ready: mpsc::Sender<Result<(),
     core.wal.stop();
     flusher.await;
     persister.await;
+}
+
+/// Samples every core's accepted lines once a second, for the status page's
+/// ingest rates.
+fn sample_rates(metrics: Arc<crate::metrics::Metrics>, shutdown: Arc<AtomicBool>) {
+    let spawned = std::thread::Builder::new()
+        .name("hydrant-rates".into())
+        .spawn(move || {
+            while !shutdown.load(Ordering::Relaxed) {
+                metrics.sample_rates();
+                for _ in 0..10 {
+                    if shutdown.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        log::warn!("cannot start the ingest-rate sampler: {e}");
+    }
 }
 
 /// Logs one line of throughput every `every` while requests arrive.

@@ -561,6 +561,19 @@ fn time_span(batch: &RecordBatch) -> (i64, i64) {
 /// A table's full name: database, table.
 pub type TableKey = (Arc<str>, Arc<str>);
 
+/// One table's rows on one core (before merging: a point overwritten on
+/// another core counts on both).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TableStat {
+    pub db: Arc<str>,
+    pub table: Arc<str>,
+    /// In memory and in Parquet files.
+    pub rows: usize,
+    pub memory_rows: usize,
+    pub memory_bytes: usize,
+    pub files: usize,
+}
+
 /// Everything this core holds, by database and table.
 pub struct Shard {
     index: HashMap<TableKey, usize>,
@@ -620,6 +633,21 @@ impl Shard {
 
     pub fn rows(&self) -> usize {
         self.tables.iter().map(|(_, t)| t.rows()).sum()
+    }
+
+    /// What this core holds of each table, for the status page.
+    pub fn table_stats(&self) -> Vec<TableStat> {
+        self.tables
+            .iter()
+            .map(|((db, table), t)| TableStat {
+                db: db.clone(),
+                table: table.clone(),
+                rows: t.rows(),
+                memory_rows: t.memory_rows(),
+                memory_bytes: t.memory_bytes(),
+                files: t.files.len(),
+            })
+            .collect()
     }
 
     pub fn memory_rows(&self) -> usize {

@@ -1,5 +1,6 @@
 //! Starting a server and speaking raw HTTP/1.1 to it.
 
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -362,4 +363,28 @@ impl Conn {
         );
         self.buf.extend_from_slice(&chunk[..got]);
     }
+}
+
+/// /metrics as (sample name + sorted labels) → value, read line by line
+/// (the text format's grammar is checked by Prometheus' parser below).
+pub fn scrape(server: &Server) -> BTreeMap<String, f64> {
+    let r = server.send(&request("GET", "/metrics", "", b""));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    r.text()
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| {
+            let (key, value) = l.rsplit_once(' ').unwrap();
+            (key.to_owned(), value.parse().unwrap())
+        })
+        .collect()
+}
+
+pub fn metric(m: &BTreeMap<String, f64>, key: &str) -> f64 {
+    *m.get(key)
+        .unwrap_or_else(|| panic!("no {key} in /metrics: {m:#?}"))
 }

@@ -5,4 +5,6 @@ mod operations;
 mod persistence;
 mod protocol;
 mod query;
+mod status_page;
+mod telegraf;
 mod writes;

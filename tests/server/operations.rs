@@ -1,13 +1,12 @@
 //! The operators' kit against a live server: hydrant-load's counts against
 //! /metrics, /metrics read by Prometheus' own parser, --store modes, logs.
 
-use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
 
-use super::harness::{request, Server};
+use super::harness::{metric, request, scrape, Server};
 
 /// Runs hydrant-load against `server` with `args`; returns its --json summary.
 fn load(server: &Server, args: &[&str]) -> Value {
@@ -25,30 +24,6 @@ fn load(server: &Server, args: &[&str]) -> Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).expect("hydrant-load --json")
-}
-
-/// /metrics as (sample name + sorted labels) → value, read line by line
-/// (the text format's grammar is checked by Prometheus' parser below).
-fn scrape(server: &Server) -> BTreeMap<String, f64> {
-    let r = server.send(&request("GET", "/metrics", "", b""));
-    assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(
-        r.header("content-type"),
-        Some("text/plain; version=0.0.4; charset=utf-8")
-    );
-    r.text()
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .map(|l| {
-            let (key, value) = l.rsplit_once(' ').unwrap();
-            (key.to_owned(), value.parse().unwrap())
-        })
-        .collect()
-}
-
-fn metric(m: &BTreeMap<String, f64>, key: &str) -> f64 {
-    *m.get(key)
-        .unwrap_or_else(|| panic!("no {key} in /metrics: {m:#?}"))
 }
 
 #[test]

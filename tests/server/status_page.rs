@@ -1,0 +1,338 @@
+//! The status page at `/`: its data endpoint's permissions, and the page
+//! itself in headless Chromium (tests/browser/status_page.js), whose shown
+//! figures and screenshot (read back by OCR) must match /metrics.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::harness::{gzip, metric, request, scrape, Server};
+
+/// "1,234" → 1234.
+fn count(text: &str) -> f64 {
+    text.replace(',', "")
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("not a count: {text:?}"))
+}
+
+/// "0.512 ms" → 0.000512 (seconds).
+fn millis(text: &str) -> f64 {
+    let number = text
+        .strip_suffix(" ms")
+        .unwrap_or_else(|| panic!("not a latency: {text:?}"));
+    number.parse::<f64>().unwrap() / 1e3
+}
+
+/// Writes the page's dataset: good lines on both databases, bad lines and a
+/// corrupt gzip body on `app`, a bad line on `other`.
+fn write_dataset(s: &Server) {
+    for i in 0..4 {
+        let body: String = (0..250)
+            .map(|k| {
+                format!(
+                    "cpu,host=h{} usage={}.5 {}\n",
+                    k % 5,
+                    k,
+                    1_700_000_000 + i * 1000 + k
+                )
+            })
+            .collect();
+        let r = s.post("/write?db=app&precision=s", body.as_bytes());
+        assert_eq!(r.status, 204, "{}", r.text());
+    }
+    s.write("other", b"mem,host=a used=1i\nmem,host=b used=2i\n");
+    let r = s.post(
+        "/write?db=app",
+        b"cpu,host=h1 usage=1\ncpu,host=h1 usage=oops\ncpu,host=h2 usage=2i\n",
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    let mut corrupt = gzip(b"cpu usage=1\n");
+    let middle = corrupt.len() / 2;
+    corrupt[middle] ^= 0xff;
+    let r = s.send(&request(
+        "POST",
+        "/write?db=app",
+        &format!("{}Content-Encoding: gzip\r\n", s.auth()),
+        &corrupt,
+    ));
+    assert_eq!(r.status, 400, "{}", r.text());
+    let r = s.post("/write?db=other", b"mem,host=c used=\n");
+    assert_eq!(r.status, 400, "{}", r.text());
+}
+
+fn status(s: &Server, token: &str) -> (u16, Value) {
+    let r = s.send(&request(
+        "GET",
+        "/status",
+        &format!("Authorization: Token {token}\r\n"),
+        b"",
+    ));
+    let json = if r.status == 200 {
+        r.json()
+    } else {
+        Value::Null
+    };
+    (r.status, json)
+}
+
+#[test]
+fn status_data_needs_a_token_and_shows_only_what_it_may_see() {
+    let s = Server::start(&["--cores", "2"]);
+    let page = s.send(&request("GET", "/", "", b""));
+    assert_eq!(page.status, 200);
+    assert_eq!(
+        page.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    assert!(page.text().contains("<title>hydrant status</title>"));
+    assert_eq!(s.send(&request("GET", "/status", "", b"")).status, 401);
+    assert_eq!(status(&s, "wrong").0, 401);
+    assert_eq!(s.post("/", b"").status, 405);
+
+    write_dataset(&s);
+    let app_reader = s.cli(&["token", "create"], &["--db", "app", "--read"]);
+    // Tokens are reloaded once a second.
+    std::thread::sleep(Duration::from_millis(1500));
+
+    let (code, all) = status(&s, &s.token);
+    assert_eq!(code, 200);
+    let dbs: Vec<&str> = all["databases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(dbs, ["app", "other"], "{all}");
+    // 1000 + 2 + the good first line of the body with bad ones.
+    assert_eq!(all["totals"]["lines_accepted"], 1003, "{all}");
+    assert_eq!(all["totals"]["lines_rejected"], 3, "{all}");
+    let app = &all["databases"][0]["tables"][0];
+    assert_eq!(
+        (app["name"].as_str(), app["rows"].as_u64()),
+        (Some("cpu"), Some(1001))
+    );
+    // Newest first: other's bad line, the corrupt body, then app's two lines.
+    let errors = all["recent_errors"].as_array().unwrap();
+    let summary: Vec<(String, u64, String)> = errors
+        .iter()
+        .map(|e| {
+            (
+                e["db"].as_str().unwrap().to_owned(),
+                e["line"].as_u64().unwrap(),
+                e["text"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("other".into(), 1, "mem,host=c used=".into()),
+            ("app".into(), 0, String::new()),
+            ("app".into(), 2, "cpu,host=h1 usage=oops".into()),
+            ("app".into(), 3, "cpu,host=h2 usage=2i".into()),
+        ],
+        "{all}"
+    );
+    assert!(
+        errors[1]["reason"].as_str().unwrap().contains("gzip"),
+        "{all}"
+    );
+    assert!(
+        errors[3]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("field type conflict"),
+        "{all}"
+    );
+
+    let (code, scoped) = status(&s, &app_reader);
+    assert_eq!(code, 200);
+    assert_eq!(scoped["databases"].as_array().unwrap().len(), 1, "{scoped}");
+    assert_eq!(scoped["databases"][0]["name"], "app");
+    assert!(
+        scoped["recent_errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["db"] == "app"),
+        "{scoped}"
+    );
+}
+
+/// Runs tests/browser/status_page.js; returns what it printed.
+fn drive_page(s: &Server, out: &std::path::Path) -> Value {
+    let modules = std::env::var("HYDRANT_TEST_NODE_PATH").expect(
+        "HYDRANT_TEST_NODE_PATH must name a node_modules with playwright-core (tools/test installs it)",
+    );
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/status_page.js");
+    let run = Command::new("node")
+        .env("NODE_PATH", modules)
+        .arg(script)
+        .arg(s.addr.ip().to_string())
+        .arg(s.addr.port().to_string())
+        .arg(&s.token)
+        .arg(out)
+        .output()
+        .expect("run node");
+    assert!(
+        run.status.success(),
+        "status_page.js failed:\n{}{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    serde_json::from_slice(&run.stdout).expect("status_page.js prints JSON")
+}
+
+/// Text tesseract reads in a PNG.
+fn ocr(png: &std::path::Path) -> String {
+    let run = Command::new("tesseract")
+        .arg(png)
+        .arg("stdout")
+        .output()
+        .expect("run tesseract (tools/test installs tesseract-ocr)");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    String::from_utf8_lossy(&run.stdout).into_owned()
+}
+
+#[test]
+fn status_page_in_chromium_shows_what_metrics_says() {
+    let s = Server::start(&["--cores", "2"]);
+    write_dataset(&s);
+    // The shard gauges refresh a few times a second.
+    std::thread::sleep(Duration::from_millis(800));
+    let m: BTreeMap<String, f64> = scrape(&s);
+    let dir = tempdir();
+    let out = dir.join("status");
+    let v = drive_page(&s, &out);
+
+    assert_eq!(v["problems"], serde_json::json!([]), "{v}");
+    assert!(v["askedFor"].as_str().unwrap().contains("token"), "{v}");
+    assert!(v["refused"].as_str().unwrap().contains("refused"), "{v}");
+    assert_eq!(v["loginHidden"], true, "{v}");
+    let shown = &v["shown"];
+    let text = |x: &Value| x.as_str().unwrap_or_else(|| panic!("{x}")).to_owned();
+
+    assert_eq!(text(&shown["version"]), env!("CARGO_PKG_VERSION"));
+    assert_eq!(
+        count(&text(&shown["total_accepted"])),
+        metric(&m, "hydrant_lines_accepted_total{core=\"all\"}")
+    );
+    assert_eq!(
+        count(&text(&shown["total_rejected"])),
+        metric(&m, "hydrant_lines_rejected_total{core=\"all\"}")
+    );
+    assert_eq!(
+        count(&text(&shown["total_memory"])),
+        metric(&m, "hydrant_shard_rows{core=\"all\"}")
+    );
+    let close = |shown: f64, want: f64| (shown - want).abs() <= want * 0.006 + 1e-9;
+    let p99 = metric(
+        &m,
+        "hydrant_request_latency_seconds{core=\"all\",kind=\"write\",quantile=\"0.99\"}",
+    );
+    assert!(
+        close(millis(&text(&shown["total_p99"])), p99),
+        "{shown} vs {p99}"
+    );
+
+    let cores = shown["cores"].as_array().unwrap();
+    assert_eq!(cores.len(), 2, "{shown}");
+    for c in cores {
+        let core = c["core"].as_u64().unwrap();
+        let key = |name: &str| format!("{name}{{core=\"{core}\"}}");
+        assert_eq!(
+            count(&text(&c["lines_accepted"])),
+            metric(&m, &key("hydrant_lines_accepted_total")),
+            "core {core}"
+        );
+        assert_eq!(
+            count(&text(&c["lines_rejected"])),
+            metric(&m, &key("hydrant_lines_rejected_total")),
+            "core {core}"
+        );
+        assert_eq!(
+            count(&text(&c["memory_rows"])),
+            metric(&m, &key("hydrant_shard_rows")),
+            "core {core}"
+        );
+        let writes: f64 = m
+            .iter()
+            .filter(|(k, _)| {
+                k.starts_with(&format!(
+                    "hydrant_http_requests_total{{core=\"{core}\",endpoint=\"write\""
+                ))
+            })
+            .map(|(_, v)| v)
+            .sum();
+        assert_eq!(count(&text(&c["write_requests"])), writes, "core {core}");
+        for (cell, q) in [("p50", "0.5"), ("p99", "0.99"), ("max", "1")] {
+            let want = metric(
+                &m,
+                &format!("hydrant_request_latency_seconds{{core=\"{core}\",kind=\"write\",quantile=\"{q}\"}}"),
+            );
+            let shown = text(&c[cell]);
+            if want.is_nan() {
+                assert_eq!(shown, "–", "core {core} {cell}");
+            } else {
+                assert!(
+                    close(millis(&shown), want),
+                    "core {core} {cell}: {shown} vs {want}"
+                );
+            }
+        }
+    }
+
+    let tables: Vec<(String, String, f64)> = shown["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (text(&t["db"]), text(&t["table"]), count(&text(&t["rows"]))))
+        .collect();
+    assert_eq!(
+        tables,
+        [
+            ("app".into(), "cpu".into(), 1001.0),
+            ("other".into(), "mem".into(), 2.0)
+        ]
+    );
+    let errors = shown["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 4, "{shown}");
+    assert_eq!(errors[2][1], "app");
+    assert_eq!(errors[2][2], "2");
+    assert_eq!(errors[2][4], "cpu,host=h1 usage=oops");
+    assert_eq!(errors[1][2], "whole body");
+
+    // The screenshot: the headline figures, as OCR reads them off the pixels.
+    let full = std::fs::read(out.with_extension("png")).unwrap();
+    assert!(
+        full.starts_with(b"\x89PNG") && full.len() > 20_000,
+        "a real screenshot"
+    );
+    let read = ocr(&dir.join("status-overview.png"));
+    for (name, figure) in [
+        ("accepted", &shown["total_accepted"]),
+        ("rejected", &shown["total_rejected"]),
+        ("in memory", &shown["total_memory"]),
+    ] {
+        let figure = text(figure);
+        assert!(
+            read.contains(&figure),
+            "OCR of the screenshot should show {name} = {figure}:\n{read}"
+        );
+    }
+}
+
+/// A fresh directory under the system's temp dir, for the screenshots.
+fn tempdir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("hydrant-status-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
