@@ -221,6 +221,8 @@ struct Telegraf<'a> {
     server: &'a Server,
     plugin: Plugin,
     database: String,
+    /// `username` (v1; hydrant ignores it).
+    username: String,
     /// `password` (v1) or `token` (v2).
     secret: String,
 }
@@ -238,7 +240,7 @@ impl Telegraf<'_> {
             "POST /query HTTP/1.1\r\nHost: {}\r\nUser-Agent: {USER_AGENT}\r\nContent-Length: {}\r\nAuthorization: Basic {}\r\nContent-Type: application/x-www-form-urlencoded\r\nAccept-Encoding: gzip\r\n\r\n",
             self.server.addr,
             body.len(),
-            basic("telegraf", &self.secret)
+            basic(&self.username, &self.secret)
         );
         let mut c = self.server.connect();
         c.write(head.as_bytes());
@@ -252,7 +254,7 @@ impl Telegraf<'_> {
         let (target, auth, gzipped) = match self.plugin {
             Plugin::V1 { gzip } => (
                 format!("/write?db={}", urlencode(&self.database)),
-                format!("Basic {}", basic("telegraf", &self.secret)),
+                format!("Basic {}", basic(&self.username, &self.secret)),
                 gzip,
             ),
             Plugin::V2 { gzip } => (
@@ -365,6 +367,7 @@ fn telegraf<'a>(server: &'a Server, plugin: Plugin, database: &str) -> Telegraf<
         server,
         plugin,
         database: database.into(),
+        username: "telegraf".into(),
         secret: server.token.clone(),
     }
 }
@@ -419,10 +422,13 @@ fn row(s: &Server, db: &str, q: &str) -> serde_json::Map<String, Value> {
 }
 
 #[test]
-fn telegraf_skip_database_creation_writes_to_a_new_database() {
+fn telegraf_with_the_spec_configuration_writes_to_a_new_database() {
     let s = Server::start(&[]);
-    // skip_database_creation = true: the first request is the write.
-    let t = telegraf(&s, Plugin::V1 { gzip: true }, "never_created");
+    // ../shared/spec's outputs.influxdb: skip_database_creation = true (the
+    // first request is the write), retention_policy = "" (no rp parameter),
+    // username = "ignored", password = the token, content_encoding = "gzip".
+    let mut t = telegraf(&s, Plugin::V1 { gzip: true }, "never_created");
+    t.username = "ignored".into();
     let all = metrics(500, 1_700_000_000_000_000_000);
     assert!(t.run(&all, 1000).is_empty());
     assert_eq!(count(&s, "never_created", "cpu", "usage_idle"), 167);
