@@ -3,26 +3,20 @@
 
 use std::process::Command;
 
-use super::harness::Server;
+use super::harness::{stdout_of, Server};
 
 /// Runs tests/clients/<script> with `program` as HOST PORT TOKEN; it must print "ok".
 fn run_client(mut program: Command, script: &str, server: &Server) {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/clients")
         .join(script);
-    let out = program
+    program
         .arg(path)
         .arg(server.addr.ip().to_string())
         .arg(server.addr.port().to_string())
-        .arg(&server.token)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {script}: {e}"));
-    assert!(
-        out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "ok",
-        "{script} failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .arg(&server.token);
+    let out = stdout_of(program, script);
+    assert_eq!(String::from_utf8_lossy(&out).trim(), "ok", "{script}");
 }
 
 #[test]

@@ -388,3 +388,18 @@ pub fn metric(m: &BTreeMap<String, f64>, key: &str) -> f64 {
     *m.get(key)
         .unwrap_or_else(|| panic!("no {key} in /metrics: {m:#?}"))
 }
+
+/// Runs `command`, which must exit 0 (else the test fails with its output);
+/// returns its stdout. `what` names it in the failure.
+pub fn stdout_of(mut command: Command, what: &str) -> Vec<u8> {
+    let out = command
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}

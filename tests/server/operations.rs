@@ -6,24 +6,17 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::harness::{metric, request, scrape, Server};
+use super::harness::{metric, request, scrape, stdout_of, Server};
 
 /// Runs hydrant-load against `server` with `args`; returns its --json summary.
 fn load(server: &Server, args: &[&str]) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_hydrant-load"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_hydrant-load"));
+    command
         .arg("--url")
         .arg(format!("http://{}", server.addr))
         .args(["--token", &server.token, "--json", "--quiet"])
-        .args(args)
-        .output()
-        .expect("run hydrant-load");
-    assert!(
-        out.status.success(),
-        "hydrant-load failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("hydrant-load --json")
+        .args(args);
+    serde_json::from_slice(&stdout_of(command, "hydrant-load")).expect("hydrant-load --json")
 }
 
 #[test]

@@ -268,6 +268,22 @@ fn same(a: &Value, b: &Value) -> bool {
     }
 }
 
+/// Both servers' (status, answer), from `compare`, asked again until they
+/// agree or `tries` asks were made.
+fn agreed(
+    tries: usize,
+    compare: impl Fn() -> (u16, Value, u16, Value),
+) -> (u16, Value, u16, Value) {
+    let mut answers = compare();
+    for _ in 1..tries {
+        if answers.0 == answers.2 && same(&answers.1, &answers.3) {
+            break;
+        }
+        answers = compare();
+    }
+    answers
+}
+
 #[test]
 fn queries_answer_as_influxdb_does() {
     let oracle = std::env::var("HYDRANT_TEST_INFLUXDB_URL").expect(
@@ -371,14 +387,7 @@ fn queries_answer_as_influxdb_does() {
             };
             (want_status, want, got_status, got)
         };
-        let mut answers = compare();
-        for _ in 1..tries {
-            if answers.0 == answers.2 && same(&answers.1, &answers.3) {
-                break;
-            }
-            answers = compare();
-        }
-        let (want_status, want, got_status, got) = answers;
+        let (want_status, want, got_status, got) = agreed(tries, compare);
         if want_status != got_status || !same(&want, &got) {
             failures.push(format!(
                 "{q}\n  influxdb ({want_status}): {want}\n  hydrant  ({got_status}): {got}"
@@ -402,14 +411,7 @@ fn queries_answer_as_influxdb_does() {
                 let (want, got) = (normalise(decode(&want)), normalise(decode(&got)));
                 (want_status, want, got_status, got)
             };
-            let mut answers = compare();
-            for _ in 1..tries {
-                if answers.0 == answers.2 && same(&answers.1, &answers.3) {
-                    break;
-                }
-                answers = compare();
-            }
-            let (want_status, want, got_status, got) = answers;
+            let (want_status, want, got_status, got) = agreed(tries, compare);
             if want_status != got_status || !same(&want, &got) {
                 failures.push(format!(
                     "{q} [{accept}]\n  influxdb ({want_status}): {want}\n  hydrant  ({got_status}): {got}"

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::harness::{gzip, metric, request, scrape, Server};
+use super::harness::{gzip, metric, request, scrape, stdout_of, Server};
 
 /// "1,234" → 1234.
 fn count(text: &str) -> f64 {
@@ -169,37 +169,22 @@ fn drive_page(s: &Server, out: &std::path::Path) -> Value {
     );
     let script =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/status_page.js");
-    let run = Command::new("node")
-        .env("NODE_PATH", modules)
+    let mut node = Command::new("node");
+    node.env("NODE_PATH", modules)
         .arg(script)
         .arg(s.addr.ip().to_string())
         .arg(s.addr.port().to_string())
         .arg(&s.token)
-        .arg(out)
-        .output()
-        .expect("run node");
-    assert!(
-        run.status.success(),
-        "status_page.js failed:\n{}{}",
-        String::from_utf8_lossy(&run.stdout),
-        String::from_utf8_lossy(&run.stderr)
-    );
-    serde_json::from_slice(&run.stdout).expect("status_page.js prints JSON")
+        .arg(out);
+    serde_json::from_slice(&stdout_of(node, "status_page.js")).expect("status_page.js prints JSON")
 }
 
 /// Text tesseract reads in a PNG.
 fn ocr(png: &std::path::Path) -> String {
-    let run = Command::new("tesseract")
-        .arg(png)
-        .arg("stdout")
-        .output()
-        .expect("run tesseract (tools/test installs tesseract-ocr)");
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    String::from_utf8_lossy(&run.stdout).into_owned()
+    let mut tesseract = Command::new("tesseract");
+    tesseract.arg(png).arg("stdout");
+    let text = stdout_of(tesseract, "tesseract (tools/test installs tesseract-ocr)");
+    String::from_utf8_lossy(&text).into_owned()
 }
 
 #[test]

@@ -146,6 +146,16 @@ enum Plugin {
     V2 { gzip: bool },
 }
 
+impl Plugin {
+    /// A database per plugin: `<prefix>_v1` or `<prefix>_v2`.
+    fn database(self, prefix: &str) -> String {
+        match self {
+            Plugin::V1 { .. } => format!("{prefix}_v1"),
+            Plugin::V2 { .. } => format!("{prefix}_v2"),
+        }
+    }
+}
+
 /// What Telegraf does with a batch after an answer.
 #[derive(Debug, PartialEq)]
 enum Reaction {
@@ -438,10 +448,7 @@ fn telegraf_with_the_spec_configuration_writes_to_a_new_database() {
 fn telegraf_drops_only_bad_lines_and_never_retries_them() {
     let s = Server::start(&["--cores", "2", "--retention", "1d"]);
     for plugin in [Plugin::V1 { gzip: true }, Plugin::V2 { gzip: false }] {
-        let db = match plugin {
-            Plugin::V1 { .. } => "bad_v1",
-            Plugin::V2 { .. } => "bad_v2",
-        };
+        let db = &plugin.database("bad");
         let t = telegraf(&s, plugin, db);
         let now = 1_000_000_000
             * (std::time::SystemTime::now()
@@ -519,10 +526,7 @@ fn telegraf_keeps_batches_refused_for_memory_and_they_land_later() {
     // their rows are persisted, then take them again.
     let s = Server::start(&["--max-memory", "32KiB", "--persist-age", "100ms"]);
     for plugin in [Plugin::V1 { gzip: true }, Plugin::V2 { gzip: true }] {
-        let db = match plugin {
-            Plugin::V1 { .. } => "busy_v1",
-            Plugin::V2 { .. } => "busy_v2",
-        };
+        let db = &plugin.database("busy");
         let t = telegraf(&s, plugin, db);
         let all = metrics(6000, 1_700_000_000_000_000_000);
         let mut refused = 0;
