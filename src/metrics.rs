@@ -1,8 +1,8 @@
 //! Counters, gauges and latency histograms, and their Prometheus text form
 //! for `GET /metrics`.
 //!
-//! Each core writes only its own [`CoreMetrics`] (relaxed atomics, and two
-//! mutexes nobody else takes except a scrape), so a scrape on any core reads
+//! Each core writes only its own [`CoreMetrics`] (relaxed atomics, and
+//! mutexes nobody else takes except a scrape or the status page), so a scrape on any core reads
 //! every core without asking the others to run anything.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -139,6 +139,9 @@ pub struct CoreMetrics {
     pub parquet_files: Counter,
     write_latency: Mutex<Latency>,
     query_latency: Mutex<Latency>,
+    /// The last rejected lines, oldest first, each with its place in the
+    /// node-wide order.
+    recent_errors: Mutex<VecDeque<(u64, RecentError)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -174,17 +177,18 @@ impl CoreMetrics {
     }
 }
 
-/// Rejected lines kept for the status page, newest last.
+/// Rejected lines each core keeps for the status page.
 pub const RECENT_ERRORS: usize = 50;
 /// Rejected lines of one request that reach the recent list (a body of
 /// bad lines must not flush every other request's out).
 pub const RECENT_ERRORS_PER_REQUEST: usize = 10;
-/// Longest line text kept for the status page, in bytes.
+/// Longest line text and reason kept for the status page, in bytes.
 const RECENT_TEXT: usize = 300;
 /// Samples of the accepted-line counters the ingest rate is taken over.
 const RATE_SAMPLES: usize = 11;
 
-/// One rejected line, as the status page lists it.
+/// One rejected line (or a body refused whole, `line` 0), as the status
+/// page lists it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RecentError {
     /// Milliseconds since the epoch.
@@ -196,11 +200,47 @@ pub struct RecentError {
     pub reason: String,
 }
 
+/// `text` cut to at most `max` bytes (on a character boundary), with `…`
+/// where it was cut.
+pub fn cut(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+/// The order rejected lines were recorded in, across every core (times in
+/// milliseconds tie).
+static RECORDED: AtomicU64 = AtomicU64::new(0);
+
+impl CoreMetrics {
+    /// Remembers a rejected line in this core's list of the last few.
+    pub fn record_error(&self, at_ms: i64, db: &str, line: usize, text: &str, reason: &str) {
+        let error = RecentError {
+            at_ms,
+            core: 0,
+            db: db.to_owned(),
+            line,
+            text: cut(text, RECENT_TEXT),
+            reason: cut(reason, RECENT_TEXT),
+        };
+        let order = RECORDED.fetch_add(1, Ordering::Relaxed);
+        let mut list = lock(&self.recent_errors);
+        if list.len() == RECENT_ERRORS {
+            list.pop_front();
+        }
+        list.push_back((order, error));
+    }
+}
+
 /// Every core's figures.
 pub struct Metrics {
     pub cores: Vec<CoreMetrics>,
     started: Instant,
-    recent_errors: Mutex<VecDeque<RecentError>>,
     /// (when, every core's accepted lines), oldest first, one a second.
     samples: Mutex<VecDeque<(Instant, Vec<u64>)>>,
 }
@@ -210,31 +250,26 @@ impl Metrics {
         Metrics {
             cores: (0..cores).map(|_| CoreMetrics::default()).collect(),
             started: Instant::now(),
-            recent_errors: Mutex::new(VecDeque::with_capacity(RECENT_ERRORS)),
             samples: Mutex::new(VecDeque::with_capacity(RATE_SAMPLES)),
         }
     }
 
-    /// Remembers a rejected line (its text cut to a few hundred bytes).
-    pub fn record_error(&self, mut error: RecentError) {
-        if error.text.len() > RECENT_TEXT {
-            let mut cut = RECENT_TEXT;
-            while !error.text.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            error.text.truncate(cut);
-            error.text.push('…');
-        }
-        let mut list = lock(&self.recent_errors);
-        if list.len() == RECENT_ERRORS {
-            list.pop_front();
-        }
-        list.push_back(error);
-    }
-
-    /// The last rejected lines, newest first.
+    /// The last rejected lines of every core, newest first, at most
+    /// [`RECENT_ERRORS`] (callers record a request's lines last first, so
+    /// they list in body order).
     pub fn recent_errors(&self) -> Vec<RecentError> {
-        lock(&self.recent_errors).iter().rev().cloned().collect()
+        let mut all: Vec<(u64, RecentError)> = Vec::new();
+        for (i, core) in self.cores.iter().enumerate() {
+            let list = lock(&core.recent_errors);
+            all.extend(list.iter().map(|(order, e)| {
+                let mut e = e.clone();
+                e.core = i;
+                (*order, e)
+            }));
+        }
+        all.sort_by_key(|(order, _)| std::cmp::Reverse(*order));
+        all.truncate(RECENT_ERRORS);
+        all.into_iter().map(|(_, e)| e).collect()
     }
 
     /// Takes one sample of every core's accepted lines (called once a second).
@@ -589,23 +624,41 @@ mod tests {
 
     #[test]
     fn recent_errors_keep_the_newest_and_cut_long_texts() {
-        let m = Metrics::new(1);
+        let m = Metrics::new(2);
         for line in 1..=RECENT_ERRORS + 5 {
-            m.record_error(RecentError {
-                at_ms: 0,
-                core: 0,
-                db: "d".into(),
-                line,
-                text: "é".repeat(200),
-                reason: "bad".into(),
-            });
+            m.cores[0].record_error(line as i64, "d", line, &"é".repeat(200), "bad");
+        }
+        // One request on core 1, later, in the same millisecond as the
+        // last: its lines are recorded last first.
+        for line in [3, 2] {
+            m.cores[1].record_error(55, "e", line, "x", &"r".repeat(400));
         }
         let list = m.recent_errors();
         assert_eq!(list.len(), RECENT_ERRORS);
-        assert_eq!(list[0].line, RECENT_ERRORS + 5, "newest first");
-        assert_eq!(list[RECENT_ERRORS - 1].line, 6);
-        assert!(list[0].text.len() <= RECENT_TEXT + '…'.len_utf8());
-        assert!(list[0].text.ends_with('…'));
+        let head: Vec<(usize, usize)> = list[..3].iter().map(|e| (e.core, e.line)).collect();
+        assert_eq!(
+            head,
+            [(1, 2), (1, 3), (0, RECENT_ERRORS + 5)],
+            "newest first"
+        );
+        assert_eq!(list[RECENT_ERRORS - 1].line, 8);
+        assert_eq!(list[2].text, cut(&"é".repeat(200), RECENT_TEXT));
+        assert!(list[2].text.len() <= RECENT_TEXT + '…'.len_utf8());
+        assert!(list[2].text.ends_with('…'));
+        assert_eq!(list[0].reason.len(), RECENT_TEXT + '…'.len_utf8());
+    }
+
+    #[test]
+    fn cut_keeps_short_texts_and_cuts_on_character_boundaries() {
+        let table = [
+            ("abc", 3, "abc"),
+            ("abcd", 3, "abc…"),
+            ("aé", 2, "a…"),
+            ("", 0, ""),
+        ];
+        for (text, max, want) in table {
+            assert_eq!(cut(text, max), want, "{text:?} {max}");
+        }
     }
 
     #[test]

@@ -139,16 +139,11 @@ impl ApiError {
         let mut response = Response::json(self.status(), &body);
         // Header values cannot hold newlines, and long ones upset proxies:
         // one line, cut short (the body has it all).
-        let mut one_line = message.replace(['\r', '\n'], " | ");
-        if one_line.len() > MAX_ERROR_HEADER {
-            let mut cut = MAX_ERROR_HEADER;
-            while !one_line.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            one_line.truncate(cut);
-            one_line.push('…');
-        }
-        response.header("X-Influxdb-Error", one_line);
+        let one_line = message.replace(['\r', '\n'], " | ");
+        response.header(
+            "X-Influxdb-Error",
+            crate::metrics::cut(&one_line, MAX_ERROR_HEADER),
+        );
         match self {
             ApiError::Unauthorized(_) => {
                 response.header("WWW-Authenticate", "Basic realm=\"hydrant\"".into())

@@ -215,10 +215,39 @@ async fn write(conn: &mut Conn, head: &Head, api: Api) -> Result<Response, ApiEr
     let core = conn.core().clone();
     let params = Params::parse(&head.query);
     let identity = authenticate(&core, head, &params, api)?;
-    let (db_param, rp) = match api {
+    let result = write_as(conn, head, api, &core, &params, &identity).await;
+    // What the status page lists: every refused write after authentication
+    // (rejected lines were listed by `ingest`), but not the 503s of a full
+    // node, which clients retry and which would crowd the real errors out.
+    if let Err(e) = &result {
+        if !matches!(e, ApiError::PartialWrite { .. } | ApiError::Unavailable(_)) {
+            let (db, rp) = write_target(api, &params);
+            let db = database_name(db.unwrap_or(""), rp).unwrap_or_default();
+            let at_ms = crate::retention::now_ns() / 1_000_000;
+            core.stats().record_error(at_ms, &db, 0, "", &e.message());
+        }
+    }
+    result
+}
+
+/// The database and retention policy parameters a write names.
+fn write_target(api: Api, params: &Params) -> (Option<&str>, Option<&str>) {
+    match api {
         Api::V1 => (params.get("db"), params.get("rp")),
         Api::V2 => (params.get("bucket"), None),
-    };
+    }
+}
+
+/// `write` once the writer is known.
+async fn write_as(
+    conn: &mut Conn,
+    head: &Head,
+    api: Api,
+    core: &Core,
+    params: &Params,
+    identity: &Identity,
+) -> Result<Response, ApiError> {
+    let (db_param, rp) = write_target(api, params);
     let db_param = db_param.filter(|d| !d.is_empty()).ok_or_else(|| {
         ApiError::BadRequest(match api {
             Api::V1 => "database is required".into(),
@@ -231,7 +260,7 @@ async fn write(conn: &mut Conn, head: &Head, api: Api) -> Result<Response, ApiEr
             "token is not authorized to write to database {db:?}"
         )));
     }
-    let precision = parse_precision(&params)?;
+    let precision = parse_precision(params)?;
     let atomic = params.get("accept_partial").is_some_and(|v| v == "false");
     let encoding = Encoding::from_header(head.content_encoding.as_deref()).ok_or_else(|| {
         ApiError::UnsupportedEncoding(format!(
@@ -246,7 +275,7 @@ async fn write(conn: &mut Conn, head: &Head, api: Api) -> Result<Response, ApiEr
     let result = match read {
         Err(e) => Err(e.into_api_error()),
         Ok(()) => {
-            let (answer, commit) = ingest(&core, &db, &raw, encoding, precision, atomic);
+            let (answer, commit) = ingest(core, &db, &raw, encoding, precision, atomic);
             match commit {
                 Some(flush) => match core.wal.commit(flush).await {
                     Ok(()) => answer,
@@ -257,20 +286,6 @@ async fn write(conn: &mut Conn, head: &Head, api: Api) -> Result<Response, ApiEr
         }
     };
     conn.body = raw;
-    // Rejected lines were listed by `ingest`; a body refused whole is listed
-    // here, with no line number.
-    if let Err(e) = &result {
-        if !matches!(e, ApiError::PartialWrite { .. }) {
-            core.metrics.record_error(crate::metrics::RecentError {
-                at_ms: crate::retention::now_ns() / 1_000_000,
-                core: core.index,
-                db,
-                line: 0,
-                text: String::new(),
-                reason: e.message(),
-            });
-        }
-    }
     result
 }
 
@@ -401,14 +416,7 @@ fn ingest(
     // In reverse, so that the list (newest first) shows a body's lines in order.
     let first = shown.iter().take(crate::metrics::RECENT_ERRORS_PER_REQUEST);
     for (line, text, reason, _) in first.rev() {
-        core.metrics.record_error(crate::metrics::RecentError {
-            at_ms,
-            core: core.index,
-            db: db.to_owned(),
-            line: *line,
-            text: text.clone(),
-            reason: reason.clone(),
-        });
+        stats.record_error(at_ms, db, *line, text, reason);
     }
     let lines = shown
         .into_iter()

@@ -22,6 +22,14 @@ pub fn page() -> Response {
             ("Content-Type", "text/html; charset=utf-8".into()),
             // The page holds no data; its script asks /status with a token.
             ("Cache-Control", "no-cache".into()),
+            // No other site may frame the token form or load anything into it.
+            (
+                "Content-Security-Policy",
+                "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'".into(),
+            ),
+            ("X-Content-Type-Options", "nosniff".into()),
+            ("X-Frame-Options", "DENY".into()),
+            ("Referrer-Policy", "no-referrer".into()),
         ],
         body: PAGE.as_bytes().to_vec(),
         close: false,
@@ -95,7 +103,7 @@ pub async fn status(conn: &mut Conn, head: &Head) -> Result<Response, ApiError> 
         .collect();
 
     let mut databases: Vec<Value> = Vec::new();
-    for t in core.fanout().tables(&core).await {
+    for t in core.fanout().tables(&core).await.iter() {
         if !visible(&t.db) {
             continue;
         }

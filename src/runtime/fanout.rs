@@ -105,6 +105,9 @@ pub struct Fanout {
     /// Per table: the tag index and the write count it was taken at; while
     /// no write has begun since, it is answered without asking the cores.
     tag_cache: RefCell<HashMap<(String, String), TagsAt>>,
+    /// The last answer of `tables` and when it was taken: status pages
+    /// poll, and every open one would otherwise ask every core each time.
+    tables_cache: RefCell<Option<(std::time::Instant, Rc<Vec<crate::shard::TableStat>>)>>,
 }
 
 /// Union of two tag indexes (both sorted by key, then value).
@@ -234,6 +237,7 @@ impl Fanout {
             pending: RefCell::new(HashMap::new()),
             next_id: Cell::new(0),
             tag_cache: RefCell::new(HashMap::new()),
+            tables_cache: RefCell::new(None),
         });
         let mut ask_rx = ask_rx;
         for (_, rx) in ask_rx.streams() {
@@ -391,8 +395,14 @@ impl Fanout {
         out
     }
 
-    /// Every core's table figures, summed per table, sorted by database then table.
-    pub async fn tables(&self, core: &Core) -> Vec<crate::shard::TableStat> {
+    /// Every core's table figures, summed per table, sorted by database
+    /// then table; at most a second old.
+    pub async fn tables(&self, core: &Core) -> Rc<Vec<crate::shard::TableStat>> {
+        if let Some((at, tables)) = &*self.tables_cache.borrow() {
+            if at.elapsed() < std::time::Duration::from_secs(1) {
+                return tables.clone();
+            }
+        }
         let mut sums: std::collections::BTreeMap<crate::shard::TableKey, crate::shard::TableStat> =
             std::collections::BTreeMap::new();
         for answer in self.ask_all(core, Ask::Tables).await {
@@ -414,7 +424,9 @@ impl Fanout {
                 }
             }
         }
-        sums.into_values().collect()
+        let tables = Rc::new(sums.into_values().collect::<Vec<_>>());
+        *self.tables_cache.borrow_mut() = Some((std::time::Instant::now(), tables.clone()));
+        tables
     }
 
     /// Rows held per core, this core first.

@@ -644,7 +644,9 @@ impl Shard {
                 table: table.clone(),
                 rows: t.rows(),
                 memory_rows: t.memory_rows(),
-                memory_bytes: t.memory_bytes(),
+                // As the shard_bytes gauge counts them: batches being
+                // persisted are still held.
+                memory_bytes: t.memory_bytes() + t.persisting_bytes(),
                 files: t.files.len(),
             })
             .collect()

@@ -25,17 +25,17 @@ const url = `http://${host}:${port}/`;
     page.on("pageerror", (e) => problems.push("page error: " + e.message));
 
     await page.goto(url);
-    await page.waitForSelector("#login", { state: "visible", timeout: 10000 });
+    await page.waitForSelector("#login", { state: "visible", timeout: 30000 });
     const askedFor = await page.textContent("#state");
 
     await page.fill("#token", "not-a-token");
     await page.click("#login button");
-    await page.waitForFunction(() => document.getElementById("state").textContent.includes("refused"), null, { timeout: 10000 });
+    await page.waitForFunction(() => document.getElementById("state").textContent.includes("refused"), null, { timeout: 30000 });
     const refused = await page.textContent("#state");
 
     await page.fill("#token", token);
     await page.click("#login button");
-    await page.waitForFunction(() => Number(document.body.dataset.updated) >= 1, null, { timeout: 10000 });
+    await page.waitForFunction(() => Number(document.body.dataset.updated) >= 1, null, { timeout: 30000 });
     const loginHidden = await page.isHidden("#login");
 
     const shown = await page.evaluate(() => {
