@@ -322,6 +322,18 @@ fn a_full_disk_fails_writes_clearly_and_loses_nothing_acknowledged() {
             }
             507 => {
                 assert!(r.error().contains("WAL segment"), "{}", r.text());
+                // Telegraf keeps such a batch and sends it again (both outputs).
+                use super::telegraf::{react_v1, react_v2, Reaction};
+                assert!(
+                    matches!(react_v1(&r), Reaction::Kept { .. }),
+                    "{}",
+                    r.text()
+                );
+                assert!(
+                    matches!(react_v2(&r, 0), Reaction::Kept { .. }),
+                    "{}",
+                    r.text()
+                );
                 refused = Some(b);
                 break;
             }
