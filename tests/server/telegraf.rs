@@ -496,7 +496,9 @@ fn telegraf_drops_only_bad_lines_and_never_retries_them() {
     let s = Server::start(&["--cores", "2", "--retention", "1d"]);
     for plugin in [Plugin::V1 { gzip: true }, Plugin::V2 { gzip: false }] {
         let db = &plugin.database("bad");
-        let t = telegraf(&s, plugin, db);
+        // The spec's configuration (username ignored, no rp).
+        let mut t = telegraf(&s, plugin, db);
+        t.username = "ignored".into();
         let now = 1_000_000_000
             * (std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
