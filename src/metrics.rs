@@ -2,8 +2,9 @@
 //! for `GET /metrics`.
 //!
 //! Each core writes only its own [`CoreMetrics`] (relaxed atomics, and
-//! mutexes nobody else takes except a scrape or the status page), so a scrape on any core reads
-//! every core without asking the others to run anything.
+//! mutexes nobody else takes except a scrape or the status page), so a
+//! scrape on any core reads every core without asking the others to run
+//! anything.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
