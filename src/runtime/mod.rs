@@ -120,7 +120,7 @@ pub fn serve(config: ServeConfig) -> Result<(), String> {
     })?;
     let tokens = Arc::new(setup_tokens(&config)?);
     if !config.without_auth {
-        reload_every(&tokens, "tokens", |t| t.reload().map(|_| ()))?;
+        every_second(&tokens, "tokens", |t| t.reload().map(|_| ()))?;
     }
 
     // Probe the address without SO_REUSEPORT: fails if anyone (even another
@@ -136,7 +136,7 @@ pub fn serve(config: ServeConfig) -> Result<(), String> {
     watch_signals(shutdown.clone())?;
     let catalog = Arc::new(Catalog::open(config.data_dir.join(CATALOG_FILE))?);
     let retention = crate::retention::Retention::open(&config.data_dir, config.retention)?;
-    reload_every(&retention, "retention settings", |r| r.reload())?;
+    every_second(&retention, "retention settings", |r| r.reload())?;
     let wal_dir = config.data_dir.join(WAL_DIR);
     std::fs::create_dir_all(&wal_dir)
         .map_err(|e| format!("cannot create {}: {e}", wal_dir.display()))?;
@@ -237,7 +237,14 @@ pub fn serve(config: ServeConfig) -> Result<(), String> {
     }
     if failure.is_none() {
         print_banner(&config);
-        sample_rates(metrics.clone(), shutdown.clone());
+        // The status page's ingest rates come from one sample a second.
+        let sampled = every_second(&metrics, "ingest rates", |m| {
+            m.sample_rates();
+            Ok::<(), std::convert::Infallible>(())
+        });
+        if let Err(e) = sampled {
+            log::warn!("{e}");
+        }
         if let Some(every) = config.log_summary {
             log_summaries(metrics.clone(), shutdown.clone(), every);
         }
@@ -325,27 +332,6 @@ async fn run_core(core: Rc<Core>, meshes: Meshes, ready: mpsc::Sender<Result<(),
     persister.await;
 }
 
-/// Samples every core's accepted lines once a second, for the status page's
-/// ingest rates.
-fn sample_rates(metrics: Arc<crate::metrics::Metrics>, shutdown: Arc<AtomicBool>) {
-    let spawned = std::thread::Builder::new()
-        .name("hydrant-rates".into())
-        .spawn(move || {
-            while !shutdown.load(Ordering::Relaxed) {
-                metrics.sample_rates();
-                for _ in 0..10 {
-                    if shutdown.load(Ordering::Relaxed) {
-                        return;
-                    }
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-            }
-        });
-    if let Err(e) = spawned {
-        log::warn!("cannot start the ingest-rate sampler: {e}");
-    }
-}
-
 /// Logs one line of throughput every `every` while requests arrive.
 fn log_summaries(
     metrics: Arc<crate::metrics::Metrics>,
@@ -429,12 +415,13 @@ pub fn listen(addr: std::net::SocketAddr) -> std::io::Result<Listener> {
     Ok(Listener { socket, fd })
 }
 
-/// Re-reads a file-backed setting (`reload`) every second on a thread of
-/// its own, for as long as `target` lives, so CLI changes reach a running server.
-fn reload_every<T, E>(
+/// Runs `each` on `target` every second on a thread of its own, for as
+/// long as `target` lives: re-reading file-backed settings, so CLI changes
+/// reach a running server, and sampling counters.
+fn every_second<T, E>(
     target: &Arc<T>,
     what: &'static str,
-    reload: fn(&T) -> Result<(), E>,
+    each: fn(&T) -> Result<(), E>,
 ) -> Result<(), String>
 where
     T: Send + Sync + 'static,
@@ -445,15 +432,15 @@ where
         .name(format!("hydrant-{}", what.replace(' ', "-")))
         .spawn(move || {
             while let Some(t) = target.upgrade() {
-                if let Err(e) = reload(&t) {
-                    log::warn!("could not reload {what}: {e}");
+                if let Err(e) = each(&t) {
+                    log::warn!("could not update {what}: {e}");
                 }
                 drop(t);
                 std::thread::sleep(Duration::from_secs(1));
             }
         })
         .map(|_| ())
-        .map_err(|e| format!("cannot watch {what} for changes: {e}"))
+        .map_err(|e| format!("cannot start the thread for {what}: {e}"))
 }
 
 fn watch_signals(shutdown: Arc<AtomicBool>) -> Result<(), String> {
