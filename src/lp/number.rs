@@ -81,17 +81,27 @@ fn scan_plain_number(buf: &[u8], start: usize) -> Option<(Number, usize)> {
         }
         _ if is_value_end(buf, i) => {
             let frac_digits = (digits - int_digits) as usize;
-            let value = if mantissa <= 1 << 53 && frac_digits == 0 {
-                // Exact, and skips a division on the most common values.
-                mantissa as f64
-            } else if mantissa <= 1 << 53 && frac_digits < POW10.len() {
-                mantissa as f64 / POW10[frac_digits]
-            } else {
-                fast_float2::parse::<f64, _>(&buf[start + negative as usize..i]).ok()?
-            };
+            let digits_text = &buf[start + negative as usize..i];
+            let value = decimal(mantissa, frac_digits, digits_text)?;
             Some((Number::Float(if negative { -value } else { value }), i))
         }
         _ => None,
+    }
+}
+
+/// The float that `digits_text` (digits with at most one `.`, no sign or
+/// exponent) spells, given its digits as `mantissa` with `frac_digits` of
+/// them after the point.
+#[inline(always)]
+fn decimal(mantissa: u64, frac_digits: usize, digits_text: &[u8]) -> Option<f64> {
+    if mantissa <= 1 << 53 && frac_digits == 0 {
+        // Exact, and skips a division on the most common values.
+        Some(mantissa as f64)
+    } else if mantissa <= 1 << 53 && frac_digits < POW10.len() {
+        // Both operands are exact, so the one rounding is the correct one.
+        Some(mantissa as f64 / POW10[frac_digits])
+    } else {
+        fast_float2::parse::<f64, _>(digits_text).ok()
     }
 }
 
@@ -157,17 +167,16 @@ fn eight_digits(word: u64, n: usize) -> u64 {
         >> 32
 }
 
-const POW10_INT: [u64; 9] = [
-    1,
-    10,
-    100,
-    1_000,
-    10_000,
-    100_000,
-    1_000_000,
-    10_000_000,
-    100_000_000,
-];
+/// 10^k for k in 0..=19, every power a u64 holds.
+const POW10_INT: [u64; 20] = {
+    let mut table = [1u64; 20];
+    let mut k = 1;
+    while k < 20 {
+        table[k] = table[k - 1] * 10;
+        k += 1;
+    }
+    table
+};
 
 /// InfluxDB's number grammar, byte by byte: exponents, suffix errors, range
 /// errors, and anything else the fast path declined.
@@ -311,6 +320,201 @@ pub fn scan_timestamp(buf: &[u8], start: usize) -> Result<(i64, usize), LineErro
     match value {
         Some(v) if v <= limit => Ok(((v as i64).wrapping_mul(if negative { -1 } else { 1 }), i)),
         _ => Err(LineErrorKind::TimestampOverflow(lossy(&buf[start..i]))),
+    }
+}
+
+/// The AVX2 build of the value scanners. The parser already knows where a
+/// value's token ends (the next structural byte, from the block bitmaps), so
+/// digits are validated and converted 16 at a time with no loop over their
+/// length. Each returns `None` for anything but the plain shapes (and for the
+/// last few bytes of a body, where a 16-byte load would run past the end);
+/// the caller then runs the scalar scanner, which decides from scratch.
+///
+/// Every function here uses AVX2-era instructions (SSSE3, SSE4.1) and is
+/// `inline(always)` so that it compiles into the AVX2 build of the parser:
+/// callers must have checked that the CPU has AVX2.
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx2 {
+    use super::{decimal, Number};
+    use std::arch::x86_64::*;
+
+    /// `loadu(RIGHT_ALIGN[n..])` is the `pshufb` control that moves the first
+    /// `n` bytes of a register to its top lanes and zeroes the lanes below.
+    static RIGHT_ALIGN: [u8; 32] = [
+        0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+        0x80, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
+    ];
+
+    /// Sixteen bytes at `at` minus `b'0'`, so digits read 0..=9.
+    /// Safety: `at + 16 <= buf.len()`, and the CPU has AVX2.
+    #[inline(always)]
+    unsafe fn load_digits(buf: &[u8], at: usize) -> __m128i {
+        debug_assert!(at + 16 <= buf.len());
+        // SAFETY: the caller keeps the 16 bytes inside `buf`.
+        let x = unsafe { _mm_loadu_si128(buf.as_ptr().add(at) as *const __m128i) };
+        _mm_sub_epi8(x, _mm_set1_epi8(b'0' as i8))
+    }
+
+    /// Bit k set where lane k of `t` (bytes minus `b'0'`) is a digit, and
+    /// where it is a `.`.
+    #[inline(always)]
+    unsafe fn classify(t: __m128i) -> (u32, u32) {
+        let digits = _mm_cmpeq_epi8(_mm_min_epu8(t, _mm_set1_epi8(9)), t);
+        let dots = _mm_cmpeq_epi8(t, _mm_set1_epi8(b'.'.wrapping_sub(b'0') as i8));
+        (
+            _mm_movemask_epi8(digits) as u32,
+            _mm_movemask_epi8(dots) as u32,
+        )
+    }
+
+    /// The value of the first `n` (1..=16) lanes of `t`, which are digits.
+    #[inline(always)]
+    unsafe fn value16(t: __m128i, n: usize) -> u64 {
+        debug_assert!((1..=16).contains(&n));
+        // SAFETY: `n <= 16`, so the 16-byte window lies inside RIGHT_ALIGN.
+        let window = unsafe { _mm_loadu_si128(RIGHT_ALIGN.as_ptr().add(n) as *const __m128i) };
+        let z = _mm_shuffle_epi8(t, window);
+        // Pairs of digits (the first weighs 10), then fours, then eights.
+        let pairs = _mm_maddubs_epi16(z, _mm_set1_epi16(0x010a));
+        let fours = _mm_madd_epi16(pairs, _mm_set1_epi32(0x0001_0064));
+        let packed = _mm_packus_epi32(fours, fours);
+        let eights = _mm_madd_epi16(packed, _mm_set1_epi32(0x0001_2710));
+        let high = _mm_cvtsi128_si32(eights) as u32 as u64;
+        let low = _mm_extract_epi32::<1>(eights) as u32 as u64;
+        high * 100_000_000 + low
+    }
+
+    /// Digit and dot masks of the `len` (1..=32) bytes at `at`.
+    /// Safety: `at + 16 <= buf.len()` and `at + len <= buf.len()`.
+    #[inline(always)]
+    unsafe fn classify_run(buf: &[u8], at: usize, len: usize) -> (u32, u32) {
+        // SAFETY: as the caller promised.
+        let (mut digits, mut dots) = unsafe { classify(load_digits(buf, at)) };
+        if len > 16 {
+            // The second load ends where the run does; lanes it shares with
+            // the first agree.
+            let (d, p) = unsafe { classify(load_digits(buf, at + len - 16)) };
+            digits |= d << (len - 16);
+            dots |= p << (len - 16);
+        }
+        let lanes = if len >= 32 { !0 } else { (1u32 << len) - 1 };
+        (digits & lanes, dots & lanes)
+    }
+
+    /// The value of the `n` (1..=19) digits at `at`.
+    /// Safety: `at + 16 <= buf.len()` and `at + n <= buf.len()`.
+    #[inline(always)]
+    unsafe fn value19(buf: &[u8], at: usize, n: usize) -> u64 {
+        // SAFETY: as the caller promised; 19 digits fit a u64.
+        unsafe {
+            let first = load_digits(buf, at);
+            if n <= 16 {
+                return value16(first, n);
+            }
+            let low = value16(load_digits(buf, at + n - 16), 16);
+            value16(first, n - 16) * 10_000_000_000_000_000 + low
+        }
+    }
+
+    /// A number field value at `start` whose token ends at `end`, the first
+    /// structural byte at or after `start`.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2.
+    #[inline(always)]
+    pub unsafe fn number(buf: &[u8], start: usize, end: usize) -> Option<(Number, usize)> {
+        if !matches!(buf.get(end), None | Some(b',' | b' ' | b'\n')) {
+            return None;
+        }
+        let negative = buf[start] == b'-';
+        let at = start + negative as usize;
+        let len = end.checked_sub(at)?;
+        if len == 0 || len > 32 || at + 16 > buf.len() {
+            return None;
+        }
+        // SAFETY: `at + 16 <= buf.len()` and `at + len == end <= buf.len()`.
+        let (digits, dots) = unsafe { classify_run(buf, at, len) };
+        let suffix = buf[end - 1];
+        if let b'i' | b'u' = suffix {
+            let n = len - 1;
+            if n == 0 || n > 19 || digits != (1u32 << n) - 1 {
+                return None;
+            }
+            // SAFETY: as above.
+            let magnitude = unsafe { value19(buf, at, n) };
+            let value = match (suffix, negative) {
+                (b'i', false) => Number::Integer(i64::try_from(magnitude).ok()?),
+                (b'i', true) if magnitude <= 1 << 63 => {
+                    Number::Integer((magnitude as i64).wrapping_neg())
+                }
+                (b'u', false) => Number::Unsigned(magnitude),
+                _ => return None,
+            };
+            return Some((value, end));
+        }
+        let all = if len == 32 { !0 } else { (1u32 << len) - 1 };
+        if digits | dots != all || dots & dots.wrapping_sub(1) != 0 {
+            return None;
+        }
+        let (int_digits, frac_digits) = match dots {
+            0 => (len, 0),
+            _ => {
+                let point = dots.trailing_zeros() as usize;
+                (point, len - point - 1)
+            }
+        };
+        if int_digits + frac_digits == 0 || int_digits + frac_digits > 19 {
+            return None;
+        }
+        let frac_at = at + int_digits + 1;
+        if frac_digits > 0 && frac_at + 16 > buf.len() {
+            return None;
+        }
+        // SAFETY: both runs start at least 16 bytes before the end of `buf`
+        // and end by `end`.
+        let mantissa = unsafe {
+            let int = match int_digits {
+                0 => 0,
+                n => value19(buf, at, n),
+            };
+            match frac_digits {
+                0 => int,
+                n => int * super::POW10_INT[n] + value19(buf, frac_at, n),
+            }
+        };
+        let value = decimal(mantissa, frac_digits, &buf[at..end])?;
+        Some((Number::Float(if negative { -value } else { value }), end))
+    }
+
+    /// A timestamp at `start` whose token ends at `end`, the first structural
+    /// byte at or after `start`.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2.
+    #[inline(always)]
+    pub unsafe fn timestamp(buf: &[u8], start: usize, end: usize) -> Option<(i64, usize)> {
+        if !matches!(buf.get(end), None | Some(b' ' | b'\n')) {
+            return None;
+        }
+        let negative = buf[start] == b'-';
+        let at = start + negative as usize;
+        let n = end.checked_sub(at)?;
+        if n == 0 || n > 19 || at + 16 > buf.len() {
+            return None;
+        }
+        // SAFETY: `at + 16 <= buf.len()` and `at + n == end <= buf.len()`.
+        let (digits, _) = unsafe { classify_run(buf, at, n) };
+        if digits != (1u32 << n) - 1 {
+            return None;
+        }
+        // SAFETY: as above.
+        let magnitude = unsafe { value19(buf, at, n) };
+        let value = match negative {
+            false => i64::try_from(magnitude).ok()?,
+            true if magnitude <= 1 << 63 => (magnitude as i64).wrapping_neg(),
+            true => return None,
+        };
+        Some((value, end))
     }
 }
 
@@ -479,6 +683,89 @@ mod tests {
                 "{input}"
             );
         }
+    }
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod avx2_tests {
+    use super::*;
+
+    /// Token end as the parser's bitmaps find it.
+    fn token_end(buf: &[u8], start: usize) -> usize {
+        (start..buf.len())
+            .find(|&i| crate::lp::scan::is_structural(buf[i]))
+            .unwrap_or(buf.len())
+    }
+
+    /// Whatever the AVX2 scanners accept, the scalar ones accept with the
+    /// same value and end; on random tokens of every shape and length, with
+    /// and without bytes after them.
+    #[test]
+    fn vector_scanners_agree_with_the_scalar_ones() {
+        if !std::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        let alphabet = b"0123456789012345678901234567890123456789..--iue+\r";
+        let ends: [&[u8]; 7] = [b"", b",", b" ", b"\n", b"=", b"\"", b"\r\n"];
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let (mut numbers, mut timestamps) = (0, 0);
+        for round in 0..300_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = 1 + (x % 34) as usize;
+            let mut token: Vec<u8> = (0..len)
+                .map(|k| alphabet[((x >> (k % 12 * 5)) as usize + k * 7) % alphabet.len()])
+                .collect();
+            // Mostly plain shapes, so the fast paths are exercised.
+            if round % 3 == 0 {
+                token.retain(|b| b.is_ascii_digit());
+                token.truncate(1 + (x >> 50) as usize % 20);
+                if token.is_empty() {
+                    token.push(b'7');
+                }
+                match (x >> 40) % 6 {
+                    0 => token.insert((x >> 44) as usize % token.len(), b'.'),
+                    1 => token.push(b'i'),
+                    2 => token.push(b'u'),
+                    _ => {}
+                }
+                if (x >> 56).is_multiple_of(3) {
+                    token.insert(0, b'-');
+                }
+            }
+            let mut buf = token.clone();
+            buf.extend_from_slice(ends[(x >> 36) as usize % ends.len()]);
+            if (x >> 33).is_multiple_of(2) {
+                buf.extend_from_slice(b"field=1.5,more=2i 1700000000000000000\n");
+            }
+            let end = token_end(&buf, 0);
+            // SAFETY: AVX2 was detected above.
+            if let Some(found) = unsafe { avx2::number(&buf, 0, end) } {
+                assert_eq!(
+                    Ok(found),
+                    scan_number(&buf, 0),
+                    "{:?}",
+                    String::from_utf8_lossy(&buf)
+                );
+                numbers += 1;
+            }
+            // SAFETY: as above.
+            if let Some(found) = unsafe { avx2::timestamp(&buf, 0, end) } {
+                assert_eq!(
+                    Ok(found),
+                    scan_timestamp(&buf, 0),
+                    "{:?}",
+                    String::from_utf8_lossy(&buf)
+                );
+                timestamps += 1;
+            }
+        }
+        // The fast paths did take a good share of the inputs.
+        assert!(
+            numbers > 20_000 && timestamps > 5_000,
+            "{numbers} {timestamps}"
+        );
     }
 }
 

@@ -13,6 +13,8 @@ use bumpalo::Bump;
 
 use super::error::{BodyError, LineError, LineErrorKind, MAX_KEY_LENGTH};
 use super::escape::{unescape, Escapes};
+#[cfg(target_arch = "x86_64")]
+use super::number::avx2;
 use super::number::{is_line_end, scan_boolean, scan_number, scan_timestamp, Number};
 use super::precision::Precision;
 use super::scan::{Cursor, Kernel, MemchrCursor, Structurals};
@@ -56,8 +58,99 @@ pub fn parse_with_options<'a>(
     options: ParseOptions,
     arena: &'a Bump,
 ) -> Result<ParsedBody<'a>, BodyError> {
-    let cursor = Structurals::new(body, Kernel::detect());
-    parse_with_cursor(body, options, arena, cursor)
+    parse_with_kernel_and_options(body, options, arena, Kernel::detect())
+}
+
+fn parse_with_kernel_and_options<'a>(
+    body: &'a [u8],
+    options: ParseOptions,
+    arena: &'a Bump,
+    kernel: Kernel,
+) -> Result<ParsedBody<'a>, BodyError> {
+    #[cfg(target_arch = "x86_64")]
+    if kernel == Kernel::Avx2 {
+        // SAFETY: `Kernel::Avx2` is only constructed after runtime detection
+        // found AVX2 (and the CPUs that have it have BMI1, BMI2, LZCNT, POPCNT).
+        return unsafe { parse_avx2(body, options, arena) };
+    }
+    let cursor = Structurals::new(body, kernel);
+    parse_body(body, options, arena, cursor, Scalar)
+}
+
+/// The whole parser compiled for AVX2 CPUs: the block classifier and the
+/// value scanners inline into it, and bit tricks use BMI instructions.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,bmi1,bmi2,lzcnt,popcnt")]
+fn parse_avx2<'a>(
+    body: &'a [u8],
+    options: ParseOptions,
+    arena: &'a Bump,
+) -> Result<ParsedBody<'a>, BodyError> {
+    let cursor = Structurals::new(body, Kernel::Avx2);
+    parse_body(body, options, arena, cursor, Avx2(()))
+}
+
+/// How numbers and timestamps are scanned; the parser is compiled once for
+/// each way.
+trait Values: Copy {
+    /// Whether the scanners take the token's end (the next structural byte).
+    const USES_END: bool;
+    fn number(self, buf: &[u8], start: usize, end: usize)
+        -> Result<(Number, usize), LineErrorKind>;
+    fn timestamp(self, buf: &[u8], start: usize, end: usize)
+        -> Result<(i64, usize), LineErrorKind>;
+}
+
+/// Byte-by-byte scanners, for every CPU.
+#[derive(Clone, Copy)]
+struct Scalar;
+
+impl Values for Scalar {
+    const USES_END: bool = false;
+    #[inline(always)]
+    fn number(self, buf: &[u8], start: usize, _: usize) -> Result<(Number, usize), LineErrorKind> {
+        scan_number(buf, start)
+    }
+    #[inline(always)]
+    fn timestamp(self, buf: &[u8], start: usize, _: usize) -> Result<(i64, usize), LineErrorKind> {
+        scan_timestamp(buf, start)
+    }
+}
+
+/// 16-digits-at-a-time scanners; only made where the CPU has AVX2.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+struct Avx2(());
+
+#[cfg(target_arch = "x86_64")]
+impl Values for Avx2 {
+    const USES_END: bool = true;
+    #[inline(always)]
+    fn number(
+        self,
+        buf: &[u8],
+        start: usize,
+        end: usize,
+    ) -> Result<(Number, usize), LineErrorKind> {
+        // SAFETY: an `Avx2` exists only where the CPU has AVX2.
+        match unsafe { avx2::number(buf, start, end) } {
+            Some(found) => Ok(found),
+            None => scan_number(buf, start),
+        }
+    }
+    #[inline(always)]
+    fn timestamp(
+        self,
+        buf: &[u8],
+        start: usize,
+        end: usize,
+    ) -> Result<(i64, usize), LineErrorKind> {
+        // SAFETY: as above.
+        match unsafe { avx2::timestamp(buf, start, end) } {
+            Some(found) => Ok(found),
+            None => scan_timestamp(buf, start),
+        }
+    }
 }
 
 /// Parses a whole body with a chosen block classifier (tests run them all).
@@ -67,8 +160,7 @@ pub fn parse_with_kernel<'a>(
     arena: &'a Bump,
     kernel: Kernel,
 ) -> Result<ParsedBody<'a>, BodyError> {
-    let cursor = Structurals::new(body, kernel);
-    parse_with_cursor(body, ParseOptions::new(precision), arena, cursor)
+    parse_with_kernel_and_options(body, ParseOptions::new(precision), arena, kernel)
 }
 
 /// Parses with one `memchr` search per delimiter instead of block bitmaps;
@@ -78,19 +170,22 @@ pub fn parse_with_memchr<'a>(
     precision: Precision,
     arena: &'a Bump,
 ) -> Result<ParsedBody<'a>, BodyError> {
-    parse_with_cursor(
+    parse_body(
         body,
         ParseOptions::new(precision),
         arena,
         MemchrCursor::new(body),
+        Scalar,
     )
 }
 
-fn parse_with_cursor<'a, C: Cursor>(
+#[inline(always)]
+fn parse_body<'a, C: Cursor, V: Values>(
     body: &'a [u8],
     options: ParseOptions,
     arena: &'a Bump,
     cursor: C,
+    values: V,
 ) -> Result<ParsedBody<'a>, BodyError> {
     let text = validate_utf8(body)?;
     // Realistic lines are over 64 bytes with a field per 20; a body of tiny
@@ -99,6 +194,7 @@ fn parse_with_cursor<'a, C: Cursor>(
         buf: body,
         text,
         cursor,
+        values,
         arena,
         precision: options.precision,
         max_line_length: options.max_line_length,
@@ -142,10 +238,11 @@ fn validate_utf8(body: &[u8]) -> Result<&str, BodyError> {
     }
 }
 
-struct LineParser<'a, C> {
+struct LineParser<'a, C, V> {
     buf: &'a [u8],
     text: &'a str,
     cursor: C,
+    values: V,
     arena: &'a Bump,
     precision: Precision,
     max_line_length: usize,
@@ -177,7 +274,10 @@ fn is_blank(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | 0)
 }
 
-impl<'a, C: Cursor> LineParser<'a, C> {
+impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
+    // Everything inlines into `parse_body`, so that the AVX2 build of it
+    // compiles all of the parser with AVX2.
+    #[inline(always)]
     fn run(&mut self, points: &mut Vec<RawPoint<'a>>, errors: &mut ArenaVec<'a, LineError<'a>>) {
         let buf = self.buf;
         let mut pos = 0;
@@ -279,6 +379,7 @@ impl<'a, C: Cursor> LineParser<'a, C> {
 
     /// Parses the line at `start`. On success returns the point and the index
     /// of the byte that ends the line.
+    #[inline(always)]
     fn parse_line(
         &mut self,
         start: usize,
@@ -327,7 +428,12 @@ impl<'a, C: Cursor> LineParser<'a, C> {
                 i += 1;
             }
             if !is_line_end(buf, i) {
-                let (raw, end) = scan_timestamp(buf, i)?;
+                let token_end = if V::USES_END {
+                    self.cursor.next_at_or_after(i)
+                } else {
+                    0
+                };
+                let (raw, end) = self.values.timestamp(buf, i, token_end)?;
                 let ns = self.precision.to_nanos(raw)?;
                 i = end;
                 while i < buf.len() && buf[i] == b' ' {
@@ -363,6 +469,7 @@ impl<'a, C: Cursor> LineParser<'a, C> {
 
     /// Parses `key=value[,key=value…]` from `i` (just past the measurement's
     /// comma) and returns the index of the space that ends the tag set.
+    #[inline(always)]
     fn parse_tags(&mut self, mut i: usize) -> Result<usize, LineErrorKind> {
         let buf = self.buf;
         // Bit k set when some key so far hashed to k; a hit means "compare".
@@ -417,6 +524,7 @@ impl<'a, C: Cursor> LineParser<'a, C> {
     /// Parses the field set from `i`. Returns where it stopped, whether a
     /// timestamp may follow (the set ended with a space), and the longest raw
     /// field key (for the series-key limit).
+    #[inline(always)]
     fn parse_fields(&mut self, mut i: usize) -> Result<(usize, bool, usize), LineErrorKind> {
         let buf = self.buf;
         let mut seen = 0u64;
@@ -446,7 +554,12 @@ impl<'a, C: Cursor> LineParser<'a, C> {
                 None | Some(b',' | b' ') => return Err(LineErrorKind::MissingFieldValue),
                 _ if is_line_end(buf, v) => return Err(LineErrorKind::MissingFieldValue),
                 Some(b'0'..=b'9' | b'.' | b'-' | b'N' | b'n') => {
-                    let (number, end) = scan_number(buf, v)?;
+                    let token_end = if V::USES_END {
+                        self.cursor.next_at_or_after(v)
+                    } else {
+                        0
+                    };
+                    let (number, end) = self.values.number(buf, v, token_end)?;
                     let value = match number {
                         Number::Float(x) => FieldValue::Float(x),
                         Number::Integer(x) => FieldValue::Integer(x),
