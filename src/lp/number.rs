@@ -100,9 +100,44 @@ fn decimal(mantissa: u64, frac_digits: usize, digits_text: &[u8]) -> Option<f64>
     } else if mantissa <= 1 << 53 && frac_digits < POW10.len() {
         // Both operands are exact, so the one rounding is the correct one.
         Some(mantissa as f64 / POW10[frac_digits])
+    } else if frac_digits == 0 {
+        // `as` rounds to nearest, ties to even.
+        Some(mantissa as f64)
+    } else if frac_digits < POW10_INT.len() {
+        Some(quotient(mantissa, frac_digits))
     } else {
         fast_float2::parse::<f64, _>(digits_text).ok()
     }
+}
+
+/// `mantissa / 10^frac_digits` correctly rounded (to nearest, ties to even),
+/// for the full-precision values writers send (Go's and Rust's shortest
+/// formatting gives 16–17 digits, past the 2^53 of the division above):
+/// one 128-by-64-bit division gives the quotient's top 64 bits exactly, and
+/// the bits below them and the remainder decide the rounding. No reparse of
+/// the text. `frac_digits` is 1..=19, so the result is a normal number.
+#[inline(never)]
+fn quotient(mantissa: u64, frac_digits: usize) -> f64 {
+    debug_assert!(mantissa > 0 && (1..POW10_INT.len()).contains(&frac_digits));
+    // mantissa / 10^f = n / (d * 2^(64 + lz)), with n's top bit set.
+    let lz = mantissa.leading_zeros();
+    let n = (mantissa as u128) << (64 + lz);
+    let d = POW10_INT[frac_digits] as u128;
+    let q = n / d;
+    let inexact = n - q * d != 0;
+    // d < 2^64, so q has at least 64 bits: `top` holds its leading 64.
+    let qlz = q.leading_zeros();
+    let shifted = q << qlz;
+    let top = (shifted >> 64) as u64;
+    let sticky = (shifted as u64 != 0) | inexact;
+    // 53 bits of mantissa, then round half to even on the 11 below.
+    let mut m = top >> 11;
+    let half = (top >> 10) & 1;
+    let below = (top & 0x3ff != 0) | sticky;
+    m += half & (below as u64 | (m & 1));
+    // value = m * 2^(11 - qlz - lz); the exponent is in -74..=11.
+    let exponent = 11 - qlz as i32 - lz as i32;
+    m as f64 * f64::from_bits(((1023 + exponent) as u64) << 52)
 }
 
 /// Appends the decimal digits at `i` to `acc` (wrapping past 19 digits, which
@@ -613,6 +648,49 @@ mod tests {
             let s = format!("{int}.{frac:0width$}", width = frac_len as usize);
             let expected: f64 = fast_float2::parse(&s).unwrap();
             assert_eq!(num(&s), Ok(Number::Float(expected)), "{s}");
+        }
+    }
+
+    #[test]
+    fn quotient_rounds_like_fast_float() {
+        // Full-precision decimals of 16 to 19 digits with the point anywhere,
+        // plus the values whose next digit is exactly a half.
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut checked = 0;
+        while checked < 200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let digits = 16 + (x % 4) as usize;
+            let mut mantissa = (x >> 3) % POW10_INT[digits];
+            if x >> 62 == 0 {
+                // ...5 right after the 17th significant digit: ties and near-ties.
+                mantissa = mantissa / 10 * 10 + 5;
+            }
+            if mantissa <= 1 << 53 {
+                continue;
+            }
+            let frac = 1 + ((x >> 50) as usize % digits);
+            let p = POW10_INT[frac];
+            let text = format!("{}.{:0width$}", mantissa / p, mantissa % p, width = frac);
+            let expected: f64 = fast_float2::parse(&text).unwrap();
+            assert_eq!(quotient(mantissa, frac), expected, "{text}");
+            checked += 1;
+        }
+        // Exact ties (ulp 1 at 2^52) round to even, and the extremes.
+        for (mantissa, frac) in [
+            (45_035_996_273_704_965, 1),
+            (45_035_996_273_704_975, 1),
+            (450_359_962_737_049_650, 2),
+            (u64::MAX, 1),
+            (u64::MAX, 19),
+            ((1 << 53) + 1, 1),
+            (9_999_999_999_999_999_999, 19),
+        ] {
+            let p = POW10_INT[frac];
+            let text = format!("{}.{:0width$}", mantissa / p, mantissa % p, width = frac);
+            let expected: f64 = fast_float2::parse(&text).unwrap();
+            assert_eq!(quotient(mantissa, frac), expected, "{text}");
         }
     }
 
