@@ -472,8 +472,11 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
     #[inline(always)]
     fn parse_tags(&mut self, mut i: usize) -> Result<usize, LineErrorKind> {
         let buf = self.buf;
-        // Bit k set when some key so far hashed to k; a hit means "compare".
-        let mut seen = 0u64;
+        // Writers (Telegraf, the client libraries) send tags sorted by key,
+        // and strictly increasing keys are distinct: each key's first eight
+        // bytes are compared with the previous key's, and only a line whose
+        // keys do not strictly increase on them is checked pair by pair.
+        let mut previous = 0u64;
         let mut maybe_duplicate = false;
         loop {
             // Tag key: its first byte is checked apart, as InfluxDB does.
@@ -488,8 +491,8 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
             if buf.get(key_end) != Some(&b'=') {
                 return Err(LineErrorKind::MissingTagValue);
             }
-            let escaped = key_escaped || buf[key_start] == b'\\';
-            let key = self.key(key_start, key_end, escaped, Escapes::Tag);
+            let escaped_key = key_escaped || buf[key_start] == b'\\';
+            let key = self.key(key_start, key_end, escaped_key, Escapes::Tag);
 
             // Tag value: may start with `=` (InfluxDB checks only `,` and space).
             let value_start = key_end + 1;
@@ -501,9 +504,13 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
             let escaped = value_escaped || buf[value_start] == b'\\';
             let value = self.key(value_start, value_end, escaped, Escapes::Tag);
 
-            let bit = 1u64 << (key_hash(key) & 63);
-            maybe_duplicate |= seen & bit != 0;
-            seen |= bit;
+            let prefix = if escaped_key {
+                key_prefix(key.as_bytes())
+            } else {
+                key_prefix_at(buf, key_start, key_end)
+            };
+            maybe_duplicate |= prefix <= previous;
+            previous = prefix;
             self.time_tag |= key == "time";
             self.tags.push(Tag { key, value });
 
@@ -578,7 +585,12 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
             };
 
             // A repeated key keeps the last value, in the first one's place.
-            let bit = 1u64 << (key_hash(key) & 63);
+            let hash = if escaped {
+                key_hash(key.as_bytes())
+            } else {
+                key_hash_at(buf, key_start, key_end)
+            };
+            let bit = 1u64 << hash;
             let existing = if seen & bit != 0 {
                 self.fields[self.line_fields..]
                     .iter()
@@ -654,16 +666,44 @@ fn is_line_end_or_newline(buf: &[u8], i: usize) -> bool {
     i >= buf.len() || buf[i] == b'\n'
 }
 
-/// A cheap 6-bit fingerprint of a key for the duplicate filters: length and
-/// first and last byte (a false hit only costs a scan of this line's keys).
+/// A cheap 6-bit fingerprint of a field key for the repeated-key filter:
+/// length and first and last byte (a false hit only costs a scan of this
+/// line's keys). Keys are never empty.
 #[inline(always)]
-fn key_hash(key: &str) -> u32 {
-    let b = key.as_bytes();
-    let (first, last) = match b {
-        [] => (0, 0),
-        _ => (b[0] as u32, b[b.len() - 1] as u32),
-    };
-    ((b.len() as u32) << 2 ^ last ^ first << 3) & 63
+fn key_hash(key: &[u8]) -> u32 {
+    let (first, last) = (key[0] as u32, key[key.len() - 1] as u32);
+    ((key.len() as u32) << 2 ^ last ^ first << 3) & 63
+}
+
+/// [`key_hash`] of the unescaped key `buf[from..to]`, read in place.
+#[inline(always)]
+fn key_hash_at(buf: &[u8], from: usize, to: usize) -> u32 {
+    (((to - from) as u32) << 2 ^ buf[to - 1] as u32 ^ (buf[from] as u32) << 3) & 63
+}
+
+/// A key's first eight bytes as a big-endian number (zero past its end), so
+/// that comparing two prefixes compares the keys in byte order, except
+/// that keys equal on their first eight bytes compare equal.
+#[inline(always)]
+fn key_prefix(key: &[u8]) -> u64 {
+    let mut bytes = [0u8; 8];
+    let n = key.len().min(8);
+    bytes[..n].copy_from_slice(&key[..n]);
+    u64::from_be_bytes(bytes)
+}
+
+/// [`key_prefix`] of the unescaped key `buf[from..to]`, read in place with
+/// one load while eight bytes are left in the body.
+#[inline(always)]
+fn key_prefix_at(buf: &[u8], from: usize, to: usize) -> u64 {
+    match buf.get(from..from + 8) {
+        Some(word) => {
+            let word = u64::from_be_bytes(word.try_into().expect("8 bytes"));
+            let past_end = (!0u64).checked_shr(8 * (to - from) as u32).unwrap_or(0);
+            word & !past_end
+        }
+        None => key_prefix(&buf[from..to]),
+    }
 }
 
 fn has_duplicate_keys(tags: &[Tag<'_>]) -> bool {

@@ -292,3 +292,36 @@ proptest! {
         let _ = parse(&body, Precision::Auto, &arena);
     }
 }
+
+#[test]
+fn duplicate_tags_are_found_whatever_the_key_order() {
+    // (line, duplicate?): sorted, unsorted, sharing eight-byte prefixes,
+    // escaped spellings, and keys in the last bytes of the body.
+    let table = [
+        ("m,a=1,b=2,c=3 v=1", false),
+        ("m,c=1,b=2,a=3 v=1", false),
+        ("m,c=1,a=2,c=3 v=1", true),
+        ("m,a=1,a=2 v=1", true),
+        ("m,abcdefgh1=1,abcdefgh2=2 v=1", false),
+        ("m,abcdefgh2=1,abcdefgh1=2 v=1", false),
+        ("m,abcdefghX=1,abcdefghX=2 v=1", true),
+        ("m,abcdefgh=1,abcdefghi=2 v=1", false),
+        ("m,host=1,hostname=2,host=3 v=1", true),
+        ("m,a\\ b=1,a\\ b=2 v=1", true),
+        ("m,a\\ b=1,a\\,b=2 v=1", false),
+        ("m,b=1,a\\ b=2,b=3 v=1", true),
+        ("m,x=1,y=2", false),
+    ];
+    for kernel in Kernel::available() {
+        for (line, duplicate) in table {
+            let arena = Bump::new();
+            let parsed =
+                parse_with_kernel(line.as_bytes(), Precision::Nanosecond, &arena, kernel).unwrap();
+            let found = parsed
+                .errors
+                .iter()
+                .any(|e| e.kind == LineErrorKind::DuplicateTags);
+            assert_eq!(found, duplicate, "{kernel:?} {line}");
+        }
+    }
+}
