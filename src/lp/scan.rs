@@ -64,29 +64,32 @@ mod x86 {
     /// # Safety
     /// The caller must have checked that the CPU supports AVX2.
     #[target_feature(enable = "avx2")]
+    #[inline]
     pub unsafe fn mask_avx2(block: &[u8; 64]) -> u64 {
+        // A byte is structural when the entries its two nibbles pick from
+        // these tables share a bit (simdjson's classifier): two shuffles
+        // instead of six compares. Bits: 1 `\n`, 2 space, 4 `,`, 8 `"`,
+        // 16 `=`, 32 `\`.
+        const LOW: [i8; 16] = [2, 0, 8, 0, 0, 0, 0, 0, 0, 0, 1, 0, 36, 16, 0, 0];
+        const HIGH: [i8; 16] = [1, 0, 14, 16, 0, 32, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
         // SAFETY: AVX2 is enabled for this function and guaranteed by the caller;
-        // the two unaligned loads read exactly the 64 bytes of `block`.
+        // the unaligned loads read the two tables and exactly the 64 bytes of
+        // `block`.
         unsafe {
-            let nl = _mm256_set1_epi8(b'\n' as i8);
-            let sp = _mm256_set1_epi8(b' ' as i8);
-            let comma = _mm256_set1_epi8(b',' as i8);
-            let eq = _mm256_set1_epi8(b'=' as i8);
-            let quote = _mm256_set1_epi8(b'"' as i8);
-            let bs = _mm256_set1_epi8(b'\\' as i8);
-            let mut mask = 0u64;
-            for k in 0..2 {
-                let v = _mm256_loadu_si256(block.as_ptr().add(32 * k) as *const __m256i);
-                let hits = _mm256_or_si256(
-                    _mm256_or_si256(
-                        _mm256_or_si256(_mm256_cmpeq_epi8(v, nl), _mm256_cmpeq_epi8(v, sp)),
-                        _mm256_or_si256(_mm256_cmpeq_epi8(v, comma), _mm256_cmpeq_epi8(v, eq)),
-                    ),
-                    _mm256_or_si256(_mm256_cmpeq_epi8(v, quote), _mm256_cmpeq_epi8(v, bs)),
-                );
-                mask |= (_mm256_movemask_epi8(hits) as u32 as u64) << (32 * k);
-            }
-            mask
+            let low = _mm256_broadcastsi128_si256(_mm_loadu_si128(LOW.as_ptr() as *const __m128i));
+            let high =
+                _mm256_broadcastsi128_si256(_mm_loadu_si128(HIGH.as_ptr() as *const __m128i));
+            let nibble = _mm256_set1_epi8(0x0f);
+            let plain = |v: __m256i| {
+                let lo = _mm256_shuffle_epi8(low, _mm256_and_si256(v, nibble));
+                let hi =
+                    _mm256_shuffle_epi8(high, _mm256_and_si256(_mm256_srli_epi16(v, 4), nibble));
+                let none = _mm256_cmpeq_epi8(_mm256_and_si256(lo, hi), _mm256_setzero_si256());
+                _mm256_movemask_epi8(none) as u32 as u64
+            };
+            let first = plain(_mm256_loadu_si256(block.as_ptr() as *const __m256i));
+            let second = plain(_mm256_loadu_si256(block.as_ptr().add(32) as *const __m256i));
+            !(first | second << 32)
         }
     }
 }
@@ -210,18 +213,32 @@ impl<'a> Structurals<'a> {
         cursor
     }
 
+    /// The next block's mask; out of line, as it runs once per 64 bytes.
     #[inline(never)]
     fn load(&mut self, start: usize) {
+        self.load_with(start, self.kernel)
+    }
+
+    /// [`Self::load`] compiled for AVX2, so that the classifier inlines.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    #[inline(never)]
+    fn load_avx2(&mut self, start: usize) {
+        self.load_with(start, Kernel::Avx2)
+    }
+
+    #[inline(always)]
+    fn load_with(&mut self, start: usize, kernel: Kernel) {
         self.block_start = start;
         let rest = &self.buf[start..];
         self.mask = if rest.len() >= 64 {
             let block: &[u8; 64] = rest[..64].try_into().expect("64 bytes");
-            self.kernel.mask(block)
+            kernel.mask(block)
         } else {
             // The tail: pad with a non-structural byte; bits past the end stay clear.
             let mut block = [0u8; 64];
             block[..rest.len()].copy_from_slice(rest);
-            self.kernel.mask(&block) & ((1u64 << rest.len()) - 1)
+            kernel.mask(&block) & ((1u64 << rest.len()) - 1)
         };
     }
 }
@@ -240,6 +257,12 @@ impl Cursor for Structurals<'_> {
             }
             if pos >= self.buf.len() {
                 return self.buf.len();
+            }
+            #[cfg(target_arch = "x86_64")]
+            if self.kernel == Kernel::Avx2 {
+                // SAFETY: `Kernel::Avx2` is only constructed after detection.
+                unsafe { self.load_avx2(pos & !63) };
+                continue;
             }
             self.load(pos & !63);
         }
