@@ -620,10 +620,13 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
     /// Returns the unescaped value and the index just past the closing quote.
     fn scan_string(&mut self, open: usize) -> Result<(&'a str, usize), LineErrorKind> {
         let buf = self.buf;
-        let mut i = open + 1;
         let mut escaped = false;
+        // Strings are walked on the structural bitmaps, but only `"`, `\\`
+        // and `\n` matter inside one: at a space, comma or `=` (log-like
+        // values hold one every few bytes) the rest is searched for those
+        // three alone.
+        let mut i = self.cursor.next_at_or_after(open + 1);
         loop {
-            i = self.cursor.next_at_or_after(i);
             match buf.get(i) {
                 None => return Err(LineErrorKind::UnbalancedQuotes),
                 Some(b'"') => break,
@@ -633,13 +636,16 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
                     if buf.get(i + 1) == Some(&b'\n') {
                         self.inner_newlines += 1;
                     }
-                    i += 2;
+                    i = self.cursor.next_at_or_after(i + 2);
                 }
                 Some(b'\n') => {
                     self.inner_newlines += 1;
-                    i += 1;
+                    i = self.cursor.next_at_or_after(i + 1);
                 }
-                Some(_) => i += 1,
+                Some(_) => {
+                    let rest = &buf[i + 1..];
+                    i = memchr::memchr3(b'"', b'\\', b'\n', rest).map_or(buf.len(), |k| i + 1 + k);
+                }
             }
         }
         let raw = self.str(open + 1, i);
