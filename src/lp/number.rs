@@ -358,10 +358,10 @@ pub fn scan_timestamp(buf: &[u8], start: usize) -> Result<(i64, usize), LineErro
     }
 }
 
-/// The AVX2 build of the value scanners. The parser already knows where a
-/// value's token ends (the next structural byte, from the block bitmaps), so
-/// digits are validated and converted 16 at a time with no loop over their
-/// length. Each returns `None` for anything but the plain shapes (and for the
+/// The AVX2 build of the value scanners: 32 bytes are classified at once,
+/// which gives the token's end (its first `,`, space or newline) and which
+/// bytes are digits and dots, so digits are validated and converted 16 at a
+/// time with no loop over their length. Each returns `None` for anything but the plain shapes (and for the
 /// last few bytes of a body, where a 16-byte load would run past the end);
 /// the caller then runs the scalar scanner, which decides from scratch.
 ///
@@ -419,21 +419,37 @@ pub(crate) mod avx2 {
         high * 100_000_000 + low
     }
 
-    /// Digit and dot masks of the `len` (1..=32) bytes at `at`.
-    /// Safety: `at + 16 <= buf.len()` and `at + len <= buf.len()`.
+    /// Where the token at `at` ends (its first `,`, space or `\n`, within 32
+    /// bytes) and which of the bytes before that are digits and which dots.
+    /// Safety: `at + 32 <= buf.len()`.
     #[inline(always)]
-    unsafe fn classify_run(buf: &[u8], at: usize, len: usize) -> (u32, u32) {
+    unsafe fn token(buf: &[u8], at: usize) -> Option<(usize, u32, u32)> {
         // SAFETY: as the caller promised.
-        let (mut digits, mut dots) = unsafe { classify(load_digits(buf, at)) };
-        if len > 16 {
-            // The second load ends where the run does; lanes it shares with
-            // the first agree.
-            let (d, p) = unsafe { classify(load_digits(buf, at + len - 16)) };
-            digits |= d << (len - 16);
-            dots |= p << (len - 16);
+        unsafe {
+            let p = buf.as_ptr().add(at);
+            let x0 = _mm_loadu_si128(p as *const __m128i);
+            let x1 = _mm_loadu_si128(p.add(16) as *const __m128i);
+            let ends = |x: __m128i| {
+                let hits = _mm_or_si128(
+                    _mm_or_si128(
+                        _mm_cmpeq_epi8(x, _mm_set1_epi8(b',' as i8)),
+                        _mm_cmpeq_epi8(x, _mm_set1_epi8(b' ' as i8)),
+                    ),
+                    _mm_cmpeq_epi8(x, _mm_set1_epi8(b'\n' as i8)),
+                );
+                _mm_movemask_epi8(hits) as u32
+            };
+            let end = ends(x0) | ends(x1) << 16;
+            if end == 0 {
+                return None;
+            }
+            let len = end.trailing_zeros() as usize;
+            let zero = _mm_set1_epi8(b'0' as i8);
+            let (d0, p0) = classify(_mm_sub_epi8(x0, zero));
+            let (d1, p1) = classify(_mm_sub_epi8(x1, zero));
+            let lanes = (1u32 << len) - 1;
+            Some((len, (d0 | d1 << 16) & lanes, (p0 | p1 << 16) & lanes))
         }
-        let lanes = if len >= 32 { !0 } else { (1u32 << len) - 1 };
-        (digits & lanes, dots & lanes)
     }
 
     /// The value of the `n` (1..=19) digits at `at`.
@@ -451,24 +467,23 @@ pub(crate) mod avx2 {
         }
     }
 
-    /// A number field value at `start` whose token ends at `end`, the first
-    /// structural byte at or after `start`.
+    /// A number field value at `start` (a digit, `-`, `.`, `N` or `n`).
     ///
     /// # Safety
     /// The CPU must have AVX2.
     #[inline(always)]
-    pub unsafe fn number(buf: &[u8], start: usize, end: usize) -> Option<(Number, usize)> {
-        if !matches!(buf.get(end), None | Some(b',' | b' ' | b'\n')) {
-            return None;
-        }
+    pub unsafe fn number(buf: &[u8], start: usize) -> Option<(Number, usize)> {
         let negative = buf[start] == b'-';
         let at = start + negative as usize;
-        let len = end.checked_sub(at)?;
-        if len == 0 || len > 32 || at + 16 > buf.len() {
+        if at + 32 > buf.len() {
             return None;
         }
-        // SAFETY: `at + 16 <= buf.len()` and `at + len == end <= buf.len()`.
-        let (digits, dots) = unsafe { classify_run(buf, at, len) };
+        // SAFETY: `at + 32 <= buf.len()`.
+        let (len, digits, dots) = unsafe { token(buf, at)? };
+        if len == 0 {
+            return None;
+        }
+        let end = at + len;
         let suffix = buf[end - 1];
         if let b'i' | b'u' = suffix {
             let n = len - 1;
@@ -487,7 +502,7 @@ pub(crate) mod avx2 {
             };
             return Some((value, end));
         }
-        let all = if len == 32 { !0 } else { (1u32 << len) - 1 };
+        let all = (1u32 << len) - 1;
         if digits | dots != all || dots & dots.wrapping_sub(1) != 0 {
             return None;
         }
@@ -521,25 +536,21 @@ pub(crate) mod avx2 {
         Some((Number::Float(if negative { -value } else { value }), end))
     }
 
-    /// A timestamp at `start` whose token ends at `end`, the first structural
-    /// byte at or after `start`.
+    /// A timestamp at `start` (not a space).
     ///
     /// # Safety
     /// The CPU must have AVX2.
     #[inline(always)]
-    pub unsafe fn timestamp(buf: &[u8], start: usize, end: usize) -> Option<(i64, usize)> {
-        if !matches!(buf.get(end), None | Some(b' ' | b'\n')) {
-            return None;
-        }
+    pub unsafe fn timestamp(buf: &[u8], start: usize) -> Option<(i64, usize)> {
         let negative = buf[start] == b'-';
         let at = start + negative as usize;
-        let n = end.checked_sub(at)?;
-        if n == 0 || n > 19 || at + 16 > buf.len() {
+        if at + 32 > buf.len() {
             return None;
         }
-        // SAFETY: `at + 16 <= buf.len()` and `at + n == end <= buf.len()`.
-        let (digits, _) = unsafe { classify_run(buf, at, n) };
-        if digits != (1u32 << n) - 1 {
+        // SAFETY: `at + 32 <= buf.len()`.
+        let (n, digits, _) = unsafe { token(buf, at)? };
+        let end = at + n;
+        if n == 0 || n > 19 || buf[end] == b',' || digits != (1u32 << n) - 1 {
             return None;
         }
         // SAFETY: as above.
@@ -768,13 +779,6 @@ mod tests {
 mod avx2_tests {
     use super::*;
 
-    /// Token end as the parser's bitmaps find it.
-    fn token_end(buf: &[u8], start: usize) -> usize {
-        (start..buf.len())
-            .find(|&i| crate::lp::scan::is_structural(buf[i]))
-            .unwrap_or(buf.len())
-    }
-
     /// Whatever the AVX2 scanners accept, the scalar ones accept with the
     /// same value and end; on random tokens of every shape and length, with
     /// and without bytes after them.
@@ -817,9 +821,8 @@ mod avx2_tests {
             if (x >> 33).is_multiple_of(2) {
                 buf.extend_from_slice(b"field=1.5,more=2i 1700000000000000000\n");
             }
-            let end = token_end(&buf, 0);
             // SAFETY: AVX2 was detected above.
-            if let Some(found) = unsafe { avx2::number(&buf, 0, end) } {
+            if let Some(found) = unsafe { avx2::number(&buf, 0) } {
                 assert_eq!(
                     Ok(found),
                     scan_number(&buf, 0),
@@ -829,7 +832,7 @@ mod avx2_tests {
                 numbers += 1;
             }
             // SAFETY: as above.
-            if let Some(found) = unsafe { avx2::timestamp(&buf, 0, end) } {
+            if let Some(found) = unsafe { avx2::timestamp(&buf, 0) } {
                 assert_eq!(
                     Ok(found),
                     scan_timestamp(&buf, 0),

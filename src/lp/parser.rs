@@ -93,12 +93,8 @@ fn parse_avx2<'a>(
 /// How numbers and timestamps are scanned; the parser is compiled once for
 /// each way.
 trait Values: Copy {
-    /// Whether the scanners take the token's end (the next structural byte).
-    const USES_END: bool;
-    fn number(self, buf: &[u8], start: usize, end: usize)
-        -> Result<(Number, usize), LineErrorKind>;
-    fn timestamp(self, buf: &[u8], start: usize, end: usize)
-        -> Result<(i64, usize), LineErrorKind>;
+    fn number(self, buf: &[u8], start: usize) -> Result<(Number, usize), LineErrorKind>;
+    fn timestamp(self, buf: &[u8], start: usize) -> Result<(i64, usize), LineErrorKind>;
 }
 
 /// Byte-by-byte scanners, for every CPU.
@@ -106,47 +102,36 @@ trait Values: Copy {
 struct Scalar;
 
 impl Values for Scalar {
-    const USES_END: bool = false;
     #[inline(always)]
-    fn number(self, buf: &[u8], start: usize, _: usize) -> Result<(Number, usize), LineErrorKind> {
+    fn number(self, buf: &[u8], start: usize) -> Result<(Number, usize), LineErrorKind> {
         scan_number(buf, start)
     }
     #[inline(always)]
-    fn timestamp(self, buf: &[u8], start: usize, _: usize) -> Result<(i64, usize), LineErrorKind> {
+    fn timestamp(self, buf: &[u8], start: usize) -> Result<(i64, usize), LineErrorKind> {
         scan_timestamp(buf, start)
     }
 }
 
-/// 16-digits-at-a-time scanners; only made where the CPU has AVX2.
+/// 16-digits-at-a-time scanners that find the token's end themselves; only
+/// made where the CPU has AVX2.
 #[cfg(target_arch = "x86_64")]
 #[derive(Clone, Copy)]
 struct Avx2(());
 
 #[cfg(target_arch = "x86_64")]
 impl Values for Avx2 {
-    const USES_END: bool = true;
     #[inline(always)]
-    fn number(
-        self,
-        buf: &[u8],
-        start: usize,
-        end: usize,
-    ) -> Result<(Number, usize), LineErrorKind> {
+    fn number(self, buf: &[u8], start: usize) -> Result<(Number, usize), LineErrorKind> {
         // SAFETY: an `Avx2` exists only where the CPU has AVX2.
-        match unsafe { avx2::number(buf, start, end) } {
+        match unsafe { avx2::number(buf, start) } {
             Some(found) => Ok(found),
             None => scan_number(buf, start),
         }
     }
     #[inline(always)]
-    fn timestamp(
-        self,
-        buf: &[u8],
-        start: usize,
-        end: usize,
-    ) -> Result<(i64, usize), LineErrorKind> {
+    fn timestamp(self, buf: &[u8], start: usize) -> Result<(i64, usize), LineErrorKind> {
         // SAFETY: as above.
-        match unsafe { avx2::timestamp(buf, start, end) } {
+        match unsafe { avx2::timestamp(buf, start) } {
             Some(found) => Ok(found),
             None => scan_timestamp(buf, start),
         }
@@ -428,12 +413,7 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
                 i += 1;
             }
             if !is_line_end(buf, i) {
-                let token_end = if V::USES_END {
-                    self.cursor.next_at_or_after(i)
-                } else {
-                    0
-                };
-                let (raw, end) = self.values.timestamp(buf, i, token_end)?;
+                let (raw, end) = self.values.timestamp(buf, i)?;
                 let ns = self.precision.to_nanos(raw)?;
                 i = end;
                 while i < buf.len() && buf[i] == b' ' {
@@ -561,12 +541,7 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
                 None | Some(b',' | b' ') => return Err(LineErrorKind::MissingFieldValue),
                 _ if is_line_end(buf, v) => return Err(LineErrorKind::MissingFieldValue),
                 Some(b'0'..=b'9' | b'.' | b'-' | b'N' | b'n') => {
-                    let token_end = if V::USES_END {
-                        self.cursor.next_at_or_after(v)
-                    } else {
-                        0
-                    };
-                    let (number, end) = self.values.number(buf, v, token_end)?;
+                    let (number, end) = self.values.number(buf, v)?;
                     let value = match number {
                         Number::Float(x) => FieldValue::Float(x),
                         Number::Integer(x) => FieldValue::Integer(x),
