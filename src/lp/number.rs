@@ -473,16 +473,8 @@ pub(crate) mod avx2 {
     /// The CPU must have AVX2.
     #[inline(always)]
     pub unsafe fn number(buf: &[u8], start: usize) -> Option<(Number, usize)> {
-        let negative = buf[start] == b'-';
-        let at = start + negative as usize;
-        if at + 32 > buf.len() {
-            return None;
-        }
-        // SAFETY: `at + 32 <= buf.len()`.
-        let (len, digits, dots) = unsafe { token(buf, at)? };
-        if len == 0 {
-            return None;
-        }
+        // SAFETY: as the caller promised.
+        let (negative, at, len, digits, dots) = unsafe { signed_token(buf, start)? };
         let end = at + len;
         let suffix = buf[end - 1];
         if let b'i' | b'u' = suffix {
@@ -490,13 +482,10 @@ pub(crate) mod avx2 {
             if n == 0 || n > 19 || digits != (1u32 << n) - 1 {
                 return None;
             }
-            // SAFETY: as above.
+            // SAFETY: `signed_token` checked that 32 bytes from `at` are in `buf`.
             let magnitude = unsafe { value19(buf, at, n) };
             let value = match (suffix, negative) {
-                (b'i', false) => Number::Integer(i64::try_from(magnitude).ok()?),
-                (b'i', true) if magnitude <= 1 << 63 => {
-                    Number::Integer((magnitude as i64).wrapping_neg())
-                }
+                (b'i', _) => Number::Integer(signed(negative, magnitude)?),
                 (b'u', false) => Number::Unsigned(magnitude),
                 _ => return None,
             };
@@ -542,25 +531,40 @@ pub(crate) mod avx2 {
     /// The CPU must have AVX2.
     #[inline(always)]
     pub unsafe fn timestamp(buf: &[u8], start: usize) -> Option<(i64, usize)> {
+        // SAFETY: as the caller promised.
+        let (negative, at, n, digits, _) = unsafe { signed_token(buf, start)? };
+        let end = at + n;
+        if n > 19 || buf[end] == b',' || digits != (1u32 << n) - 1 {
+            return None;
+        }
+        // SAFETY: `signed_token` checked 32 bytes from `at` are in `buf`.
+        let magnitude = unsafe { value19(buf, at, n) };
+        Some((signed(negative, magnitude)?, end))
+    }
+
+    /// The sign at `start`, then [`token`] after it: whether negative, where
+    /// the token starts, its length (not 0), its digits and its dots.
+    /// Safety: the CPU has AVX2.
+    #[inline(always)]
+    unsafe fn signed_token(buf: &[u8], start: usize) -> Option<(bool, usize, usize, u32, u32)> {
         let negative = buf[start] == b'-';
         let at = start + negative as usize;
         if at + 32 > buf.len() {
             return None;
         }
         // SAFETY: `at + 32 <= buf.len()`.
-        let (n, digits, _) = unsafe { token(buf, at)? };
-        let end = at + n;
-        if n == 0 || n > 19 || buf[end] == b',' || digits != (1u32 << n) - 1 {
-            return None;
+        let (len, digits, dots) = unsafe { token(buf, at)? };
+        (len > 0).then_some((negative, at, len, digits, dots))
+    }
+
+    /// `magnitude` with its sign, if an i64 holds it.
+    #[inline(always)]
+    fn signed(negative: bool, magnitude: u64) -> Option<i64> {
+        match negative {
+            false => i64::try_from(magnitude).ok(),
+            true if magnitude <= 1 << 63 => Some((magnitude as i64).wrapping_neg()),
+            true => None,
         }
-        // SAFETY: as above.
-        let magnitude = unsafe { value19(buf, at, n) };
-        let value = match negative {
-            false => i64::try_from(magnitude).ok()?,
-            true if magnitude <= 1 << 63 => (magnitude as i64).wrapping_neg(),
-            true => return None,
-        };
-        Some((value, end))
     }
 }
 
