@@ -94,15 +94,13 @@ fn scan_plain_number(buf: &[u8], start: usize) -> Option<(Number, usize)> {
 /// them after the point.
 #[inline(always)]
 fn decimal(mantissa: u64, frac_digits: usize, digits_text: &[u8]) -> Option<f64> {
-    if mantissa <= 1 << 53 && frac_digits == 0 {
-        // Exact, and skips a division on the most common values.
+    if frac_digits == 0 {
+        // Exact up to 2^53, rounded to nearest (ties to even) past it, and
+        // skips a division on the most common values.
         Some(mantissa as f64)
     } else if mantissa <= 1 << 53 && frac_digits < POW10.len() {
         // Both operands are exact, so the one rounding is the correct one.
         Some(mantissa as f64 / POW10[frac_digits])
-    } else if frac_digits == 0 {
-        // `as` rounds to nearest, ties to even.
-        Some(mantissa as f64)
     } else if frac_digits < POW10_INT.len() {
         Some(quotient(mantissa, frac_digits))
     } else {
@@ -361,9 +359,10 @@ pub fn scan_timestamp(buf: &[u8], start: usize) -> Result<(i64, usize), LineErro
 /// The AVX2 build of the value scanners: 32 bytes are classified at once,
 /// which gives the token's end (its first `,`, space or newline) and which
 /// bytes are digits and dots, so digits are validated and converted 16 at a
-/// time with no loop over their length. Each returns `None` for anything but the plain shapes (and for the
-/// last few bytes of a body, where a 16-byte load would run past the end);
-/// the caller then runs the scalar scanner, which decides from scratch.
+/// time with no loop over their length. Each returns `None` for anything
+/// but the plain shapes (and within 32 bytes of the body's end, where the
+/// loads would run past it); the caller then runs the scalar scanner, which
+/// decides from scratch.
 ///
 /// Every function here uses AVX2-era instructions (SSSE3, SSE4.1) and is
 /// `inline(always)` so that it compiles into the AVX2 build of the parser:

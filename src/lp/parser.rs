@@ -560,12 +560,7 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
             };
 
             // A repeated key keeps the last value, in the first one's place.
-            let hash = if escaped {
-                key_hash(key.as_bytes())
-            } else {
-                key_hash_at(buf, key_start, key_end)
-            };
-            let bit = 1u64 << hash;
+            let bit = 1u64 << key_hash(key.as_bytes());
             let existing = if seen & bit != 0 {
                 self.fields[self.line_fields..]
                     .iter()
@@ -654,12 +649,6 @@ fn is_line_end_or_newline(buf: &[u8], i: usize) -> bool {
 fn key_hash(key: &[u8]) -> u32 {
     let (first, last) = (key[0] as u32, key[key.len() - 1] as u32);
     ((key.len() as u32) << 2 ^ last ^ first << 3) & 63
-}
-
-/// [`key_hash`] of the unescaped key `buf[from..to]`, read in place.
-#[inline(always)]
-fn key_hash_at(buf: &[u8], from: usize, to: usize) -> u32 {
-    (((to - from) as u32) << 2 ^ buf[to - 1] as u32 ^ (buf[from] as u32) << 3) & 63
 }
 
 /// A key's first eight bytes as a big-endian number (zero past its end), so
