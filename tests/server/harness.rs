@@ -136,6 +136,13 @@ impl Server {
         self.send(&request("POST", path, &self.auth(), body))
     }
 
+    /// POSTs the already gzipped `body` to `path` with the admin token and
+    /// `Content-Encoding: gzip` (it need not be valid gzip).
+    pub fn post_gzipped(&self, path: &str, body: &[u8]) -> Response {
+        let headers = format!("{}Content-Encoding: gzip\r\n", self.auth());
+        self.send(&request("POST", path, &headers, body))
+    }
+
     /// Writes `body` to `db` with the admin token; the write must be a 204.
     pub fn write(&self, db: &str, body: &[u8]) {
         let r = self.post(&format!("/write?db={}", urlencode(db)), body);

@@ -353,12 +353,7 @@ fn store_modes_answer_exactly_as_disk_does() {
     }
     let gz = super::harness::gzip(b"m,t=c v=9 9\n");
     for s in [&disk, &none, &memory] {
-        let r = s.send(&request(
-            "POST",
-            "/write?db=db",
-            &format!("{}Content-Encoding: gzip\r\n", s.auth()),
-            &gz,
-        ));
+        let r = s.post_gzipped("/write?db=db", &gz);
         assert_eq!(r.status, 204, "{}", r.text());
     }
     assert_eq!(disk.stats()["rows"], 5);

@@ -57,12 +57,7 @@ fn write_dataset(s: &Server) {
     let mut corrupt = gzip(b"cpu usage=1\n");
     let middle = corrupt.len() / 2;
     corrupt[middle] ^= 0xff;
-    let r = s.send(&request(
-        "POST",
-        "/write?db=app",
-        &format!("{}Content-Encoding: gzip\r\n", s.auth()),
-        &corrupt,
-    ));
+    let r = s.post_gzipped("/write?db=app", &corrupt);
     assert_eq!(r.status, 400, "{}", r.text());
     let r = s.post("/write?db=app&precision=x", b"cpu usage=1\n");
     assert_eq!(r.status, 400, "{}", r.text());

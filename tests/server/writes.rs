@@ -307,27 +307,16 @@ fn missing_timestamps_use_arrival_time_truncated_to_precision() {
 #[test]
 fn gzip_bodies_single_and_multi_member() {
     let s = Server::start(&[]);
-    let gz = format!("{}Content-Encoding: gzip\r\n", s.auth());
     let body = (0..500)
         .map(|i| format!("gz,host=h{} v={i} {i}\n", i % 7))
         .collect::<String>();
-    let r = s.send(&request(
-        "POST",
-        "/write?db=gz&precision=s",
-        &gz,
-        &gzip(body.as_bytes()),
-    ));
+    let r = s.post_gzipped("/write?db=gz&precision=s", &gzip(body.as_bytes()));
     assert_eq!(r.status, 204, "{}", r.text());
     let mut two = gzip(b"multi v=1 1\n");
     two.extend(gzip(b"multi v=2 2\n"));
     assert_eq!(
-        s.send(&request(
-            "POST",
-            "/api/v2/write?bucket=gz&precision=s",
-            &gz,
-            &two
-        ))
-        .status,
+        s.post_gzipped("/api/v2/write?bucket=gz&precision=s", &two)
+            .status,
         204
     );
     let identity = format!("{}Content-Encoding: identity\r\n", s.auth());
