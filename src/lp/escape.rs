@@ -62,6 +62,7 @@ static DROPS_BEFORE: [u8; 256] = {
 /// has eight bytes of slack) and the write position advances only to the
 /// backslash. Tokens are short and dense in escapes, so per-byte work is
 /// what counts.
+#[inline(always)]
 pub fn unescape<'a>(raw: &str, escapes: Escapes, arena: &'a Bump) -> &'a str {
     let src = raw.as_bytes();
     let n = src.len();

@@ -311,10 +311,19 @@ fn gather(
     schema: &Arc<Schema>,
     columns: &[Vec<ArrayRef>],
     tags: &[TagRanks<'_>],
-    origin: &[(usize, usize)],
+    starts: &[usize],
     rows: &[(u32, i64, u64, u32)],
 ) -> Result<RecordBatch, String> {
-    let picks: Vec<(usize, usize)> = rows.iter().map(|r| origin[r.3 as usize]).collect();
+    // Each row's (batch, row in batch): the batch is the last one starting
+    // at or before it (a search in a table that stays in cache).
+    let picks: Vec<(usize, usize)> = rows
+        .iter()
+        .map(|r| {
+            let r = r.3 as usize;
+            let b = starts.partition_point(|&s| s <= r) - 1;
+            (b, r - starts[b])
+        })
+        .collect();
     let mut arrays: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
     for (i, f) in schema.fields().iter().enumerate() {
         let array: ArrayRef = if i == 0 {
@@ -368,12 +377,12 @@ pub fn write_table(
     let fields = unified_fields(&batches);
     let schema = Arc::new(Schema::new(fields.clone()));
     let total: usize = batches.iter().map(|b| b.num_rows()).sum();
-    // Rows are numbered across batches in order; `origin` maps back.
-    let mut origin: Vec<(usize, usize)> = Vec::with_capacity(total);
+    // Rows are numbered across batches in order; `starts` maps back.
+    let mut starts: Vec<usize> = Vec::with_capacity(batches.len());
     let mut times: Vec<i64> = Vec::with_capacity(total);
     let mut seqs: Vec<u64> = Vec::with_capacity(total);
-    for (b, batch) in batches.iter().enumerate() {
-        origin.extend((0..batch.num_rows()).map(|r| (b, r)));
+    for batch in &batches {
+        starts.push(times.len());
         times.extend_from_slice(
             batch
                 .column(0)
@@ -415,12 +424,13 @@ pub fn write_table(
         .collect();
     let mut out = Vec::new();
     for (day, rows) in days {
-        let rows = sort_rows(rows, rank.len());
         let day = day_of(day * DAY_NS);
         let min_time = rows.iter().map(|r| r.1).min().unwrap_or(0);
         let max_time = rows.iter().map(|r| r.1).max().unwrap_or(0);
         let mut file_tags: Vec<(String, Vec<String>)> = Vec::new();
         for t in &tags {
+            // Before the sort, while the day's rows are in arrival order: the
+            // rank lookups then walk `ranks` forward instead of at random.
             let mut present = vec![false; t.values.len() + 1];
             for r in &rows {
                 present[t.ranks[r.3 as usize] as usize] = true;
@@ -433,7 +443,8 @@ pub fn write_table(
                 file_tags.push((t.name.clone(), set));
             }
         }
-        let sorted = gather(&schema, &columns, &tags, &origin, &rows)?;
+        let rows = sort_rows(rows, rank.len());
+        let sorted = gather(&schema, &columns, &tags, &starts, &rows)?;
         let relative = PathBuf::from(path_component(db))
             .join(path_component(table))
             .join(&day)

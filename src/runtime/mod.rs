@@ -112,6 +112,7 @@ impl Core {
 /// Sets up the data directory and tokens, starts every executor, and
 /// returns once all have stopped.
 pub fn serve(config: ServeConfig) -> Result<(), String> {
+    keep_freed_memory();
     std::fs::create_dir_all(&config.data_dir).map_err(|e| {
         format!(
             "cannot create data directory {}: {e}",
@@ -516,4 +517,20 @@ fn print_banner(config: &ServeConfig) {
         "listening on http://{} with one pinned executor per core",
         config.bind
     );
+}
+
+/// Column builders are freed in bulk when their rows reach Parquet and
+/// regrown at once by the next rows. glibc's default gives such memory back
+/// to the kernel (`munmap`, heap trimming), so every refill page-faulted and
+/// zeroed fresh pages: ~15% of a write-heavy core. Fixed thresholds keep
+/// freed memory in the process for reuse; resident memory then stays at its
+/// high-water mark, which the persist threshold bounds.
+fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets allocator parameters; it is called before
+    // any executor thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
+    }
 }
