@@ -356,6 +356,9 @@ fn gather(
     RecordBatch::try_new(schema.clone(), arrays).map_err(|e| e.to_string())
 }
 
+/// Rows gathered into Arrow arrays per write to the Parquet writer.
+const GATHER_ROWS: usize = 128 * 1024;
+
 /// Writes `batches` (one table's rows on one core) as one file per UTC
 /// day, sorted by series then time; returns the files written.
 pub fn write_table(
@@ -444,7 +447,6 @@ pub fn write_table(
             }
         }
         let rows = sort_rows(rows, rank.len());
-        let sorted = gather(&schema, &columns, &tags, &starts, &rows)?;
         let relative = PathBuf::from(path_component(db))
             .join(path_component(table))
             .join(&day)
@@ -458,7 +460,7 @@ pub fn write_table(
         let mut props = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
             .set_dictionary_enabled(false);
-        for f in sorted.schema().fields() {
+        for f in schema.fields() {
             if matches!(f.data_type(), DataType::Dictionary(_, _)) {
                 props =
                     props.set_column_dictionary_enabled(ColumnPath::from(f.name().as_str()), true);
@@ -477,9 +479,15 @@ pub fn write_table(
             ]))
             .build();
         write_synced(&path, |f| {
-            let mut w = ArrowWriter::try_new(f, sorted.schema(), Some(props))
+            let mut w = ArrowWriter::try_new(f, schema.clone(), Some(props))
                 .map_err(std::io::Error::other)?;
-            w.write(&sorted).map_err(std::io::Error::other)?;
+            // Gathered a slice at a time: each slice's arrays stay small
+            // enough to be cached and for the allocator to reuse.
+            for part in rows.chunks(GATHER_ROWS) {
+                let part = gather(&schema, &columns, &tags, &starts, part)
+                    .map_err(std::io::Error::other)?;
+                w.write(&part).map_err(std::io::Error::other)?;
+            }
             w.close().map_err(std::io::Error::other)?;
             Ok(())
         })?;
@@ -489,7 +497,7 @@ pub fn write_table(
             path: relative,
             min_time,
             max_time,
-            rows: sorted.num_rows(),
+            rows: rows.len(),
             tags: file_tags,
         });
     }
