@@ -10,13 +10,14 @@
 //! `_seq`, the write's global sequence number, which decides "last write
 //! wins" between points of the same series and time.
 
+pub mod dictionary;
 pub mod merge;
 
 use std::sync::Arc;
 
 use arrow_array::builder::{
-    BooleanBuilder, Float64Builder, Int64Builder, StringBuilder, StringDictionaryBuilder,
-    TimestampNanosecondBuilder, UInt64Builder,
+    BooleanBuilder, Float64Builder, Int64Builder, StringBuilder, TimestampNanosecondBuilder,
+    UInt64Builder,
 };
 use arrow_array::types::Int32Type;
 use arrow_array::{ArrayRef, RecordBatch};
@@ -70,7 +71,7 @@ impl TagIndex {
 pub const SEQ_COLUMN: &str = "_seq";
 
 enum Builder {
-    Tag(StringDictionaryBuilder<Int32Type>),
+    Tag(dictionary::TagBuilder),
     Float(Float64Builder),
     Integer(Int64Builder),
     Unsigned(UInt64Builder),
@@ -81,9 +82,7 @@ enum Builder {
 impl Builder {
     fn new(kind: ColumnKind, rows: usize) -> Builder {
         match kind {
-            ColumnKind::Tag => {
-                Builder::Tag(StringDictionaryBuilder::with_capacity(rows, 256, 4096))
-            }
+            ColumnKind::Tag => Builder::Tag(dictionary::TagBuilder::with_capacity(rows)),
             ColumnKind::Field(FieldType::Float) => {
                 Builder::Float(Float64Builder::with_capacity(rows))
             }
@@ -515,14 +514,10 @@ impl TableShard {
                 if self.rows == 0 {
                     continue;
                 }
-                use arrow_array::cast::AsArray;
-                use arrow_array::Array;
-                let dict = b.finish_cloned();
-                let values = dict.values().as_string::<i32>();
                 let set = index.entry(name.clone()).or_default();
-                for i in 0..values.len() {
-                    if values.is_valid(i) && !set.contains(values.value(i)) {
-                        set.insert(Arc::from(values.value(i)));
+                for value in b.distinct() {
+                    if !set.contains(value) {
+                        set.insert(Arc::from(value));
                     }
                 }
             }
