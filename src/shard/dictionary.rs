@@ -90,6 +90,10 @@ impl TagBuilder {
         self.keys.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.keys.len() == 0
+    }
+
     /// The distinct values so far (each at least one row's).
     pub fn distinct(&self) -> impl Iterator<Item = &str> {
         (0..self.values.len() as u32).map(|id| {
