@@ -124,20 +124,25 @@ fn dictionary(keys: arrow_array::Int32Array, values: StringArray) -> DictionaryA
     unsafe { DictionaryArray::new_unchecked(keys, Arc::new(values)) }
 }
 
-/// Byte equality tuned for short values: two overlapping 8-byte loads for
-/// 8 to 16 bytes instead of a call into `memcmp`.
+/// Byte equality tuned for short values (tag values, keys): one or two
+/// loads per side up to 16 bytes instead of a call into `memcmp`.
 #[inline(always)]
-fn short_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
+pub(crate) fn short_eq(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
         return false;
     }
-    let n = a.len();
-    if (8..=16).contains(&n) {
-        let word =
-            |s: &[u8], at: usize| u64::from_le_bytes(s[at..at + 8].try_into().expect("8 bytes"));
-        return word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8);
+    let u32_at = |s: &[u8], at: usize| u32::from_le_bytes(s[at..at + 4].try_into().expect("4"));
+    let u64_at = |s: &[u8], at: usize| u64::from_le_bytes(s[at..at + 8].try_into().expect("8"));
+    match n {
+        0 => true,
+        // The first, middle and last byte are every byte.
+        1..=3 => a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1],
+        // Two overlapping words cover the value.
+        4..=7 => u32_at(a, 0) == u32_at(b, 0) && u32_at(a, n - 4) == u32_at(b, n - 4),
+        8..=16 => u64_at(a, 0) == u64_at(b, 0) && u64_at(a, n - 8) == u64_at(b, n - 8),
+        _ => a == b,
     }
-    a == b
 }
 
 #[cfg(test)]
@@ -199,6 +204,17 @@ mod tests {
         assert_eq!(rows(&arrow.finish()), input);
         // Distinct values are stored once.
         assert_eq!(finished.values().len(), expected.len());
+        // Equality at every short length, differing at every byte.
+        for n in 0..40usize {
+            let a: Vec<u8> = (0..n as u8).collect();
+            assert!(short_eq(&a, &a.clone()), "{n}");
+            for k in 0..n {
+                let mut b = a.clone();
+                b[k] ^= 0x20;
+                assert!(!short_eq(&a, &b), "{n} {k}");
+            }
+            assert!(!short_eq(&a, &a[..n.saturating_sub(1)]) || n == 0);
+        }
         // Finishing starts over.
         assert_eq!(ours.len(), 0);
         ours.append_value("again");

@@ -163,21 +163,11 @@ impl<'a> Layout<'a> {
     }
 }
 
-/// String equality tuned for short keys: two overlapping 8-byte loads
-/// instead of a call into `memcmp` (keys are nearly always 8–16 bytes).
+/// String equality tuned for short keys (see
+/// [`crate::shard::dictionary::short_eq`]).
 #[inline(always)]
 fn key_eq(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() != b.len() {
-        return false;
-    }
-    let n = a.len();
-    if (8..=16).contains(&n) {
-        let word =
-            |s: &[u8], at: usize| u64::from_le_bytes(s[at..at + 8].try_into().expect("8 bytes"));
-        return word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8);
-    }
-    a == b
+    crate::shard::dictionary::short_eq(a.as_bytes(), b.as_bytes())
 }
 
 /// A point that passed: its table (a slot in the request's table list) and
