@@ -592,6 +592,30 @@ pub(crate) mod avx2 {
         Some((Number::Float(if negative { -value } else { value }), end))
     }
 
+    /// Where in the 32 bytes from `from` the first `"`, `\\` or `\n` is,
+    /// if one of them is.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2, and `from + 32 <= buf.len()`.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    pub unsafe fn string_special(buf: &[u8], from: usize) -> Option<usize> {
+        debug_assert!(from + 32 <= buf.len());
+        // SAFETY: as the caller promised.
+        let hits = unsafe {
+            let x = _mm256_loadu_si256(buf.as_ptr().add(from) as *const __m256i);
+            let hits = _mm256_or_si256(
+                _mm256_or_si256(
+                    _mm256_cmpeq_epi8(x, _mm256_set1_epi8(b'"' as i8)),
+                    _mm256_cmpeq_epi8(x, _mm256_set1_epi8(b'\\' as i8)),
+                ),
+                _mm256_cmpeq_epi8(x, _mm256_set1_epi8(b'\n' as i8)),
+            );
+            _mm256_movemask_epi8(hits) as u32
+        };
+        (hits != 0).then(|| hits.trailing_zeros() as usize)
+    }
+
     /// A timestamp at `start` (not a space).
     ///
     /// # Safety
