@@ -493,20 +493,9 @@ pub(crate) mod avx2 {
     unsafe fn token(buf: &[u8], at: usize) -> Option<(usize, u32, u32)> {
         // SAFETY: as the caller promised.
         unsafe {
-            let p = buf.as_ptr().add(at);
-            let x0 = _mm_loadu_si128(p as *const __m128i);
-            let x1 = _mm_loadu_si128(p.add(16) as *const __m128i);
-            let ends = |x: __m128i| {
-                let hits = _mm_or_si128(
-                    _mm_or_si128(
-                        _mm_cmpeq_epi8(x, _mm_set1_epi8(b',' as i8)),
-                        _mm_cmpeq_epi8(x, _mm_set1_epi8(b' ' as i8)),
-                    ),
-                    _mm_cmpeq_epi8(x, _mm_set1_epi8(b'\n' as i8)),
-                );
-                _mm_movemask_epi8(hits) as u32
-            };
-            let end = ends(x0) | ends(x1) << 16;
+            let x = _mm256_loadu_si256(buf.as_ptr().add(at) as *const __m256i);
+            let end = any_of(x, [b',', b' ', b'\n']);
+            let (x0, x1) = (_mm256_castsi256_si128(x), _mm256_extracti128_si256::<1>(x));
             if end == 0 {
                 return None;
             }
@@ -604,16 +593,18 @@ pub(crate) mod avx2 {
         // SAFETY: as the caller promised.
         let hits = unsafe {
             let x = _mm256_loadu_si256(buf.as_ptr().add(from) as *const __m256i);
-            let hits = _mm256_or_si256(
-                _mm256_or_si256(
-                    _mm256_cmpeq_epi8(x, _mm256_set1_epi8(b'"' as i8)),
-                    _mm256_cmpeq_epi8(x, _mm256_set1_epi8(b'\\' as i8)),
-                ),
-                _mm256_cmpeq_epi8(x, _mm256_set1_epi8(b'\n' as i8)),
-            );
-            _mm256_movemask_epi8(hits) as u32
+            any_of(x, [b'"', b'\\', b'\n'])
         };
         (hits != 0).then(|| hits.trailing_zeros() as usize)
+    }
+
+    /// Bit k set where byte k of `x` is one of `bytes`.
+    /// Safety: the CPU has AVX2.
+    #[inline(always)]
+    unsafe fn any_of(x: __m256i, bytes: [u8; 3]) -> u32 {
+        let is = |b: u8| _mm256_cmpeq_epi8(x, _mm256_set1_epi8(b as i8));
+        let hits = _mm256_or_si256(_mm256_or_si256(is(bytes[0]), is(bytes[1])), is(bytes[2]));
+        _mm256_movemask_epi8(hits) as u32
     }
 
     /// A timestamp at `start` (not a space).
