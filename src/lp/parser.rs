@@ -97,9 +97,15 @@ trait Values: Copy {
     fn timestamp(self, buf: &[u8], start: usize) -> Result<(i64, usize), LineErrorKind>;
     /// The first `"`, `\\` or `\n` at or after `from`, or the body's length.
     fn string_special(self, buf: &[u8], from: usize) -> usize {
-        let rest = buf.get(from..).unwrap_or_default();
-        memchr::memchr3(b'"', b'\\', b'\n', rest).map_or(buf.len(), |k| from + k)
+        find_string_special(buf, from)
     }
+}
+
+/// [`Values::string_special`] with `memchr3`.
+#[inline(always)]
+fn find_string_special(buf: &[u8], from: usize) -> usize {
+    let rest = buf.get(from..).unwrap_or_default();
+    memchr::memchr3(b'"', b'\\', b'\n', rest).map_or(buf.len(), |k| from + k)
 }
 
 /// Byte-by-byte scanners, for every CPU.
@@ -145,15 +151,14 @@ impl Values for Avx2 {
     fn string_special(self, buf: &[u8], from: usize) -> usize {
         // Most values end (or escape) within 32 bytes: one inline compare
         // of those spares `memchr3` its set-up.
-        let from = match from + 32 <= buf.len() {
-            // SAFETY: as above, and the 32 bytes are in `buf`.
-            true => match unsafe { avx2::string_special(buf, from) } {
-                Some(k) => return from + k,
-                None => from + 32,
-            },
-            false => from.min(buf.len()),
-        };
-        memchr::memchr3(b'"', b'\\', b'\n', &buf[from..]).map_or(buf.len(), |k| from + k)
+        if from + 32 > buf.len() {
+            return find_string_special(buf, from);
+        }
+        // SAFETY: as above, and the 32 bytes are in `buf`.
+        match unsafe { avx2::string_special(buf, from) } {
+            Some(k) => from + k,
+            None => find_string_special(buf, from + 32),
+        }
     }
 }
 

@@ -36,19 +36,11 @@ impl TagBuilder {
         }
     }
 
-    /// The `id`th distinct value.
-    #[inline]
-    fn value(&self, id: u32) -> &[u8] {
-        let offsets = self.values.offsets_slice();
-        let (from, to) = (offsets[id as usize], offsets[id as usize + 1]);
-        &self.values.values_slice()[from as usize..to as usize]
-    }
-
     #[inline]
     pub fn append_value(&mut self, value: &str) {
         let bytes = value.as_bytes();
         let id = match self.last {
-            Some(id) if short_eq(self.value(id), bytes) => id,
+            Some(id) if short_eq(stored(&self.values, id), bytes) => id,
             _ => self.intern(bytes, value),
         };
         self.last = Some(id);
@@ -63,22 +55,12 @@ impl TagBuilder {
             hasher,
             ..
         } = self;
-        let stored = |id: u32| {
-            let offsets = values.offsets_slice();
-            let (from, to) = (offsets[id as usize], offsets[id as usize + 1]);
-            &values.values_slice()[from as usize..to as usize]
-        };
-        if let Some(&id) = ids.find(hash, |&id| short_eq(stored(id), bytes)) {
+        if let Some(&id) = ids.find(hash, |&id| short_eq(stored(values, id), bytes)) {
             return id;
         }
         let id = values.len() as u32;
         values.append_value(value);
-        let rehash = |&id: &u32| {
-            let offsets = values.offsets_slice();
-            let (from, to) = (offsets[id as usize], offsets[id as usize + 1]);
-            hasher.hash_one(&values.values_slice()[from as usize..to as usize])
-        };
-        ids.insert_unique(hash, id, rehash);
+        ids.insert_unique(hash, id, |&id| hasher.hash_one(stored(values, id)));
         id
     }
 
@@ -86,19 +68,11 @@ impl TagBuilder {
         self.keys.append_nulls(n);
     }
 
-    pub fn len(&self) -> usize {
-        self.keys.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.keys.len() == 0
-    }
-
     /// The distinct values so far (each at least one row's).
     pub fn distinct(&self) -> impl Iterator<Item = &str> {
         (0..self.values.len() as u32).map(|id| {
             // SAFETY: every stored value was appended from a `&str`.
-            unsafe { std::str::from_utf8_unchecked(self.value(id)) }
+            unsafe { std::str::from_utf8_unchecked(stored(&self.values, id)) }
         })
     }
 
@@ -115,6 +89,14 @@ impl TagBuilder {
     pub fn finish_cloned(&self) -> DictionaryArray<Int32Type> {
         dictionary(self.keys.finish_cloned(), self.values.finish_cloned())
     }
+}
+
+/// The `id`th distinct value in `values`.
+#[inline]
+fn stored(values: &StringBuilder, id: u32) -> &[u8] {
+    let offsets = values.offsets_slice();
+    let (from, to) = (offsets[id as usize], offsets[id as usize + 1]);
+    &values.values_slice()[from as usize..to as usize]
 }
 
 fn dictionary(keys: arrow_array::Int32Array, values: StringArray) -> DictionaryArray<Int32Type> {
@@ -190,8 +172,8 @@ mod tests {
                 }
             }
         }
-        assert_eq!(ours.len(), input.len());
         let cloned = ours.finish_cloned();
+        assert_eq!(cloned.len(), input.len());
         let mut distinct: Vec<&str> = ours.distinct().collect();
         distinct.sort_unstable();
         let mut expected: Vec<&str> = input.iter().flatten().map(|s| s.as_str()).collect();
@@ -216,7 +198,7 @@ mod tests {
             assert!(!short_eq(&a, &a[..n.saturating_sub(1)]) || n == 0);
         }
         // Finishing starts over.
-        assert_eq!(ours.len(), 0);
+        assert!(ours.finish_cloned().is_empty());
         ours.append_value("again");
         assert_eq!(rows(&ours.finish()), vec![Some("again".to_string())]);
     }
