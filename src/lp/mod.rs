@@ -23,7 +23,8 @@ pub mod serialize;
 
 pub use error::{BodyError, LineError, LineErrorKind};
 pub use parser::{
-    parse, parse_with_kernel, parse_with_memchr, parse_with_options, ParseOptions, ParsedBody,
+    parse, parse_general, parse_with_kernel, parse_with_memchr, parse_with_options, ParseOptions,
+    ParsedBody,
 };
 pub use precision::Precision;
 

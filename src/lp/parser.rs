@@ -1,9 +1,14 @@
 //! The line-protocol state machine.
 //!
-//! One forward pass per body. Key tokens (measurement, tag keys and values,
-//! field keys) end at the next structural byte from the SIMD bitmaps that is
-//! not preceded by a backslash (InfluxDB 1.x's escape rule for keys); values
-//! are scanned inline because their grammar decides where they end. A line
+//! One forward pass per body. Most lines are plain (no escapes, one space
+//! between sections), and for those the structural bytes from the SIMD
+//! bitmaps are taken one after another, each token ending at the next (the
+//! plain-line walk). Any other line, and any line the walk doubts, goes to
+//! the general parser, which alone decides what a line means: there key
+//! tokens (measurement, tag keys and values, field keys) end at the next
+//! structural byte not preceded by a backslash (InfluxDB 1.x's escape rule
+//! for keys), and values are scanned inline because their grammar decides
+//! where they end. A line
 //! that fails is re-delimited with InfluxDB's own line scanner (quotes can hide
 //! newlines), reported with its number and text, and skipped: one bad line
 //! never costs the good ones around it.
@@ -61,20 +66,43 @@ pub fn parse_with_options<'a>(
     parse_with_kernel_and_options(body, options, arena, Kernel::detect())
 }
 
-fn parse_with_kernel_and_options<'a>(
+pub(crate) fn parse_with_kernel_and_options<'a>(
     body: &'a [u8],
     options: ParseOptions,
     arena: &'a Bump,
     kernel: Kernel,
 ) -> Result<ParsedBody<'a>, BodyError> {
+    parse_dispatch(body, options, arena, kernel, true)
+}
+
+#[inline(always)]
+fn parse_dispatch<'a>(
+    body: &'a [u8],
+    options: ParseOptions,
+    arena: &'a Bump,
+    kernel: Kernel,
+    plain: bool,
+) -> Result<ParsedBody<'a>, BodyError> {
     #[cfg(target_arch = "x86_64")]
     if kernel == Kernel::Avx2 {
         // SAFETY: `Kernel::Avx2` is only constructed after runtime detection
         // found AVX2 (and the CPUs that have it have BMI1, BMI2, LZCNT, POPCNT).
-        return unsafe { parse_avx2(body, options, arena) };
+        return unsafe { parse_avx2(body, options, arena, plain) };
     }
     let cursor = Structurals::new(body, kernel);
-    parse_body(body, options, arena, cursor, Scalar)
+    parse_body(body, options, arena, cursor, Scalar, plain)
+}
+
+/// Parses every line with the general parser alone, never the plain-line
+/// walk: the reference the walk is tested against.
+#[doc(hidden)]
+pub fn parse_general<'a>(
+    body: &'a [u8],
+    options: ParseOptions,
+    arena: &'a Bump,
+    kernel: Kernel,
+) -> Result<ParsedBody<'a>, BodyError> {
+    parse_dispatch(body, options, arena, kernel, false)
 }
 
 /// The whole parser compiled for AVX2 CPUs: the block classifier and the
@@ -85,9 +113,10 @@ fn parse_avx2<'a>(
     body: &'a [u8],
     options: ParseOptions,
     arena: &'a Bump,
+    plain: bool,
 ) -> Result<ParsedBody<'a>, BodyError> {
     let cursor = Structurals::new(body, Kernel::Avx2);
-    parse_body(body, options, arena, cursor, Avx2(()))
+    parse_body(body, options, arena, cursor, Avx2(()), plain)
 }
 
 /// How numbers and timestamps are scanned; the parser is compiled once for
@@ -185,6 +214,7 @@ pub fn parse_with_memchr<'a>(
         arena,
         MemchrCursor::new(body),
         Scalar,
+        true,
     )
 }
 
@@ -195,6 +225,7 @@ fn parse_body<'a, C: Cursor, V: Values>(
     arena: &'a Bump,
     cursor: C,
     values: V,
+    plain: bool,
 ) -> Result<ParsedBody<'a>, BodyError> {
     let text = validate_utf8(body)?;
     // Realistic lines are over 64 bytes with a field per 20; a body of tiny
@@ -205,6 +236,9 @@ fn parse_body<'a, C: Cursor, V: Values>(
         cursor,
         values,
         arena,
+        plain,
+        plain_misses: 0,
+        plain_from: 0,
         precision: options.precision,
         max_line_length: options.max_line_length,
         tags: ArenaVec::with_capacity_in(body.len() / 32 + 8, arena),
@@ -253,6 +287,11 @@ struct LineParser<'a, C, V> {
     cursor: C,
     values: V,
     arena: &'a Bump,
+    /// Whether lines are first tried with the plain-line walk.
+    plain: bool,
+    /// The walk's misses in a row, and the first line it tries again.
+    plain_misses: u32,
+    plain_from: usize,
     precision: Precision,
     max_line_length: usize,
     /// Tags and fields of every accepted line so far, then the current one's
@@ -304,7 +343,39 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
                 continue;
             }
             self.inner_newlines = 0;
-            let parsed = match self.parse_line(start, line_no) {
+            // Bodies whose lines are not plain (escapes everywhere) stop
+            // trying the walk first: after k misses in a row it sits out the
+            // next 2^k - 1 lines (at most 63).
+            // Bodies whose lines are not plain (escapes everywhere) stop
+            // trying the walk first: after k misses in a row it sits out
+            // the next 2^k - 1 lines (k at most 6).
+            let try_plain = self.plain && line_no >= self.plain_from;
+            let plain = match try_plain {
+                true => self.parse_plain_line(start, line_no),
+                false => None,
+            };
+            let parsed = match plain {
+                Some(found) => Ok(found),
+                None => {
+                    if try_plain {
+                        // Not plain, or wrong: the general parser decides,
+                        // from a clean slate.
+                        self.tags.truncate(self.line_tags);
+                        self.fields.truncate(self.line_fields);
+                        self.inner_newlines = 0;
+                        self.cursor.rewind(start);
+                        // A miss on the first line tried after sitting out
+                        // is another miss in a row.
+                        self.plain_misses = match line_no == self.plain_from {
+                            true => (self.plain_misses + 1).min(6),
+                            false => 1,
+                        };
+                        self.plain_from = line_no + (1 << self.plain_misses);
+                    }
+                    self.parse_line(start, line_no)
+                }
+            };
+            let parsed = match parsed {
                 Ok((_, end)) if end - start > self.max_line_length => {
                     Err(LineErrorKind::LineTooLong {
                         length: end - start,
@@ -384,6 +455,192 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
         } else {
             raw
         }
+    }
+
+    /// The field value at `v` (not empty) and the index of the byte after it.
+    #[inline(always)]
+    fn field_value(&mut self, v: usize) -> Result<(FieldValue<'a>, usize), LineErrorKind> {
+        let buf = self.buf;
+        match buf[v] {
+            b'0'..=b'9' | b'.' | b'-' | b'N' | b'n' => {
+                let (number, end) = self.values.number(buf, v)?;
+                let value = match number {
+                    Number::Float(x) => FieldValue::Float(x),
+                    Number::Integer(x) => FieldValue::Integer(x),
+                    Number::Unsigned(x) => FieldValue::Unsigned(x),
+                };
+                Ok((value, end))
+            }
+            b'"' => {
+                let (s, end) = self.scan_string(v)?;
+                Ok((FieldValue::String(s), end))
+            }
+            _ => {
+                let (b, end) = scan_boolean(buf, v)?;
+                Ok((FieldValue::Boolean(b), end))
+            }
+        }
+    }
+
+    /// Adds a field to the current line; `seen` filters this line's keys.
+    #[inline(always)]
+    fn add_field(&mut self, key: &'a str, value: FieldValue<'a>, seen: &mut u64) {
+        // A repeated key keeps the last value, in the first one's place.
+        let bit = 1u64 << key_hash(key.as_bytes());
+        let existing = if *seen & bit != 0 {
+            self.fields[self.line_fields..]
+                .iter()
+                .position(|f| f.key == key)
+                .map(|k| self.line_fields + k)
+        } else {
+            None
+        };
+        *seen |= bit;
+        match existing {
+            Some(k) => self.fields[k].value = value,
+            None => {
+                self.time_field |= key == "time";
+                push(&mut self.fields, Field { key, value })
+            }
+        }
+    }
+
+    /// The line at `start` if it is plain: no escapes, single spaces between
+    /// its sections, every token where the grammar wants it, and valid. Its
+    /// structural bytes are taken in turn from the walk, so each costs a
+    /// bit scan instead of a search. `None` for anything else (including
+    /// every error): the caller then parses the line with [`Self::parse_line`],
+    /// which decides alone what a line means, so the two never disagree on
+    /// what is accepted.
+    #[inline(always)]
+    fn parse_plain_line(&mut self, start: usize, line_no: usize) -> Option<(RawPoint<'a>, usize)> {
+        let buf = self.buf;
+        self.line_tags = self.tags.len();
+        self.line_fields = self.fields.len();
+        self.time_tag = false;
+        self.time_field = false;
+        self.cursor.begin(start);
+
+        // Measurement: up to a `,` or space (a structural first byte, such as
+        // an escape, is the general parser's).
+        let mut s = self.cursor.pop();
+        if s == start {
+            return None;
+        }
+        let measurement = self.str(start, s);
+        if *buf.get(s)? == b',' {
+            let mut previous = 0u64;
+            let mut maybe_duplicate = false;
+            loop {
+                let key_start = s + 1;
+                let equals = self.cursor.pop();
+                if equals == key_start || buf.get(equals) != Some(&b'=') {
+                    return None;
+                }
+                s = self.cursor.pop();
+                if s == equals + 1 {
+                    return None;
+                }
+                let key = self.str(key_start, equals);
+                let value = self.str(equals + 1, s);
+                // As in `parse_tags`: sorted keys are distinct keys.
+                let prefix = key_prefix_at(buf, key_start, equals);
+                maybe_duplicate |= prefix <= previous;
+                previous = prefix;
+                self.time_tag |= key == "time";
+                push(&mut self.tags, Tag { key, value });
+                match buf.get(s) {
+                    Some(b',') => {}
+                    Some(b' ') => break,
+                    _ => return None,
+                }
+            }
+            if maybe_duplicate && has_duplicate_keys(&self.tags[self.line_tags..]) {
+                return None;
+            }
+        } else if buf[s] != b' ' {
+            return None;
+        }
+        let key_len = s - start;
+
+        // Fields, from just past the one space (the general parser skips
+        // more blanks).
+        match buf.get(s + 1) {
+            Some(&b) if !is_blank(b) => {}
+            _ => return None,
+        }
+        let mut seen = 0u64;
+        let mut longest_key = 0;
+        loop {
+            let key_start = s + 1;
+            let equals = self.cursor.pop();
+            if equals == key_start || buf.get(equals) != Some(&b'=') {
+                return None;
+            }
+            let v = equals + 1;
+            s = self.cursor.pop();
+            let (value, end) = if s == v {
+                // Only a string starts with a structural byte; it finds its
+                // own end, and the walk goes on from there.
+                if buf.get(v) != Some(&b'"') {
+                    return None;
+                }
+                let found = self.field_value(v).ok()?;
+                self.cursor.seek(found.1);
+                s = self.cursor.pop();
+                found
+            } else {
+                self.field_value(v).ok()?
+            };
+            if end != s && !is_crlf(buf, end, s) {
+                return None;
+            }
+            longest_key = longest_key.max(equals - key_start);
+            let key = self.str(key_start, equals);
+            self.add_field(key, value, &mut seen);
+            match buf.get(s) {
+                Some(b',') => {}
+                Some(b' ') => break,
+                None | Some(b'\n') => {
+                    // The line ends where the general parser says: at the
+                    // `\r` of a CRLF.
+                    s = end;
+                    break;
+                }
+                _ => return None,
+            }
+        }
+        if key_len + 4 + longest_key > MAX_KEY_LENGTH || self.time_tag || self.time_field {
+            return None;
+        }
+
+        // Timestamp: one token up to the line's end.
+        let mut timestamp = None;
+        if buf.get(s) == Some(&b' ') {
+            let t = s + 1;
+            match buf.get(t) {
+                Some(&b) if !is_blank(b) => {}
+                _ => return None,
+            }
+            s = self.cursor.pop();
+            if s == t || !matches!(buf.get(s), None | Some(b'\n')) {
+                return None;
+            }
+            let (raw, end) = self.values.timestamp(buf, t).ok()?;
+            if end != s && !is_crlf(buf, end, s) {
+                return None;
+            }
+            timestamp = Some(self.precision.to_nanos(raw).ok()?);
+            s = end;
+        }
+        let point = RawPoint {
+            measurement,
+            tags: (self.line_tags as u32, self.tags.len() as u32),
+            fields: (self.line_fields as u32, self.fields.len() as u32),
+            timestamp,
+            line: line_no,
+        };
+        Some((point, s))
     }
 
     /// Parses the line at `start`. On success returns the point and the index
@@ -516,7 +773,7 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
             maybe_duplicate |= prefix <= previous;
             previous = prefix;
             self.time_tag |= key == "time";
-            self.tags.push(Tag { key, value });
+            push(&mut self.tags, Tag { key, value });
 
             match buf.get(value_end) {
                 Some(b',') => i = value_end + 1,
@@ -561,46 +818,13 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
 
             // Field value.
             let v = key_end + 1;
-            let (value, end) = match buf.get(v) {
+            match buf.get(v) {
                 None | Some(b',' | b' ') => return Err(LineErrorKind::MissingFieldValue),
                 _ if is_line_end(buf, v) => return Err(LineErrorKind::MissingFieldValue),
-                Some(b'0'..=b'9' | b'.' | b'-' | b'N' | b'n') => {
-                    let (number, end) = self.values.number(buf, v)?;
-                    let value = match number {
-                        Number::Float(x) => FieldValue::Float(x),
-                        Number::Integer(x) => FieldValue::Integer(x),
-                        Number::Unsigned(x) => FieldValue::Unsigned(x),
-                    };
-                    (value, end)
-                }
-                Some(b'"') => {
-                    let (s, end) = self.scan_string(v)?;
-                    (FieldValue::String(s), end)
-                }
-                Some(_) => {
-                    let (b, end) = scan_boolean(buf, v)?;
-                    (FieldValue::Boolean(b), end)
-                }
-            };
-
-            // A repeated key keeps the last value, in the first one's place.
-            let bit = 1u64 << key_hash(key.as_bytes());
-            let existing = if seen & bit != 0 {
-                self.fields[self.line_fields..]
-                    .iter()
-                    .position(|f| f.key == key)
-                    .map(|k| self.line_fields + k)
-            } else {
-                None
-            };
-            seen |= bit;
-            match existing {
-                Some(k) => self.fields[k].value = value,
-                None => {
-                    self.time_field |= key == "time";
-                    self.fields.push(Field { key, value })
-                }
+                _ => {}
             }
+            let (value, end) = self.field_value(v)?;
+            self.add_field(key, value, &mut seen);
 
             match buf.get(end) {
                 Some(b',') => i = end + 1,
@@ -657,6 +881,29 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
             _ if quote_left_open(buf, end) => Err(LineErrorKind::UnbalancedQuotes),
             _ => Err(LineErrorKind::InvalidFieldFormat),
         }
+    }
+}
+
+/// Whether a value that ended at `end` and the structural byte `s` after it
+/// are a CRLF line end.
+#[inline(always)]
+fn is_crlf(buf: &[u8], end: usize, s: usize) -> bool {
+    end + 1 == s && buf.get(end) == Some(&b'\r') && buf.get(s) == Some(&b'\n')
+}
+
+/// `Vec::push`, certain to inline into the parser's loop (the inliner gives
+/// up on bumpalo's inside a function this large).
+#[inline(always)]
+fn push<T>(v: &mut ArenaVec<'_, T>, x: T) {
+    if v.len() == v.capacity() {
+        v.reserve(1);
+    }
+    let len = v.len();
+    // SAFETY: the reserve made room for one more past `len`, and `set_len`
+    // covers only the element just written.
+    unsafe {
+        v.as_mut_ptr().add(len).write(x);
+        v.set_len(len + 1);
     }
 }
 

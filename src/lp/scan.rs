@@ -144,10 +144,26 @@ impl Kernel {
     }
 }
 
-/// Finds structural bytes moving forward through a body.
+/// Finds structural bytes moving forward through a body: by position
+/// (`next_at_or_after`), or as a walk that takes each in turn (`seek`, then
+/// `pop`), which spares the plain lines the position arithmetic.
 pub trait Cursor {
     /// Position of the first structural byte at or after `pos`, or the body's length.
     fn next_at_or_after(&mut self, pos: usize) -> usize;
+    /// Starts a walk at `pos`, the place [`Cursor::rewind`] goes back to.
+    fn begin(&mut self, pos: usize) {
+        self.seek(pos);
+    }
+    /// Moves the walk on to `pos`, which must not be before the last
+    /// structural it took.
+    fn seek(&mut self, pos: usize);
+    /// The walk's next structural byte (or the body's length), which the
+    /// walk then moves past. `next_at_or_after` stays right for positions
+    /// past it.
+    fn pop(&mut self) -> usize;
+    /// Makes every position from `pos`, where the walk last began, on
+    /// answerable again after the walk went past it.
+    fn rewind(&mut self, pos: usize);
 }
 
 /// The `memchr` strategy: one search per delimiter. Kept as the measured
@@ -159,6 +175,8 @@ pub struct MemchrCursor<'a> {
     /// The first rare byte at or after `rare_from` (or the length).
     rare_from: usize,
     next_rare: usize,
+    /// Where the walk goes on from.
+    walk: usize,
 }
 
 impl<'a> MemchrCursor<'a> {
@@ -168,6 +186,7 @@ impl<'a> MemchrCursor<'a> {
             buf,
             rare_from: 0,
             next_rare,
+            walk: 0,
         }
     }
 }
@@ -188,6 +207,18 @@ impl Cursor for MemchrCursor<'_> {
         memchr::memchr3(b' ', b',', b'=', &self.buf[pos..self.next_rare])
             .map_or(self.next_rare, |i| pos + i)
     }
+
+    fn seek(&mut self, pos: usize) {
+        self.walk = pos;
+    }
+
+    fn pop(&mut self) -> usize {
+        let found = self.next_at_or_after(self.walk);
+        self.walk = found + 1;
+        found
+    }
+
+    fn rewind(&mut self, _pos: usize) {}
 }
 
 /// Forward cursor over the structural bytes of a body, one block mask at a time.
@@ -196,7 +227,10 @@ pub struct Structurals<'a> {
     kernel: Kernel,
     /// Start of the block whose mask is cached.
     block_start: usize,
+    /// The block's structural bytes, less those a walk took.
     mask: u64,
+    /// The block and mask as the last `begin` left them, for `rewind`.
+    sought: (usize, u64),
 }
 
 impl<'a> Structurals<'a> {
@@ -206,6 +240,7 @@ impl<'a> Structurals<'a> {
             kernel,
             block_start: 0,
             mask: 0,
+            sought: (0, 0),
         };
         if !buf.is_empty() {
             cursor.load(0);
@@ -225,6 +260,18 @@ impl<'a> Structurals<'a> {
     #[inline(never)]
     fn load_avx2(&mut self, start: usize) {
         self.load_with(start, Kernel::Avx2)
+    }
+
+    /// Loads the block at `start` with the kernel's own build of `load`.
+    #[inline(always)]
+    fn reload(&mut self, start: usize) {
+        #[cfg(target_arch = "x86_64")]
+        if self.kernel == Kernel::Avx2 {
+            // SAFETY: `Kernel::Avx2` is only constructed after detection.
+            unsafe { self.load_avx2(start) };
+            return;
+        }
+        self.load(start);
     }
 
     #[inline(always)]
@@ -258,14 +305,53 @@ impl Cursor for Structurals<'_> {
             if pos >= self.buf.len() {
                 return self.buf.len();
             }
-            #[cfg(target_arch = "x86_64")]
-            if self.kernel == Kernel::Avx2 {
-                // SAFETY: `Kernel::Avx2` is only constructed after detection.
-                unsafe { self.load_avx2(pos & !63) };
-                continue;
-            }
-            self.load(pos & !63);
+            self.reload(pos & !63);
         }
+    }
+
+    #[inline(always)]
+    fn begin(&mut self, pos: usize) {
+        self.seek(pos);
+        self.sought = (self.block_start, self.mask);
+    }
+
+    #[inline(always)]
+    fn seek(&mut self, pos: usize) {
+        let mut offset = pos.wrapping_sub(self.block_start);
+        if offset >= 64 {
+            if pos >= self.buf.len() {
+                // Nothing is left: the walk's next block starts past the end.
+                self.block_start = pos & !63;
+                self.mask = 0;
+                return;
+            }
+            self.reload(pos & !63);
+            offset = pos & 63;
+        }
+        self.mask &= !0u64 << offset;
+    }
+
+    #[inline(always)]
+    fn pop(&mut self) -> usize {
+        loop {
+            if self.mask != 0 {
+                let found = self.block_start + self.mask.trailing_zeros() as usize;
+                self.mask &= self.mask - 1;
+                return found;
+            }
+            let next = self.block_start + 64;
+            if next >= self.buf.len() {
+                return self.buf.len();
+            }
+            self.reload(next);
+        }
+    }
+
+    /// Only ever back to the last `begin`: its block as it was then.
+    #[inline(always)]
+    fn rewind(&mut self, pos: usize) {
+        debug_assert_eq!(self.sought.0, pos & !63);
+        (self.block_start, self.mask) = self.sought;
     }
 }
 

@@ -287,11 +287,194 @@ proptest! {
     }
 
     #[test]
+    fn plain_lines_parse_as_the_general_parser_says(
+        lines in proptest::collection::vec(line_text(), 1..12),
+        pieces in proptest::collection::vec(proptest::sample::select(FRAGMENTS), 0..12),
+        precision in proptest::sample::select(&[Precision::Nanosecond, Precision::Auto, Precision::Second][..]),
+        max_line_length in proptest::sample::select(&[usize::MAX, usize::MAX, 24, 40][..]),
+    ) {
+        // Grammar-shaped lines, then loose pieces (which may leave the last
+        // line unfinished or glue garbage to it).
+        let body = lines.concat() + &pieces.concat();
+        let options = ParseOptions { precision, max_line_length };
+        let describe = |r: Result<ParsedBody<'_>, _>| match r {
+            Ok(p) => format!("{:?} {:?}", p.points.as_slice(), p.errors.as_slice()),
+            Err(e) => format!("{e:?}"),
+        };
+        for kernel in Kernel::available() {
+            let (a, b) = (Bump::new(), Bump::new());
+            let general = describe(parse_general(body.as_bytes(), options, &a, kernel));
+            let walked = describe(parser::parse_with_kernel_and_options(body.as_bytes(), options, &b, kernel));
+            prop_assert_eq!(walked, general, "{:?} {:?}", kernel, body);
+        }
+    }
+
+    #[test]
     fn arbitrary_bytes_never_panic(body in proptest::collection::vec(any::<u8>(), 0..200)) {
         let arena = Bump::new();
         let _ = parse(&body, Precision::Auto, &arena);
     }
 }
+
+/// Names: mostly plain, some with escapes, quotes, blanks, `=`, reserved or
+/// long enough to cross a 64-byte block.
+const NAMES: &[&str] = &[
+    "cpu",
+    "m",
+    "host",
+    "a",
+    "b",
+    "usage_idle",
+    "server-0001",
+    "time",
+    "a\\ b",
+    "a\\,b",
+    "a\\=b",
+    "x=y",
+    "\"q\"",
+    "é✓",
+    "",
+    "#c",
+    "\tt",
+    "a\0",
+    "b\\",
+    "abcdefghijklmnopqrstuvwxyz0123456789abcdefghijk",
+];
+const VALUES: &[&str] = &[
+    "1",
+    "-1",
+    "1.5",
+    "0.012345678901234568",
+    "97.12345678901234",
+    "1e3",
+    "-.5",
+    ".",
+    "-",
+    "12i",
+    "-9223372036854775808i",
+    "9223372036854775808i",
+    "7u",
+    "-7u",
+    "1.5i",
+    "t",
+    "TRUE",
+    "false",
+    "fals",
+    "NaN",
+    "\"s\"",
+    "\"a b,c=d\"",
+    "\"q\\\"x\"",
+    "\"x\ny\"",
+    "\"open",
+    "\"\"",
+    "1\"x\"",
+    "",
+    "12345678901234567890123456789012345.5",
+];
+const SEPARATORS: &[&str] = &[" ", " ", " ", " ", "  ", " \t", "\t", "\0 ", ""];
+const STAMPS: &[&str] = &[
+    "1700000000000000000",
+    "1700000000000000000",
+    "1700000000",
+    "1",
+    "-1",
+    "0",
+    "99999999999999999999",
+    "1.5",
+    "",
+    "12a",
+    "1700000000000000000 ",
+];
+const ENDS: &[&str] = &["\n", "\n", "\n", "\r\n", " \n", "\r", ""];
+
+/// One line in line protocol's shape, its tokens drawn from the tables above.
+fn line_text() -> impl Strategy<Value = String> {
+    let pick = |t: &'static [&'static str]| proptest::sample::select(t);
+    (
+        pick(NAMES),
+        proptest::collection::vec((pick(NAMES), pick(NAMES)), 0..4),
+        pick(SEPARATORS),
+        proptest::collection::vec((pick(NAMES), pick(VALUES)), 1..6),
+        proptest::option::of((pick(SEPARATORS), pick(STAMPS))),
+        pick(ENDS),
+    )
+        .prop_map(|(measurement, tags, sep, fields, stamp, end)| {
+            let mut line = measurement.to_string();
+            for (k, v) in tags {
+                line += &format!(",{k}={v}");
+            }
+            line += sep;
+            let fields: Vec<String> = fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            line += &fields.join(",");
+            if let Some((sep, stamp)) = stamp {
+                line += sep;
+                line += stamp;
+            }
+            line + end
+        })
+}
+
+/// Pieces of lines, glued at random: mostly well-formed tokens and the
+/// delimiters between them, with every irregularity the plain-line walk must
+/// hand back (escapes, quotes, blanks, CRLF, reserved keys, bad values,
+/// tokens long enough to cross 64-byte blocks).
+const FRAGMENTS: &[&str] = &[
+    "cpu",
+    "m",
+    "host",
+    "a",
+    "b",
+    "time",
+    "usage_idle",
+    "server-0001",
+    ",",
+    ",",
+    "=",
+    "=",
+    " ",
+    " ",
+    " ",
+    "\n",
+    "\n",
+    "\r\n",
+    "\t",
+    "\0",
+    "\\",
+    "\\ ",
+    "\\,",
+    "\\=",
+    "\"",
+    "#",
+    "é✓",
+    "1",
+    "-1",
+    "1.5",
+    "0.012345678901234568",
+    "97.12345678901234",
+    "1e3",
+    "-.5",
+    "12i",
+    "-9223372036854775808i",
+    "9223372036854775808i",
+    "7u",
+    "-7u",
+    "t",
+    "TRUE",
+    "false",
+    "fals",
+    "NaN",
+    "\"s\"",
+    "\"a b,c=d\"",
+    "\"q\\\"x\"",
+    "\"x\ny\"",
+    "1700000000000000000",
+    "1700000000",
+    "99999999999999999999",
+    "m,host=server-0001,region=eu-west-1 ",
+    "v=1,w=2i ",
+    "abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz",
+    "cpu,cpu=cpu1 usage=1 1\n",
+];
 
 #[test]
 fn duplicate_tags_are_found_whatever_the_key_order() {

@@ -1,12 +1,12 @@
 //! Any bytes, any precision: the parser must not panic, every kernel and the
-//! memchr cursor must agree, and every accepted point must survive a
+//! memchr cursor must agree (with and without the plain-line walk), and every accepted point must survive a
 //! serialize -> parse round trip unchanged.
 #![no_main]
 
 use bumpalo::Bump;
 use hydrant::lp::scan::Kernel;
 use hydrant::lp::serialize::write_point;
-use hydrant::lp::{parse_with_kernel, parse_with_memchr, Precision};
+use hydrant::lp::{parse_general, parse_with_kernel, parse_with_memchr, ParseOptions, Precision};
 use libfuzzer_sys::fuzz_target;
 
 const PRECISIONS: [Precision; 4] = [
@@ -22,7 +22,8 @@ fuzz_target!(|data: &[u8]| {
     };
     let precision = PRECISIONS[selector as usize % PRECISIONS.len()];
     let arena = Bump::new();
-    let reference = parse_with_kernel(body, precision, &arena, Kernel::Scalar);
+    let options = ParseOptions::new(precision);
+    let reference = parse_general(body, options, &arena, Kernel::Scalar);
     let describe = |r: &Result<hydrant::lp::ParsedBody<'_>, hydrant::lp::BodyError>| match r {
         Ok(p) => format!("{:?} {:?}", p.points.as_slice(), p.errors.as_slice()),
         Err(e) => format!("{e:?}"),
@@ -31,6 +32,8 @@ fuzz_target!(|data: &[u8]| {
     for kernel in Kernel::available() {
         let other = Bump::new();
         assert_eq!(describe(&parse_with_kernel(body, precision, &other, kernel)), expected);
+        let other = Bump::new();
+        assert_eq!(describe(&parse_general(body, options, &other, kernel)), expected);
     }
     let other = Bump::new();
     assert_eq!(describe(&parse_with_memchr(body, precision, &other)), expected);
