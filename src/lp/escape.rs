@@ -124,6 +124,91 @@ fn word_at(src: &[u8], i: usize) -> u64 {
 
 const ONES: u64 = 0x0101_0101_0101_0101;
 
+/// The AVX2 build of [`unescape`] for tokens of up to 32 bytes: one load
+/// gives the backslashes and the bytes whose escape drops as bitmasks, and
+/// the bytes after each dropped backslash move down with one 32-byte store.
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx2 {
+    use super::Escapes;
+    use bumpalo::Bump;
+    use std::arch::x86_64::*;
+
+    /// `buf[from..to]` unescaped, or `None` when the token is longer than 32
+    /// bytes or fewer than 64 bytes of `buf` follow its start (the caller
+    /// then runs [`super::unescape`]).
+    ///
+    /// # Safety
+    /// The CPU must have AVX2, and `buf[from..to]` must be UTF-8.
+    #[target_feature(enable = "avx2,bmi1")]
+    #[inline]
+    pub unsafe fn unescape<'a>(
+        buf: &[u8],
+        from: usize,
+        to: usize,
+        escapes: Escapes,
+        arena: &'a Bump,
+    ) -> Option<&'a str> {
+        let n = to - from;
+        if n > 32 || from + 64 > buf.len() {
+            return None;
+        }
+        // SAFETY: `from + 64 <= buf.len()`, so the load and every segment
+        // load below (which start at most 32 bytes further) stay in `buf`.
+        let v = unsafe { _mm256_loadu_si256(buf.as_ptr().add(from) as *const __m256i) };
+        let is = |b: u8| _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b as i8));
+        let either = |a: __m256i, b: __m256i| _mm256_or_si256(a, b);
+        let droppable = match escapes {
+            Escapes::NameOrFieldKey => {
+                either(either(is(b','), is(b' ')), either(is(b'='), is(b'"')))
+            }
+            Escapes::Tag => either(either(is(b','), is(b' ')), is(b'=')),
+            Escapes::StringValue => either(is(b'\\'), is(b'"')),
+        };
+        let lanes = (!0u32).checked_shr(32 - n as u32).unwrap_or(0);
+        let backslashes = _mm256_movemask_epi8(is(b'\\')) as u32 & lanes;
+        // Backslashes whose next byte (inside the token) drops them.
+        let mut candidates = backslashes & (_mm256_movemask_epi8(droppable) as u32 & lanes) >> 1;
+        let drops = match escapes {
+            // In a string a dropped backslash takes the next byte with it,
+            // even a backslash: the escapes are decided left to right.
+            Escapes::StringValue => {
+                let mut drops = 0;
+                while candidates != 0 {
+                    let i = candidates.trailing_zeros();
+                    drops |= 1 << i;
+                    candidates &= !(3u32 << i);
+                }
+                drops
+            }
+            // Elsewhere a backslash never drops before a backslash.
+            _ => candidates,
+        };
+        let layout = std::alloc::Layout::from_size_align(n + 32, 1).expect("token length");
+        let dst = arena.alloc_layout(layout).as_ptr();
+        let mut dropped = 0;
+        // SAFETY: every store writes 32 bytes at most `n - 1` bytes into the
+        // `n + 32` bytes of `dst`; each run of kept bytes is stored after
+        // the run before it, so the first `n - dropped` bytes end right.
+        unsafe {
+            _mm256_storeu_si256(dst as *mut __m256i, v);
+            let mut rest = drops;
+            while rest != 0 {
+                let i = rest.trailing_zeros() as usize;
+                dropped += 1;
+                let run = _mm256_loadu_si256(buf.as_ptr().add(from + i + 1) as *const __m256i);
+                _mm256_storeu_si256(dst.add(i + 1 - dropped) as *mut __m256i, run);
+                rest &= rest - 1;
+            }
+        }
+        // SAFETY: the first `n - dropped` bytes were written, and only ASCII
+        // backslashes before ASCII bytes were removed from UTF-8.
+        unsafe {
+            let out = std::slice::from_raw_parts(dst, n - dropped);
+            Some(std::str::from_utf8_unchecked(out))
+        }
+    }
+}
+
 /// Index of the first backslash among the eight bytes of `word` (first byte
 /// lowest), or 8.
 #[inline(always)]
@@ -198,6 +283,48 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn vector_unescape_agrees_with_the_byte_rule() {
+        if !std::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        let alphabet = [b"\\", b"\\", b",", b" ", b"=", b"\"", b"a", b"\xc3"];
+        let arena = Bump::new();
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let (mut vector, mut declined) = (0, 0);
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Tokens of 0..=40 bytes in a buffer with 0..=80 bytes after them.
+            let len = (x % 41) as usize;
+            let tail = (x >> 8) as usize % 81;
+            let mut buf: Vec<u8> = (0..len + tail)
+                .map(|k| alphabet[((x >> (k % 20 * 3)) as usize % alphabet.len()) ^ (k % 2)][0])
+                .collect();
+            // Keep it UTF-8: a lone lead byte becomes a letter.
+            for b in buf.iter_mut().filter(|b| **b >= 0x80) {
+                *b = b'e';
+            }
+            let raw = std::str::from_utf8(&buf[..len]).unwrap();
+            for escapes in [Escapes::NameOrFieldKey, Escapes::Tag, Escapes::StringValue] {
+                // SAFETY: AVX2 was detected; the token is UTF-8.
+                match unsafe { avx2::unescape(&buf, 0, len, escapes, &arena) } {
+                    Some(out) => {
+                        vector += 1;
+                        assert_eq!(out, unescape_slowly(raw, escapes), "{raw:?} {escapes:?}");
+                    }
+                    None => {
+                        declined += 1;
+                        assert!(len > 32 || len + tail < 64, "{len} {tail}");
+                    }
+                }
+            }
+        }
+        assert!(vector > 10_000 && declined > 10_000, "{vector} {declined}");
     }
 
     #[test]

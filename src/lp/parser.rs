@@ -17,7 +17,7 @@ use bumpalo::collections::Vec as ArenaVec;
 use bumpalo::Bump;
 
 use super::error::{BodyError, LineError, LineErrorKind, MAX_KEY_LENGTH};
-use super::escape::{unescape, Escapes};
+use super::escape::{self, unescape, Escapes};
 #[cfg(target_arch = "x86_64")]
 use super::number::avx2;
 use super::number::{is_line_end, scan_boolean, scan_number, scan_timestamp, Number};
@@ -128,6 +128,17 @@ trait Values: Copy {
     fn string_special(self, buf: &[u8], from: usize) -> usize {
         find_string_special(buf, from)
     }
+    /// The token `text[from..to]` (which holds a backslash) unescaped.
+    fn unescape<'a>(
+        self,
+        text: &'a str,
+        from: usize,
+        to: usize,
+        escapes: Escapes,
+        arena: &'a Bump,
+    ) -> &'a str {
+        unescape(&text[from..to], escapes, arena)
+    }
 }
 
 /// [`Values::string_special`] with `memchr3`.
@@ -174,6 +185,22 @@ impl Values for Avx2 {
         match unsafe { avx2::timestamp(buf, start) } {
             Some(found) => Ok(found),
             None => scan_timestamp(buf, start),
+        }
+    }
+    #[inline(always)]
+    fn unescape<'a>(
+        self,
+        text: &'a str,
+        from: usize,
+        to: usize,
+        escapes: Escapes,
+        arena: &'a Bump,
+    ) -> &'a str {
+        // SAFETY: an `Avx2` exists only where the CPU has AVX2; `text` is UTF-8
+        // and token bounds are char boundaries.
+        match unsafe { escape::avx2::unescape(text.as_bytes(), from, to, escapes, arena) } {
+            Some(out) => out,
+            None => unescape(&text[from..to], escapes, arena),
         }
     }
     #[inline(always)]
@@ -451,7 +478,8 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
     fn key(&self, from: usize, to: usize, escaped: bool, escapes: Escapes) -> &'a str {
         let raw = self.str(from, to);
         if escaped {
-            unescape(raw, escapes, self.arena)
+            self.values
+                .unescape(self.text, from, to, escapes, self.arena)
         } else {
             raw
         }
@@ -867,7 +895,8 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
         }
         let raw = self.str(open + 1, i);
         let value = if escaped {
-            unescape(raw, Escapes::StringValue, self.arena)
+            self.values
+                .unescape(self.text, open + 1, i, Escapes::StringValue, self.arena)
         } else {
             raw
         };
