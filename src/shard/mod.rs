@@ -126,6 +126,11 @@ impl Builder {
     }
 
     fn append_nulls(&mut self, n: usize) {
+        // Arrow materializes a validity bitmap on any null append, even of
+        // none, and every later append then sets a bit in it.
+        if n == 0 {
+            return;
+        }
         match self {
             Builder::Tag(b) => b.append_nulls(n),
             Builder::Float(b) => b.append_nulls(n),

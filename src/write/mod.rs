@@ -140,6 +140,9 @@ struct Layout<'a> {
     tags: usize,
     keys: Vec<&'a str>,
     columns: Vec<Column>,
+    /// Where `columns` sit in the request's column list: every point of
+    /// this layout shares them.
+    range: (u32, u32),
 }
 
 impl<'a> Layout<'a> {
@@ -238,7 +241,7 @@ pub fn write_points<'a>(
     // Per point: where it goes once checked; `None` while it waits for new
     // columns, or after it was rejected.
     let mut resolved: Vec<Option<Resolved>> = Vec::with_capacity(points.len());
-    let mut columns: Vec<Column> = Vec::with_capacity(points.len() * 8);
+    let mut columns: Vec<Column> = Vec::with_capacity(64);
     let mut waiting: Vec<usize> = Vec::new();
     let mut wanted: HashMap<&str, Vec<ColumnRequest>> = HashMap::new();
     let mut layouts: HashMap<&'a str, Layout<'a>> = HashMap::new();
@@ -278,11 +281,10 @@ pub fn write_points<'a>(
         let start = columns.len() as u32;
         if let (Some(table), Some(layout)) = (table, layouts.get(point.measurement)) {
             if layout.matches(table, point) {
-                columns.extend_from_slice(&layout.columns);
                 resolved.push(Some(Resolved {
                     table: layout.slot,
-                    start,
-                    end: columns.len() as u32,
+                    start: layout.range.0,
+                    end: layout.range.1,
                     layout: layout.id,
                 }));
                 continue;
@@ -303,6 +305,7 @@ pub fn write_points<'a>(
                     tags: point.tags.len(),
                     keys,
                     columns: columns[start as usize..].to_vec(),
+                    range: (start, columns.len() as u32),
                 };
                 layouts.insert(point.measurement, layout);
                 resolved.push(Some(Resolved {
