@@ -371,9 +371,6 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
             }
             self.inner_newlines = 0;
             // Bodies whose lines are not plain (escapes everywhere) stop
-            // trying the walk first: after k misses in a row it sits out the
-            // next 2^k - 1 lines (at most 63).
-            // Bodies whose lines are not plain (escapes everywhere) stop
             // trying the walk first: after k misses in a row it sits out
             // the next 2^k - 1 lines (k at most 6).
             let try_plain = self.plain && line_no >= self.plain_from;
@@ -510,6 +507,25 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
         }
     }
 
+    /// Adds a tag to the current line. Writers (Telegraf, the client
+    /// libraries) send tags sorted by key, and strictly increasing keys are
+    /// distinct: each key's `prefix` (its first eight bytes) is compared with
+    /// the previous one's, and only a line whose keys do not strictly
+    /// increase on them (`maybe_duplicate`) is checked pair by pair.
+    #[inline(always)]
+    fn add_tag(
+        &mut self,
+        tag: Tag<'a>,
+        prefix: u64,
+        previous: &mut u64,
+        maybe_duplicate: &mut bool,
+    ) {
+        *maybe_duplicate |= prefix <= *previous;
+        *previous = prefix;
+        self.time_tag |= tag.key == "time";
+        push(&mut self.tags, tag);
+    }
+
     /// Adds a field to the current line; `seen` filters this line's keys.
     #[inline(always)]
     fn add_field(&mut self, key: &'a str, value: FieldValue<'a>, seen: &mut u64) {
@@ -533,8 +549,8 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
         }
     }
 
-    /// The line at `start` if it is plain: no escapes, single spaces between
-    /// its sections, every token where the grammar wants it, and valid. Its
+    /// The line at `start` if it is plain: no escapes outside string values,
+    /// single spaces between its sections, every token where the grammar wants it, and valid. Its
     /// structural bytes are taken in turn from the walk, so each costs a
     /// bit scan instead of a search. `None` for anything else (including
     /// every error): the caller then parses the line with [`Self::parse_line`],
@@ -571,12 +587,13 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
                 }
                 let key = self.str(key_start, equals);
                 let value = self.str(equals + 1, s);
-                // As in `parse_tags`: sorted keys are distinct keys.
                 let prefix = key_prefix_at(buf, key_start, equals);
-                maybe_duplicate |= prefix <= previous;
-                previous = prefix;
-                self.time_tag |= key == "time";
-                push(&mut self.tags, Tag { key, value });
+                self.add_tag(
+                    Tag { key, value },
+                    prefix,
+                    &mut previous,
+                    &mut maybe_duplicate,
+                );
                 match buf.get(s) {
                     Some(b',') => {}
                     Some(b' ') => break,
@@ -761,10 +778,7 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
     #[inline(always)]
     fn parse_tags(&mut self, mut i: usize) -> Result<usize, LineErrorKind> {
         let buf = self.buf;
-        // Writers (Telegraf, the client libraries) send tags sorted by key,
-        // and strictly increasing keys are distinct: each key's first eight
-        // bytes are compared with the previous key's, and only a line whose
-        // keys do not strictly increase on them is checked pair by pair.
+        // Duplicate keys are screened by their prefixes (see `add_tag`).
         let mut previous = 0u64;
         let mut maybe_duplicate = false;
         loop {
@@ -798,10 +812,12 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
             } else {
                 key_prefix_at(buf, key_start, key_end)
             };
-            maybe_duplicate |= prefix <= previous;
-            previous = prefix;
-            self.time_tag |= key == "time";
-            push(&mut self.tags, Tag { key, value });
+            self.add_tag(
+                Tag { key, value },
+                prefix,
+                &mut previous,
+                &mut maybe_duplicate,
+            );
 
             match buf.get(value_end) {
                 Some(b',') => i = value_end + 1,

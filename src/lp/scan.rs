@@ -145,7 +145,7 @@ impl Kernel {
 }
 
 /// Finds structural bytes moving forward through a body: by position
-/// (`next_at_or_after`), or as a walk that takes each in turn (`seek`, then
+/// (`next_at_or_after`), or as a walk that takes each in turn (`begin`, then
 /// `pop`), which spares the plain lines the position arithmetic.
 pub trait Cursor {
     /// Position of the first structural byte at or after `pos`, or the body's length.

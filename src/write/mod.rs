@@ -139,14 +139,18 @@ struct Layout<'a> {
     table: Arc<Table>,
     tags: usize,
     keys: Vec<&'a str>,
-    columns: Vec<Column>,
-    /// Where `columns` sit in the request's column list: every point of
+    /// Where its columns sit in the request's column list: every point of
     /// this layout shares them.
     range: (u32, u32),
 }
 
 impl<'a> Layout<'a> {
-    fn matches(&self, table: &Arc<Table>, point: &Point<'a>) -> bool {
+    /// Its columns, in the request's column list `all`.
+    fn columns<'c>(&self, all: &'c [Column]) -> &'c [Column] {
+        &all[self.range.0 as usize..self.range.1 as usize]
+    }
+
+    fn matches(&self, table: &Arc<Table>, point: &Point<'a>, all: &[Column]) -> bool {
         Arc::ptr_eq(&self.table, table)
             && self.tags == point.tags.len()
             && self.keys.len() == point.tags.len() + point.fields.len()
@@ -159,7 +163,7 @@ impl<'a> Layout<'a> {
                 .fields
                 .iter()
                 .zip(&self.keys[self.tags..])
-                .zip(&self.columns[self.tags..])
+                .zip(&self.columns(all)[self.tags..])
                 .all(|((f, k), c)| {
                     key_eq(f.key, k) && c.kind == ColumnKind::Field(kind_of(&f.value))
                 })
@@ -280,7 +284,7 @@ pub fn write_points<'a>(
         };
         let start = columns.len() as u32;
         if let (Some(table), Some(layout)) = (table, layouts.get(point.measurement)) {
-            if layout.matches(table, point) {
+            if layout.matches(table, point, &columns) {
                 resolved.push(Some(Resolved {
                     table: layout.slot,
                     start: layout.range.0,
@@ -304,7 +308,6 @@ pub fn write_points<'a>(
                     table: table.clone(),
                     tags: point.tags.len(),
                     keys,
-                    columns: columns[start as usize..].to_vec(),
                     range: (start, columns.len() as u32),
                 };
                 layouts.insert(point.measurement, layout);
