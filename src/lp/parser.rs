@@ -128,6 +128,12 @@ trait Values: Copy {
     fn string_special(self, buf: &[u8], from: usize) -> usize {
         find_string_special(buf, from)
     }
+    /// The closing quote of the string value whose body starts at `from`,
+    /// whether a backslash comes before it and how many `\n` it holds, if
+    /// a vector search finds it; `None` leaves it to the byte scan.
+    fn string_end(self, _buf: &[u8], _from: usize) -> Option<(usize, bool, usize)> {
+        None
+    }
     /// The token `text[from..to]` (which holds a backslash) unescaped.
     fn unescape<'a>(
         self,
@@ -202,6 +208,11 @@ impl Values for Avx2 {
             Some(out) => out,
             None => unescape(&text[from..to], escapes, arena),
         }
+    }
+    #[inline(always)]
+    fn string_end(self, buf: &[u8], from: usize) -> Option<(usize, bool, usize)> {
+        // SAFETY: as above.
+        unsafe { avx2::string_end(buf, from) }
     }
     #[inline(always)]
     fn string_special(self, buf: &[u8], from: usize) -> usize {
@@ -884,6 +895,37 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
     #[inline(never)]
     fn scan_string(&mut self, open: usize) -> Result<(&'a str, usize), LineErrorKind> {
         let buf = self.buf;
+        let (i, escaped) = match self.values.string_end(buf, open + 1) {
+            Some((close, escaped, newlines)) => {
+                self.inner_newlines += newlines;
+                (close, escaped)
+            }
+            None => self.string_close(open)?,
+        };
+        let raw = self.str(open + 1, i);
+        let value = if escaped {
+            self.values
+                .unescape(self.text, open + 1, i, Escapes::StringValue, self.arena)
+        } else {
+            raw
+        };
+        let end = i + 1;
+        // InfluxDB 1.x would fold bytes after the closing quote into the value;
+        // that garbles data, so (as InfluxDB 3 does) we reject the line.
+        match buf.get(end) {
+            Some(b',' | b' ') => Ok((value, end)),
+            _ if is_line_end(buf, end) => Ok((value, end)),
+            // Name the error InfluxDB would: a later quote left open wins.
+            _ if quote_left_open(buf, end) => Err(LineErrorKind::UnbalancedQuotes),
+            _ => Err(LineErrorKind::InvalidFieldFormat),
+        }
+    }
+
+    /// The closing quote of the string value opened at `open`, scanned one
+    /// escape at a time, and whether a backslash comes before it.
+    #[inline(always)]
+    fn string_close(&mut self, open: usize) -> Result<(usize, bool), LineErrorKind> {
+        let buf = self.buf;
         let mut escaped = false;
         // Only `"`, `\\` and `\n` matter inside a string. The structural
         // bitmap answers first (short values end at the next structural
@@ -909,23 +951,7 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
                 Some(_) => i = self.values.string_special(buf, i + 1),
             }
         }
-        let raw = self.str(open + 1, i);
-        let value = if escaped {
-            self.values
-                .unescape(self.text, open + 1, i, Escapes::StringValue, self.arena)
-        } else {
-            raw
-        };
-        let end = i + 1;
-        // InfluxDB 1.x would fold bytes after the closing quote into the value;
-        // that garbles data, so (as InfluxDB 3 does) we reject the line.
-        match buf.get(end) {
-            Some(b',' | b' ') => Ok((value, end)),
-            _ if is_line_end(buf, end) => Ok((value, end)),
-            // Name the error InfluxDB would: a later quote left open wins.
-            _ if quote_left_open(buf, end) => Err(LineErrorKind::UnbalancedQuotes),
-            _ => Err(LineErrorKind::InvalidFieldFormat),
-        }
+        Ok((i, escaped))
     }
 }
 
