@@ -1042,7 +1042,7 @@ mod escape_run_tests {
                     (y >> 60) < density * 3
                 })
                 .collect();
-            let mut expected = vec![false; 193];
+            let mut expected = [false; 193];
             let mut k = 0;
             while k < 192 {
                 if bits[k] {
