@@ -504,19 +504,25 @@ pub(crate) mod avx2 {
     }
 
     /// Where the token at `at` ends (its first `,`, space or `\n`, within 32
-    /// bytes) and which of the bytes before that are digits and which dots.
+    /// bytes; or `known_end`, where the caller already found it) and which of
+    /// the bytes before that are digits and which dots.
     /// Safety: `at + 32 <= buf.len()`.
     #[inline(always)]
-    unsafe fn token(buf: &[u8], at: usize) -> Option<(usize, u32, u32)> {
+    unsafe fn token(buf: &[u8], at: usize, known_end: Option<usize>) -> Option<(usize, u32, u32)> {
         // SAFETY: as the caller promised.
         unsafe {
             let x = _mm256_loadu_si256(buf.as_ptr().add(at) as *const __m256i);
-            let end = any_of(x, [b',', b' ', b'\n']);
             let (x0, x1) = (_mm256_castsi256_si128(x), _mm256_extracti128_si256::<1>(x));
-            if end == 0 {
-                return None;
-            }
-            let len = end.trailing_zeros() as usize;
+            let len = match known_end {
+                Some(end) => match end.wrapping_sub(at) {
+                    len if len < 32 => len,
+                    _ => return None,
+                },
+                None => match any_of(x, [b',', b' ', b'\n']) {
+                    0 => return None,
+                    end => end.trailing_zeros() as usize,
+                },
+            };
             let zero = _mm_set1_epi8(b'0' as i8);
             let (d0, p0) = classify(_mm_sub_epi8(x0, zero));
             let (d1, p1) = classify(_mm_sub_epi8(x1, zero));
@@ -545,9 +551,13 @@ pub(crate) mod avx2 {
     /// # Safety
     /// The CPU must have AVX2.
     #[inline(always)]
-    pub unsafe fn number(buf: &[u8], start: usize) -> Option<(Number, usize)> {
+    pub unsafe fn number(
+        buf: &[u8],
+        start: usize,
+        known_end: Option<usize>,
+    ) -> Option<(Number, usize)> {
         // SAFETY: as the caller promised.
-        let (negative, at, len, digits, dots) = unsafe { signed_token(buf, start)? };
+        let (negative, at, len, digits, dots) = unsafe { signed_token(buf, start, known_end)? };
         let end = at + len;
         let suffix = buf[end - 1];
         if let b'i' | b'u' = suffix {
@@ -680,9 +690,13 @@ pub(crate) mod avx2 {
     /// # Safety
     /// The CPU must have AVX2.
     #[inline(always)]
-    pub unsafe fn timestamp(buf: &[u8], start: usize) -> Option<(i64, usize)> {
+    pub unsafe fn timestamp(
+        buf: &[u8],
+        start: usize,
+        known_end: Option<usize>,
+    ) -> Option<(i64, usize)> {
         // SAFETY: as the caller promised.
-        let (negative, at, n, digits, _) = unsafe { signed_token(buf, start)? };
+        let (negative, at, n, digits, _) = unsafe { signed_token(buf, start, known_end)? };
         let end = at + n;
         if n > 19 || buf[end] == b',' || digits != (1u32 << n) - 1 {
             return None;
@@ -696,14 +710,18 @@ pub(crate) mod avx2 {
     /// the token starts, its length (not 0), its digits and its dots.
     /// Safety: the CPU has AVX2.
     #[inline(always)]
-    unsafe fn signed_token(buf: &[u8], start: usize) -> Option<(bool, usize, usize, u32, u32)> {
+    unsafe fn signed_token(
+        buf: &[u8],
+        start: usize,
+        known_end: Option<usize>,
+    ) -> Option<(bool, usize, usize, u32, u32)> {
         let negative = buf[start] == b'-';
         let at = start + negative as usize;
         if at + 32 > buf.len() {
             return None;
         }
         // SAFETY: `at + 32 <= buf.len()`.
-        let (len, digits, dots) = unsafe { token(buf, at)? };
+        let (len, digits, dots) = unsafe { token(buf, at, known_end)? };
         (len > 0).then_some((negative, at, len, digits, dots))
     }
 
@@ -989,7 +1007,7 @@ mod avx2_tests {
                 buf.extend_from_slice(b"field=1.5,more=2i 1700000000000000000\n");
             }
             // SAFETY: AVX2 was detected above.
-            if let Some(found) = unsafe { avx2::number(&buf, 0) } {
+            if let Some(found) = unsafe { avx2::number(&buf, 0, None) } {
                 assert_eq!(
                     Ok(found),
                     scan_number(&buf, 0),
@@ -999,7 +1017,7 @@ mod avx2_tests {
                 numbers += 1;
             }
             // SAFETY: as above.
-            if let Some(found) = unsafe { avx2::timestamp(&buf, 0) } {
+            if let Some(found) = unsafe { avx2::timestamp(&buf, 0, None) } {
                 assert_eq!(
                     Ok(found),
                     scan_timestamp(&buf, 0),

@@ -122,8 +122,21 @@ fn parse_avx2<'a>(
 /// How numbers and timestamps are scanned; the parser is compiled once for
 /// each way.
 trait Values: Copy {
-    fn number(self, buf: &[u8], start: usize) -> Result<(Number, usize), LineErrorKind>;
-    fn timestamp(self, buf: &[u8], start: usize) -> Result<(i64, usize), LineErrorKind>;
+    /// The number or timestamp at `start`; `known_end` is where the caller
+    /// found the token to end, if it did (a hint: the scalar scanners find it
+    /// again).
+    fn number(
+        self,
+        buf: &[u8],
+        start: usize,
+        known_end: Option<usize>,
+    ) -> Result<(Number, usize), LineErrorKind>;
+    fn timestamp(
+        self,
+        buf: &[u8],
+        start: usize,
+        known_end: Option<usize>,
+    ) -> Result<(i64, usize), LineErrorKind>;
     /// The first `"`, `\\` or `\n` at or after `from`, or the body's length.
     fn string_special(self, buf: &[u8], from: usize) -> usize {
         find_string_special(buf, from)
@@ -133,6 +146,25 @@ trait Values: Copy {
     /// a vector search finds it; `None` leaves it to the byte scan.
     fn string_end(self, _buf: &[u8], _from: usize) -> Option<(usize, bool, usize)> {
         None
+    }
+    /// [`LineParser::parse_line`], out of line (the walk's loop stays small)
+    /// but built for the same CPU features as the caller.
+    fn general_line<'a, C: Cursor>(
+        self,
+        parser: &mut LineParser<'a, C, Self>,
+        start: usize,
+        line_no: usize,
+    ) -> Result<(RawPoint<'a>, usize), LineErrorKind> {
+        parser.parse_line_out_of_line(start, line_no)
+    }
+    /// [`LineParser::parse_plain_line`], out of line in the same way.
+    fn plain_line<'a, C: Cursor>(
+        self,
+        parser: &mut LineParser<'a, C, Self>,
+        start: usize,
+        line_no: usize,
+    ) -> Option<(RawPoint<'a>, usize)> {
+        parser.parse_plain_line_out_of_line(start, line_no)
     }
     /// The token `text[from..to]` (which holds a backslash) unescaped.
     fn unescape<'a>(
@@ -160,11 +192,21 @@ struct Scalar;
 
 impl Values for Scalar {
     #[inline(always)]
-    fn number(self, buf: &[u8], start: usize) -> Result<(Number, usize), LineErrorKind> {
+    fn number(
+        self,
+        buf: &[u8],
+        start: usize,
+        _: Option<usize>,
+    ) -> Result<(Number, usize), LineErrorKind> {
         scan_number(buf, start)
     }
     #[inline(always)]
-    fn timestamp(self, buf: &[u8], start: usize) -> Result<(i64, usize), LineErrorKind> {
+    fn timestamp(
+        self,
+        buf: &[u8],
+        start: usize,
+        _: Option<usize>,
+    ) -> Result<(i64, usize), LineErrorKind> {
         scan_timestamp(buf, start)
     }
 }
@@ -178,17 +220,27 @@ struct Avx2(());
 #[cfg(target_arch = "x86_64")]
 impl Values for Avx2 {
     #[inline(always)]
-    fn number(self, buf: &[u8], start: usize) -> Result<(Number, usize), LineErrorKind> {
+    fn number(
+        self,
+        buf: &[u8],
+        start: usize,
+        known_end: Option<usize>,
+    ) -> Result<(Number, usize), LineErrorKind> {
         // SAFETY: an `Avx2` exists only where the CPU has AVX2.
-        match unsafe { avx2::number(buf, start) } {
+        match unsafe { avx2::number(buf, start, known_end) } {
             Some(found) => Ok(found),
             None => scan_number(buf, start),
         }
     }
     #[inline(always)]
-    fn timestamp(self, buf: &[u8], start: usize) -> Result<(i64, usize), LineErrorKind> {
+    fn timestamp(
+        self,
+        buf: &[u8],
+        start: usize,
+        known_end: Option<usize>,
+    ) -> Result<(i64, usize), LineErrorKind> {
         // SAFETY: as above.
-        match unsafe { avx2::timestamp(buf, start) } {
+        match unsafe { avx2::timestamp(buf, start, known_end) } {
             Some(found) => Ok(found),
             None => scan_timestamp(buf, start),
         }
@@ -208,6 +260,26 @@ impl Values for Avx2 {
             Some(out) => out,
             None => unescape(&text[from..to], escapes, arena),
         }
+    }
+    #[inline(always)]
+    fn general_line<'a, C: Cursor>(
+        self,
+        parser: &mut LineParser<'a, C, Self>,
+        start: usize,
+        line_no: usize,
+    ) -> Result<(RawPoint<'a>, usize), LineErrorKind> {
+        // SAFETY: as above.
+        unsafe { general_line_avx2(parser, start, line_no) }
+    }
+    #[inline(always)]
+    fn plain_line<'a, C: Cursor>(
+        self,
+        parser: &mut LineParser<'a, C, Self>,
+        start: usize,
+        line_no: usize,
+    ) -> Option<(RawPoint<'a>, usize)> {
+        // SAFETY: as above.
+        unsafe { plain_line_avx2(parser, start, line_no) }
     }
     #[inline(always)]
     fn string_end(self, buf: &[u8], from: usize) -> Option<(usize, bool, usize)> {
@@ -237,6 +309,30 @@ pub fn parse_with_kernel<'a>(
     kernel: Kernel,
 ) -> Result<ParsedBody<'a>, BodyError> {
     parse_with_kernel_and_options(body, ParseOptions::new(precision), arena, kernel)
+}
+
+/// [`LineParser::parse_line`] compiled for AVX2, like [`parse_avx2`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,bmi1,bmi2,lzcnt,popcnt")]
+#[inline(never)]
+fn general_line_avx2<'a, C: Cursor>(
+    parser: &mut LineParser<'a, C, Avx2>,
+    start: usize,
+    line_no: usize,
+) -> Result<(RawPoint<'a>, usize), LineErrorKind> {
+    parser.parse_line(start, line_no)
+}
+
+/// [`LineParser::parse_plain_line`] compiled for AVX2, like [`parse_avx2`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,bmi1,bmi2,lzcnt,popcnt")]
+#[inline(never)]
+fn plain_line_avx2<'a, C: Cursor>(
+    parser: &mut LineParser<'a, C, Avx2>,
+    start: usize,
+    line_no: usize,
+) -> Option<(RawPoint<'a>, usize)> {
+    parser.parse_plain_line(start, line_no)
 }
 
 /// Parses with one `memchr` search per delimiter instead of block bitmaps;
@@ -386,7 +482,10 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
             // the next 2^k - 1 lines (k at most 6).
             let try_plain = self.plain && line_no >= self.plain_from;
             let plain = match try_plain {
-                true => self.parse_plain_line(start, line_no),
+                true => {
+                    let values = self.values;
+                    values.plain_line(self, start, line_no)
+                }
                 false => None,
             };
             let parsed = match plain {
@@ -407,7 +506,8 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
                         };
                         self.plain_from = line_no + (1 << self.plain_misses);
                     }
-                    self.parse_line(start, line_no)
+                    let values = self.values;
+                    values.general_line(self, start, line_no)
                 }
             };
             let parsed = match parsed {
@@ -456,30 +556,49 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
         unsafe { self.text.get_unchecked(from..to) }
     }
 
-    /// Walks from `i` to the first key delimiter not preceded by a backslash:
-    /// `,` space `\n` always, `=` when `stop_at_equals`. Returns its index (or
-    /// the body's length) and whether the token holds a backslash.
-    /// `i` must be past the token's first byte.
+    /// Walks from the token at `start` to the first key delimiter not
+    /// preceded by a backslash: `,` space `\n` always, `=` when
+    /// `stop_at_equals`. Returns its index (or the body's length) and whether
+    /// the token holds a backslash.
     #[inline(always)]
-    fn key_end(&mut self, mut i: usize, stop_at_equals: bool) -> (usize, bool) {
+    fn key_end(&mut self, start: usize, stop_at_equals: bool) -> (usize, bool) {
         let buf = self.buf;
-        let mut escaped = false;
+        let mut escaped = buf[start] == b'\\';
+        let mut i = match escaped {
+            true => self.skip_escape(start),
+            false => start + 1,
+        };
         loop {
             i = self.cursor.next_at_or_after(i);
             let Some(&b) = buf.get(i) else {
                 return (i, escaped);
             };
             match b {
-                b'\\' => escaped = true,
+                b'\\' => {
+                    escaped = true;
+                    i = self.skip_escape(i);
+                    continue;
+                }
                 b'"' => {}
                 b'=' if !stop_at_equals => {}
-                _ if buf[i - 1] == b'\\' => {
-                    self.inner_newlines += (b == b'\n') as usize;
-                }
                 _ => return (i, escaped),
             }
             i += 1;
         }
+    }
+
+    /// From the backslash at `i`: the index past the byte its run of
+    /// backslashes escapes (a byte right after a backslash never ends a
+    /// token), counting that byte if it is a newline (the line goes on).
+    #[inline(always)]
+    fn skip_escape(&mut self, i: usize) -> usize {
+        let buf = self.buf;
+        let mut j = i + 1;
+        while buf.get(j) == Some(&b'\\') {
+            j += 1;
+        }
+        self.inner_newlines += (buf.get(j) == Some(&b'\n')) as usize;
+        (j + 1).min(buf.len())
     }
 
     #[inline(always)]
@@ -493,13 +612,18 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
         }
     }
 
-    /// The field value at `v` (not empty) and the index of the byte after it.
+    /// The field value at `v` (not empty) and the index of the byte after
+    /// it; `known_end` as for [`Values::number`].
     #[inline(always)]
-    fn field_value(&mut self, v: usize) -> Result<(FieldValue<'a>, usize), LineErrorKind> {
+    fn field_value(
+        &mut self,
+        v: usize,
+        known_end: Option<usize>,
+    ) -> Result<(FieldValue<'a>, usize), LineErrorKind> {
         let buf = self.buf;
         match buf[v] {
             b'0'..=b'9' | b'.' | b'-' | b'N' | b'n' => {
-                let (number, end) = self.values.number(buf, v)?;
+                let (number, end) = self.values.number(buf, v, known_end)?;
                 let value = match number {
                     Number::Float(x) => FieldValue::Float(x),
                     Number::Integer(x) => FieldValue::Integer(x),
@@ -641,12 +765,13 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
                 if buf.get(v) != Some(&b'"') {
                     return None;
                 }
-                let found = self.field_value(v).ok()?;
+                let found = self.field_value(v, None).ok()?;
                 self.cursor.seek(found.1);
                 s = self.cursor.pop();
                 found
             } else {
-                self.field_value(v).ok()?
+                // The value must end at the next structural byte.
+                self.field_value(v, Some(s)).ok()?
             };
             if end != s && !is_crlf(buf, end, s) {
                 return None;
@@ -682,7 +807,7 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
             if s == t || !matches!(buf.get(s), None | Some(b'\n')) {
                 return None;
             }
-            let (raw, end) = self.values.timestamp(buf, t).ok()?;
+            let (raw, end) = self.values.timestamp(buf, t, Some(s)).ok()?;
             if end != s && !is_crlf(buf, end, s) {
                 return None;
             }
@@ -697,6 +822,24 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
             line: line_no,
         };
         Some((point, s))
+    }
+
+    #[inline(never)]
+    fn parse_plain_line_out_of_line(
+        &mut self,
+        start: usize,
+        line_no: usize,
+    ) -> Option<(RawPoint<'a>, usize)> {
+        self.parse_plain_line(start, line_no)
+    }
+
+    #[inline(never)]
+    fn parse_line_out_of_line(
+        &mut self,
+        start: usize,
+        line_no: usize,
+    ) -> Result<(RawPoint<'a>, usize), LineErrorKind> {
+        self.parse_line(start, line_no)
     }
 
     /// Parses the line at `start`. On success returns the point and the index
@@ -717,8 +860,7 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
         if buf[start] == b',' {
             return Err(LineErrorKind::MissingMeasurement);
         }
-        let (mut i, escaped) = self.key_end(start + 1, false);
-        let escaped = escaped || buf[start] == b'\\';
+        let (mut i, escaped) = self.key_end(start, false);
         if is_line_end_or_newline(buf, i) {
             return Err(LineErrorKind::MissingFields);
         }
@@ -750,7 +892,7 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
                 i += 1;
             }
             if !is_line_end(buf, i) {
-                let (raw, end) = self.values.timestamp(buf, i)?;
+                let (raw, end) = self.values.timestamp(buf, i, None)?;
                 let ns = self.precision.to_nanos(raw)?;
                 i = end;
                 while i < buf.len() && buf[i] == b' ' {
@@ -801,11 +943,10 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
                 _ => {}
             }
             let key_start = i;
-            let (key_end, key_escaped) = self.key_end(i + 1, true);
+            let (key_end, escaped_key) = self.key_end(i, true);
             if buf.get(key_end) != Some(&b'=') {
                 return Err(LineErrorKind::MissingTagValue);
             }
-            let escaped_key = key_escaped || buf[key_start] == b'\\';
             let key = self.key(key_start, key_end, escaped_key, Escapes::Tag);
 
             // Tag value: may start with `=` (InfluxDB checks only `,` and space).
@@ -814,8 +955,7 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
                 None | Some(b' ' | b',' | b'\n') => return Err(LineErrorKind::MissingTagValue),
                 _ => {}
             }
-            let (value_end, value_escaped) = self.key_end(value_start + 1, true);
-            let escaped = value_escaped || buf[value_start] == b'\\';
+            let (value_end, escaped) = self.key_end(value_start, true);
             let value = self.key(value_start, value_end, escaped, Escapes::Tag);
 
             let prefix = if escaped_key {
@@ -863,12 +1003,11 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
                 _ => {}
             }
             let key_start = i;
-            let (key_end, escaped) = self.key_end(i + 1, true);
+            let (key_end, escaped) = self.key_end(i, true);
             if buf.get(key_end) != Some(&b'=') {
                 return Err(LineErrorKind::InvalidFieldFormat);
             }
             longest_key = longest_key.max(key_end - key_start);
-            let escaped = escaped || buf[key_start] == b'\\';
             let key = self.key(key_start, key_end, escaped, Escapes::NameOrFieldKey);
 
             // Field value.
@@ -878,7 +1017,7 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
                 _ if is_line_end(buf, v) => return Err(LineErrorKind::MissingFieldValue),
                 _ => {}
             }
-            let (value, end) = self.field_value(v)?;
+            let (value, end) = self.field_value(v, None)?;
             self.add_field(key, value, &mut seen);
 
             match buf.get(end) {
