@@ -50,6 +50,36 @@ fn line_numbers_count_lines_swallowed_by_an_error() {
     assert_eq!(parsed.points[0].line, 4);
 }
 
+/// A newline right after a backslash (even one ending a run of them) is
+/// taken into the token, so the line goes on and later line numbers count it.
+#[test]
+fn escaped_newlines_in_keys_continue_the_line() {
+    // (body, the escaped token as parsed)
+    let cases: [(&str, &str); 5] = [
+        ("m\\\n,t=1 f=1\nok v=1", "m\\\n"),
+        ("m,t=a\\\\\nb f=1\nok v=1", "a\\\\\nb"),
+        ("m,t\\\\\\\n=1 f=1\nok v=1", "t\\\\\\\n"),
+        ("m f\\\\\n=1\nok v=1", "f\\\\\n"),
+        ("\\\nm f=1\nok v=1", "\\\nm"),
+    ];
+    let arena = Bump::new();
+    for (body, token) in cases {
+        for kernel in Kernel::available() {
+            let parsed = parse_with_kernel(body.as_bytes(), Precision::Nanosecond, &arena, kernel)
+                .expect("utf-8");
+            assert!(parsed.errors.is_empty(), "{body:?}: {:?}", parsed.errors);
+            let p = parsed.points[0];
+            let mut tokens = vec![p.measurement];
+            tokens.extend(p.tags.iter().flat_map(|t| [t.key, t.value]));
+            tokens.extend(p.fields.iter().map(|f| f.key));
+            assert!(tokens.contains(&token), "{body:?} {kernel:?}: {tokens:?}");
+            assert_eq!(parsed.points[1].line, 3, "{body:?} {kernel:?}");
+        }
+        let parsed = parse_with_memchr(body.as_bytes(), Precision::Nanosecond, &arena).unwrap();
+        assert_eq!(parsed.points[1].line, 3, "{body:?} memchr");
+    }
+}
+
 #[test]
 fn unescaped_tokens_borrow_the_body() {
     let arena = Bump::new();
