@@ -535,6 +535,16 @@ pub(crate) mod avx2 {
     /// Safety: `at + 16 <= buf.len()` and `at + n <= buf.len()`.
     #[inline(always)]
     unsafe fn value19(buf: &[u8], at: usize, n: usize) -> u64 {
+        // One or two digits (the zeros and small counters writers send a lot
+        // of, and most floats' integer part) skip the vector conversion's
+        // latency chain.
+        if n <= 2 {
+            let first = (buf[at] - b'0') as u64;
+            return match n {
+                1 => first,
+                _ => first * 10 + (buf[at + 1] - b'0') as u64,
+            };
+        }
         // SAFETY: as the caller promised; 19 digits fit a u64.
         unsafe {
             let first = load_digits(buf, at);
