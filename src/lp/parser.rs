@@ -457,8 +457,9 @@ fn is_blank(b: u8) -> bool {
 }
 
 impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
-    // Everything inlines into `parse_body`, so that the AVX2 build of it
-    // compiles all of the parser with AVX2.
+    // Inlines into `parse_body`, so that the AVX2 build of it compiles the
+    // line loop with AVX2; the walk and the general parser are called out of
+    // line through `Values`, each built for the same features.
     #[inline(always)]
     fn run(&mut self, points: &mut Vec<RawPoint<'a>>, errors: &mut ArenaVec<'a, LineError<'a>>) {
         let buf = self.buf;
@@ -824,6 +825,8 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
         Some((point, s))
     }
 
+    /// The walk as its own function, for the builds without CPU features
+    /// of their own (see [`Values::plain_line`]).
     #[inline(never)]
     fn parse_plain_line_out_of_line(
         &mut self,
@@ -833,6 +836,7 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
         self.parse_plain_line(start, line_no)
     }
 
+    /// The general parser as its own function, likewise.
     #[inline(never)]
     fn parse_line_out_of_line(
         &mut self,
