@@ -495,8 +495,7 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
                     if try_plain {
                         // Not plain, or wrong: the general parser decides,
                         // from a clean slate.
-                        self.tags.truncate(self.line_tags);
-                        self.fields.truncate(self.line_fields);
+                        self.drop_line();
                         self.inner_newlines = 0;
                         self.cursor.rewind(start);
                         // A miss on the first line tried after sitting out
@@ -526,8 +525,7 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
                     end
                 }
                 Err(kind) => {
-                    self.tags.truncate(self.line_tags);
-                    self.fields.truncate(self.line_fields);
+                    self.drop_line();
                     let end = scan_line_end(buf, pos);
                     let mut text_end = end;
                     if text_end > start && buf[text_end - 1] == b'\r' {
@@ -545,6 +543,40 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
             line_no += 1 + self.inner_newlines;
             // `end` is the line's `\n`, the `\r` of its CRLF, or the body's end.
             pos = end + if buf.get(end) == Some(&b'\r') { 2 } else { 1 };
+        }
+    }
+
+    /// A line begins: its tags and fields go after the accepted lines'.
+    #[inline(always)]
+    fn start_line(&mut self) {
+        self.line_tags = self.tags.len();
+        self.line_fields = self.fields.len();
+        self.time_tag = false;
+        self.time_field = false;
+    }
+
+    /// The current line's tags and fields go (it failed, or goes to the
+    /// general parser).
+    #[inline(always)]
+    fn drop_line(&mut self) {
+        self.tags.truncate(self.line_tags);
+        self.fields.truncate(self.line_fields);
+    }
+
+    /// The current line as a point over its tags and fields.
+    #[inline(always)]
+    fn line_point(
+        &self,
+        measurement: &'a str,
+        timestamp: Option<i64>,
+        line_no: usize,
+    ) -> RawPoint<'a> {
+        RawPoint {
+            measurement,
+            tags: (self.line_tags as u32, self.tags.len() as u32),
+            fields: (self.line_fields as u32, self.fields.len() as u32),
+            timestamp,
+            line: line_no,
         }
     }
 
@@ -695,10 +727,7 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
     #[inline(always)]
     fn parse_plain_line(&mut self, start: usize, line_no: usize) -> Option<(RawPoint<'a>, usize)> {
         let buf = self.buf;
-        self.line_tags = self.tags.len();
-        self.line_fields = self.fields.len();
-        self.time_tag = false;
-        self.time_field = false;
+        self.start_line();
         self.cursor.begin(start);
 
         // Measurement: up to a `,` or space (a structural first byte, such as
@@ -815,14 +844,7 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
             timestamp = Some(self.precision.to_nanos(raw).ok()?);
             s = end;
         }
-        let point = RawPoint {
-            measurement,
-            tags: (self.line_tags as u32, self.tags.len() as u32),
-            fields: (self.line_fields as u32, self.fields.len() as u32),
-            timestamp,
-            line: line_no,
-        };
-        Some((point, s))
+        Some((self.line_point(measurement, timestamp, line_no), s))
     }
 
     /// The walk as its own function, for the builds without CPU features
@@ -855,10 +877,7 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
         line_no: usize,
     ) -> Result<(RawPoint<'a>, usize), LineErrorKind> {
         let buf = self.buf;
-        self.line_tags = self.tags.len();
-        self.line_fields = self.fields.len();
-        self.time_tag = false;
-        self.time_field = false;
+        self.start_line();
 
         // Measurement.
         if buf[start] == b',' {
@@ -920,14 +939,7 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
                 measurement: measurement.to_owned(),
             });
         }
-        let point = RawPoint {
-            measurement,
-            tags: (self.line_tags as u32, self.tags.len() as u32),
-            fields: (self.line_fields as u32, self.fields.len() as u32),
-            timestamp,
-            line: line_no,
-        };
-        Ok((point, i))
+        Ok((self.line_point(measurement, timestamp, line_no), i))
     }
 
     /// Parses `key=value[,key=value…]` from `i` (just past the measurement's
