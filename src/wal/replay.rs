@@ -302,10 +302,11 @@ pub fn recover(
             continue;
         }
         let path = data_dir.join(&file);
-        // `<core>-<watermark>.parquet` above its core's manifest: written by a
-        // persist that never finished (its rows are still in the WAL).
+        // `<core>-<watermark>[-<part>].parquet` above its core's manifest:
+        // written by a persist that never finished (its rows are still in the WAL).
         let name = file.file_stem().and_then(|s| s.to_str()).unwrap_or("");
-        let leftover = name.split_once('-').and_then(|(c, w)| {
+        let leftover = name.split_once('-').and_then(|(c, rest)| {
+            let w = rest.split_once('-').map_or(rest, |(w, _)| w);
             let (c, w) = (c.parse::<usize>().ok()?, w.parse::<u64>().ok()?);
             Some(w > watermarks.get(&c).copied().unwrap_or(0))
         });

@@ -393,9 +393,12 @@ fn files_no_manifest_lists_are_deleted_or_left_alone() {
     let core = files[0].file_name().unwrap().to_string_lossy()[..3].to_string();
     // A persist that wrote its file and died before its manifest…
     let leftover = day.join(format!("{core}-09999999999999999999.parquet"));
+    // (and a further part of a big one)…
+    let leftover_part = day.join(format!("{core}-09999999999999999999-1.parquet"));
     // …and a file hydrant did not write in this run.
     let stranger = day.join(format!("{core}-00000000000000000000.parquet"));
     std::fs::copy(&listed, &leftover).unwrap();
+    std::fs::copy(&listed, &leftover_part).unwrap();
     std::fs::copy(&listed, &stranger).unwrap();
     let dir = server.crash();
     let server = Server::start_in(dir, &args);
@@ -408,7 +411,7 @@ fn files_no_manifest_lists_are_deleted_or_left_alone() {
         problems.contains("in no manifest: left in place"),
         "{problems}"
     );
-    assert!(!leftover.exists() && stranger.exists());
+    assert!(!leftover.exists() && !leftover_part.exists() && stranger.exists());
     let a = ask(&server, "load", "SELECT count(f) FROM m");
     assert_eq!(a["series"][0]["values"][0][1], json!(10), "{a}");
 }
