@@ -177,6 +177,14 @@ fn key_eq(a: &str, b: &str) -> bool {
     crate::shard::dictionary::short_eq(a.as_bytes(), b.as_bytes())
 }
 
+/// The last point's measurement, its table and its measurement's last layout.
+#[derive(Clone, Copy)]
+struct Cached<'s, 'a> {
+    measurement: &'a str,
+    table: Option<&'s Arc<Table>>,
+    layout: Option<usize>,
+}
+
 /// A point that passed: its table (a slot in the request's table list) and
 /// its columns in `columns[start..end]`.
 struct Resolved {
@@ -248,9 +256,12 @@ pub fn write_points<'a>(
     let mut columns: Vec<Column> = Vec::with_capacity(64);
     let mut waiting: Vec<usize> = Vec::new();
     let mut wanted: HashMap<&str, Vec<ColumnRequest>> = HashMap::new();
-    let mut layouts: HashMap<&'a str, Layout<'a>> = HashMap::new();
+    // The last layout per measurement, and the last point's measurement
+    // with its table and layout: runs of one measurement skip both lookups.
+    let mut layouts: HashMap<&'a str, usize> = HashMap::new();
+    let mut layout_list: Vec<Layout<'a>> = Vec::new();
     let mut scratch = Vec::new();
-    let mut cached: Option<(&str, Option<&Arc<Table>>)> = None;
+    let mut cached: Option<Cached<'_, 'a>> = None;
     let mut next_layout = 0u32;
     // The tables this request touches. Points refer to them by slot: cloning
     // an `Arc` per point would bounce its count between cores.
@@ -274,16 +285,22 @@ pub fn write_points<'a>(
             resolved.push(None);
             continue;
         }
-        let table = match cached {
-            Some((name, t)) if name == point.measurement => t,
+        let (table, last) = match cached {
+            Some(c) if key_eq(c.measurement, point.measurement) => (c.table, c.layout),
             _ => {
-                let t = snapshot.table(db, point.measurement);
-                cached = Some((point.measurement, t));
-                t
+                let table = snapshot.table(db, point.measurement);
+                let layout = layouts.get(point.measurement).copied();
+                cached = Some(Cached {
+                    measurement: point.measurement,
+                    table,
+                    layout,
+                });
+                (table, layout)
             }
         };
         let start = columns.len() as u32;
-        if let (Some(table), Some(layout)) = (table, layouts.get(point.measurement)) {
+        if let (Some(table), Some(last)) = (table, last) {
+            let layout = &layout_list[last];
             if layout.matches(table, point, &columns) {
                 resolved.push(Some(Resolved {
                     table: layout.slot,
@@ -310,7 +327,13 @@ pub fn write_points<'a>(
                     keys,
                     range: (start, columns.len() as u32),
                 };
-                layouts.insert(point.measurement, layout);
+                layouts.insert(point.measurement, layout_list.len());
+                cached = Some(Cached {
+                    measurement: point.measurement,
+                    table: Some(table),
+                    layout: Some(layout_list.len()),
+                });
+                layout_list.push(layout);
                 resolved.push(Some(Resolved {
                     table: slot,
                     start,
