@@ -58,7 +58,7 @@ impl Precision {
     }
 
     /// Scales `ts` to nanoseconds, rejecting what InfluxDB cannot store.
-    #[inline]
+    #[inline(always)]
     pub fn to_nanos(self, ts: i64) -> Result<i64, LineErrorKind> {
         let unit = match self {
             Precision::Auto => Precision::detect(ts),
