@@ -72,18 +72,7 @@ fn main() {
     });
 
     // Persisting 200 requests' rows (1 M points).
-    let mut shard = Shard::default();
-    for s in 0..200 {
-        write_points(
-            &catalog,
-            &mut shard,
-            "db",
-            points,
-            WriteOptions::new(0, s),
-            None,
-        );
-    }
-    let tables: Vec<_> = shard.take_for_persist();
+    let tables = stored(&catalog, points, 200);
     let rows: usize = tables
         .iter()
         .flat_map(|(_, b)| b)
@@ -95,11 +84,7 @@ fn main() {
     group.sample_size(10);
     group.bench_function("persist-1M", |b| {
         b.iter(|| {
-            let mut written = 0;
-            for ((db, table), batches) in &tables {
-                let files = hydrant::persist::write_table(&dir, db, table, batches, 0, 1).unwrap();
-                written += files.iter().map(|f| f.rows).sum::<usize>();
-            }
+            let written = persist_all(&dir, &tables, hydrant::persist::PART_ROWS);
             assert_eq!(written, rows);
             black_box(written)
         })
@@ -122,30 +107,11 @@ fn parts_against_one_file(
 ) {
     const REQUESTS: u64 = 1_600;
     const ROUNDS: usize = 5;
-    let mut shard = Shard::default();
-    for s in 0..REQUESTS {
-        let out = write_points(
-            catalog,
-            &mut shard,
-            "db",
-            points,
-            WriteOptions::new(0, s),
-            None,
-        );
-        assert_eq!(out.written, LINES);
-    }
-    let tables: Vec<_> = shard.take_for_persist();
+    let tables = stored(catalog, points, REQUESTS);
     let rows = REQUESTS as usize * LINES;
     let persist = |part_rows: usize| {
         let start = std::time::Instant::now();
-        let mut written = 0;
-        for ((db, table), batches) in &tables {
-            let files =
-                hydrant::persist::write_table_in_parts(dir, db, table, batches, 0, 1, part_rows)
-                    .unwrap();
-            written += files.iter().map(|f| f.rows).sum::<usize>();
-        }
-        assert_eq!(written, rows);
+        assert_eq!(persist_all(dir, &tables, part_rows), rows);
         let _ = std::fs::remove_dir_all(dir);
         start.elapsed().as_secs_f64() * 1e9 / rows as f64
     };
@@ -168,4 +134,35 @@ fn parts_against_one_file(
         ratios[ROUNDS / 2]
     );
     println!("| one file per table | {:.0} | 1.00x |", best(&whole));
+}
+
+type Tables = Vec<(hydrant::shard::TableKey, Vec<arrow_array::RecordBatch>)>;
+
+/// The rows of `requests` writes of `points`, sealed and taken for persisting.
+fn stored(catalog: &Catalog, points: &[hydrant::lp::Point<'_>], requests: u64) -> Tables {
+    let mut shard = Shard::default();
+    for s in 0..requests {
+        let out = write_points(
+            catalog,
+            &mut shard,
+            "db",
+            points,
+            WriteOptions::new(0, s),
+            None,
+        );
+        assert_eq!(out.written, LINES);
+    }
+    shard.take_for_persist()
+}
+
+/// Persists every table in parts of `part_rows`; returns the rows written.
+fn persist_all(dir: &std::path::Path, tables: &Tables, part_rows: usize) -> usize {
+    let mut written = 0;
+    for ((db, table), batches) in tables {
+        let files =
+            hydrant::persist::write_table_in_parts(dir, db, table, batches, 0, 1, part_rows)
+                .unwrap();
+        written += files.iter().map(|f| f.rows).sum::<usize>();
+    }
+    written
 }
