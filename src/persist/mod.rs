@@ -360,15 +360,16 @@ fn gather(
 /// Rows gathered into Arrow arrays per write to the Parquet writer.
 const GATHER_ROWS: usize = 128 * 1024;
 
-/// Rows a file holds at most (in whole batches): a bigger persist is
-/// written as several files. The sort's and the gather's working set then
-/// stays within the CPU's last-level cache and under glibc's mmap
-/// threshold (so its vectors reuse heap memory instead of page-faulting
-/// fresh zeroed pages each persist).
+/// Rows at which a persist's file is closed and the next part begins
+/// (parts are whole batches, so a part holds up to one batch more): a
+/// bigger persist is written as several files. The sort's and the gather's
+/// working set then stays within the CPU's last-level cache and under
+/// glibc's mmap threshold (so its vectors reuse heap memory instead of
+/// page-faulting fresh zeroed pages each persist).
 pub const PART_ROWS: usize = 1 << 19;
 
-/// Writes `batches` (one table's rows on one core) as files of at most
-/// [`PART_ROWS`] rows (give or take a batch), one per UTC day, each sorted
+/// Writes `batches` (one table's rows on one core) as parts of about
+/// [`PART_ROWS`] rows, each part one file per UTC day, each file sorted
 /// by series then time; returns the files written.
 pub fn write_table(
     data_dir: &Path,
