@@ -75,8 +75,10 @@ pub struct EntryWriter<'b> {
     buf: &'b mut Vec<u8>,
     start: usize,
     seq: u64,
-    /// The write stage's layout ids already defined in this entry, by index.
-    layouts: Vec<u32>,
+    /// Per write-stage layout id (small and dense), its index among the
+    /// layouts this entry defined so far, or `u32::MAX`.
+    index_of: Vec<u32>,
+    layouts: u32,
 }
 
 impl<'b> EntryWriter<'b> {
@@ -89,7 +91,8 @@ impl<'b> EntryWriter<'b> {
             buf,
             start,
             seq,
-            layouts: Vec::new(),
+            index_of: Vec::new(),
+            layouts: 0,
         }
     }
 
@@ -105,9 +108,12 @@ impl<'b> EntryWriter<'b> {
         default_time: i64,
     ) {
         let buf = &mut *self.buf;
-        let index = match self.layouts.iter().position(|&l| l == layout) {
-            Some(i) => i,
-            None => {
+        let id = layout as usize;
+        if id >= self.index_of.len() {
+            self.index_of.resize(id + 1, u32::MAX);
+        }
+        let index = match self.index_of[id] {
+            u32::MAX => {
                 buf.push(LAYOUT);
                 put_str(buf, table);
                 put_varint(buf, columns.len() as u64);
@@ -115,9 +121,11 @@ impl<'b> EntryWriter<'b> {
                     buf.push(kind_code(c.kind));
                     put_str(buf, &names[c.id as usize]);
                 }
-                self.layouts.push(layout);
-                self.layouts.len() - 1
+                self.index_of[id] = self.layouts;
+                self.layouts += 1;
+                self.layouts - 1
             }
+            i => i,
         };
         buf.push(RUN);
         put_varint(buf, index as u64);
@@ -147,7 +155,7 @@ impl<'b> EntryWriter<'b> {
     /// Seals the entry with its length and checksum; an entry without runs
     /// is taken back out. Returns whether an entry was written.
     pub fn finish(self) -> bool {
-        if self.layouts.is_empty() {
+        if self.layouts == 0 {
             self.buf.truncate(self.start);
             return false;
         }

@@ -170,6 +170,66 @@ impl<'a> Layout<'a> {
     }
 }
 
+/// One request's layouts: a point whose columns some earlier point
+/// already had reuses its layout, so a run of points is one run however
+/// many of them created columns, and a body that alternates between a few
+/// layouts writes each to the WAL once.
+#[derive(Default)]
+struct Layouts<'a> {
+    list: Vec<Layout<'a>>,
+    /// Each measurement's last layout (an index in `list`).
+    last: HashMap<&'a str, usize>,
+    /// The layout of each table slot and column list.
+    by_columns: HashMap<(u32, Vec<u32>), usize>,
+}
+
+impl<'a> Layouts<'a> {
+    /// The layout of `point`, which `check_point` just passed with its
+    /// columns at `columns[start..]`: an existing one (and those columns
+    /// are taken back off), or a new one.
+    fn add(
+        &mut self,
+        slot: u32,
+        table: &Arc<Table>,
+        point: &Point<'a>,
+        columns: &mut Vec<Column>,
+        start: usize,
+    ) -> usize {
+        let ids = columns[start..].iter().map(|c| c.id).collect();
+        let index = match self.by_columns.entry((slot, ids)) {
+            hashbrown::hash_map::Entry::Occupied(e) => {
+                columns.truncate(start);
+                *e.get()
+            }
+            hashbrown::hash_map::Entry::Vacant(e) => {
+                let keys = point.tags.iter().map(|t| t.key);
+                let keys = keys.chain(point.fields.iter().map(|f| f.key)).collect();
+                self.list.push(Layout {
+                    id: self.list.len() as u32,
+                    slot,
+                    table: table.clone(),
+                    tags: point.tags.len(),
+                    keys,
+                    range: (start as u32, columns.len() as u32),
+                });
+                *e.insert(self.list.len() - 1)
+            }
+        };
+        self.last.insert(point.measurement, index);
+        index
+    }
+
+    fn resolved(&self, index: usize) -> Resolved {
+        let layout = &self.list[index];
+        Resolved {
+            table: layout.slot,
+            start: layout.range.0,
+            end: layout.range.1,
+            layout: layout.id,
+        }
+    }
+}
+
 /// String equality tuned for short keys (see
 /// [`crate::shard::dictionary::short_eq`]).
 #[inline(always)]
@@ -256,13 +316,11 @@ pub fn write_points<'a>(
     let mut columns: Vec<Column> = Vec::with_capacity(64);
     let mut waiting: Vec<usize> = Vec::new();
     let mut wanted: HashMap<&str, Vec<ColumnRequest>> = HashMap::new();
-    // The last layout per measurement, and the last point's measurement
-    // with its table and layout: runs of one measurement skip both lookups.
-    let mut layouts: HashMap<&'a str, usize> = HashMap::new();
-    let mut layout_list: Vec<Layout<'a>> = Vec::new();
+    // The last point's measurement with its table and layout: runs of one
+    // measurement skip the table and layout lookups.
+    let mut layouts = Layouts::default();
     let mut scratch = Vec::new();
     let mut cached: Option<Cached<'_, 'a>> = None;
-    let mut next_layout = 0u32;
     // The tables this request touches. Points refer to them by slot: cloning
     // an `Arc` per point would bounce its count between cores.
     let mut tables: Vec<Arc<Table>> = Vec::new();
@@ -289,7 +347,7 @@ pub fn write_points<'a>(
             Some(c) if key_eq(c.measurement, point.measurement) => (c.table, c.layout),
             _ => {
                 let table = snapshot.table(db, point.measurement);
-                let layout = layouts.get(point.measurement).copied();
+                let layout = layouts.last.get(point.measurement).copied();
                 cached = Some(Cached {
                     measurement: point.measurement,
                     table,
@@ -298,16 +356,10 @@ pub fn write_points<'a>(
                 (table, layout)
             }
         };
-        let start = columns.len() as u32;
+        let start = columns.len();
         if let (Some(table), Some(last)) = (table, last) {
-            let layout = &layout_list[last];
-            if layout.matches(table, point, &columns) {
-                resolved.push(Some(Resolved {
-                    table: layout.slot,
-                    start: layout.range.0,
-                    end: layout.range.1,
-                    layout: layout.id,
-                }));
+            if layouts.list[last].matches(table, point, &columns) {
+                resolved.push(Some(layouts.resolved(last)));
                 continue;
             }
         }
@@ -315,31 +367,14 @@ pub fn write_points<'a>(
         match check_point(table, point, &mut scratch, &mut columns) {
             Check::Ok => {
                 let table = table.expect("all columns exist");
-                let keys = point.tags.iter().map(|t| t.key);
-                let keys = keys.chain(point.fields.iter().map(|f| f.key)).collect();
-                next_layout += 1;
                 let slot = slot_of(table);
-                let layout = Layout {
-                    id: next_layout,
-                    slot,
-                    table: table.clone(),
-                    tags: point.tags.len(),
-                    keys,
-                    range: (start, columns.len() as u32),
-                };
-                layouts.insert(point.measurement, layout_list.len());
+                let index = layouts.add(slot, table, point, &mut columns, start);
                 cached = Some(Cached {
                     measurement: point.measurement,
                     table: Some(table),
-                    layout: Some(layout_list.len()),
+                    layout: Some(index),
                 });
-                layout_list.push(layout);
-                resolved.push(Some(Resolved {
-                    table: slot,
-                    start,
-                    end: columns.len() as u32,
-                    layout: next_layout,
-                }));
+                resolved.push(Some(layouts.resolved(index)));
             }
             Check::Missing => {
                 let list = wanted.entry(point.measurement).or_default();
@@ -367,20 +402,35 @@ pub fn write_points<'a>(
             catalog.add_columns(db, table, requests);
         }
         let snapshot = catalog.snapshot();
+        // The first pass's layouts were made from the old snapshot's
+        // tables: these points' layouts are the new tables' own.
+        layouts.last.clear();
+        let mut cached: Option<Cached<'_, 'a>> = None;
         for k in waiting {
             let point = &points[k];
-            let table = snapshot.table(db, point.measurement);
+            let (table, last) = match cached {
+                Some(c) if key_eq(c.measurement, point.measurement) => (c.table, c.layout),
+                _ => (snapshot.table(db, point.measurement), None),
+            };
+            if let (Some(table), Some(last)) = (table, last) {
+                if layouts.list[last].matches(table, point, &columns) {
+                    resolved[k] = Some(layouts.resolved(last));
+                    continue;
+                }
+            }
             scratch.clear();
-            let start = columns.len() as u32;
+            let start = columns.len();
             match check_point(table, point, &mut scratch, &mut columns) {
                 Check::Ok => {
-                    next_layout += 1;
-                    resolved[k] = Some(Resolved {
-                        table: slot_of(table.expect("all columns exist")),
-                        start,
-                        end: columns.len() as u32,
-                        layout: next_layout,
-                    })
+                    let table = table.expect("all columns exist");
+                    let slot = slot_of(table);
+                    let index = layouts.add(slot, table, point, &mut columns, start);
+                    cached = Some(Cached {
+                        measurement: point.measurement,
+                        table: Some(table),
+                        layout: Some(index),
+                    });
+                    resolved[k] = Some(layouts.resolved(index));
                 }
                 Check::Rejected(message) => outcome.rejected.push(Rejection {
                     line: point.line,
@@ -532,6 +582,57 @@ mod tests {
             .column(1)
             .as_primitive::<arrow_array::types::Float64Type>();
         assert_eq!(a.values().as_ref(), [0.0, 1.0, 2.0]);
+    }
+
+    fn logged(catalog: &Catalog, shard: &mut Shard, body: &str) -> (Outcome, Vec<u8>) {
+        let arena = Bump::new();
+        let parsed = parse(body.as_bytes(), Precision::Nanosecond, &arena).unwrap();
+        let mut wal = Vec::new();
+        let options = WriteOptions::new(42, 1);
+        let out = write_points(
+            catalog,
+            shard,
+            "db",
+            &parsed.points,
+            options,
+            Some(&mut wal),
+        );
+        (out, wal)
+    }
+
+    #[test]
+    fn a_write_that_creates_its_columns_logs_what_one_that_finds_them_does() {
+        // Points that waited for new columns once each got a layout of their
+        // own: a run per point, and a WAL layout record per point.
+        let mut body = String::new();
+        for i in 0..500 {
+            body.push_str(&format!(
+                "cpu,host=h{} idle={i},user=1i {i}
+",
+                i % 7
+            ));
+            body.push_str(&format!(
+                "mem,host=h{} free={i}i {i}
+",
+                i % 7
+            ));
+            body.push_str(&format!(
+                "mem,host=h{} free={i}i,used=2i {i}
+",
+                i % 7
+            ));
+        }
+        let catalog = Catalog::default();
+        let mut shard = Shard::default();
+        let (first, creating) = logged(&catalog, &mut shard, &body);
+        let (second, finding) = logged(&catalog, &mut shard, &body);
+        assert_eq!((first.written, second.written), (1500, 1500));
+        assert!(first.rejected.is_empty() && second.rejected.is_empty());
+        assert_eq!(creating, finding);
+        let arena = Bump::new();
+        let payload = &creating[crate::wal::entry::HEADER..];
+        let decoded = crate::wal::entry::decode(payload, &arena).unwrap();
+        assert_eq!(decoded.points.len(), 1500);
     }
 
     #[test]
