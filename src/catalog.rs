@@ -285,52 +285,71 @@ impl Catalog {
         table: &str,
         wanted: &[ColumnRequest],
     ) -> Vec<Result<Column, SchemaConflict>> {
+        self.add_columns_to_tables(db, &[(table, wanted)])
+            .pop()
+            .unwrap_or_default()
+    }
+
+    /// [`Catalog::add_columns`] for several tables of `db` at once, saved
+    /// once: a body that brings thousands of new measurements must not
+    /// copy and save the catalog once per measurement.
+    pub fn add_columns_to_tables(
+        &self,
+        db: &str,
+        wanted: &[(&str, &[ColumnRequest])],
+    ) -> Vec<Vec<Result<Column, SchemaConflict>>> {
         let _guard = self.change.lock().unwrap_or_else(|e| e.into_inner());
         let current = self.current.load_full();
-        let mut database = current
-            .database(db)
+        let existing = current.database(db);
+        let mut database = existing
             .map(|d| Database::clone(d))
             .unwrap_or_else(|| Database {
                 name: Arc::from(db),
                 tables: HashMap::new(),
             });
-        let mut t = database
-            .tables
-            .get(table)
-            .map(|t| Table::clone(t))
-            .unwrap_or_else(|| Table {
-                name: Arc::from(table),
-                ..Table::default()
-            });
-        let mut changed = !current
-            .database(db)
-            .is_some_and(|d| d.tables.contains_key(table));
-        let results = wanted
-            .iter()
-            .map(|request| match t.columns.get(request.name.as_str()) {
-                Some(existing) => check(existing, request.kind),
-                None => {
-                    let column = Column {
-                        id: t.names.len() as u32,
-                        kind: request.kind,
-                    };
-                    let name: Arc<str> = Arc::from(request.name.as_str());
-                    t.names.push(name.clone());
-                    t.columns.insert(name, column);
-                    changed = true;
-                    Ok(column)
-                }
-            })
-            .collect();
+        let mut changed = existing.is_none();
+        let mut all = Vec::with_capacity(wanted.len());
+        for &(table, requests) in wanted {
+            let mut t = database
+                .tables
+                .get(table)
+                .map(|t| Table::clone(t))
+                .unwrap_or_else(|| Table {
+                    name: Arc::from(table),
+                    ..Table::default()
+                });
+            let mut table_changed = !database.tables.contains_key(table);
+            let results = requests
+                .iter()
+                .map(|request| match t.columns.get(request.name.as_str()) {
+                    Some(existing) => check(existing, request.kind),
+                    None => {
+                        let column = Column {
+                            id: t.names.len() as u32,
+                            kind: request.kind,
+                        };
+                        let name: Arc<str> = Arc::from(request.name.as_str());
+                        t.names.push(name.clone());
+                        t.columns.insert(name, column);
+                        table_changed = true;
+                        Ok(column)
+                    }
+                })
+                .collect();
+            if table_changed {
+                database.tables.insert(t.name.clone(), Arc::new(t));
+                changed = true;
+            }
+            all.push(results);
+        }
         if changed {
-            database.tables.insert(t.name.clone(), Arc::new(t));
             let mut next = Snapshot::clone(&current);
             next.databases
                 .insert(database.name.clone(), Arc::new(database));
             self.save(&next);
             self.current.store(Arc::new(next));
         }
-        results
+        all
     }
 }
 
@@ -354,6 +373,40 @@ mod tests {
             name: name.into(),
             kind: ColumnKind::Field(t),
         }
+    }
+
+    #[test]
+    fn many_tables_take_their_columns_in_one_change_that_is_saved() {
+        let dir = std::env::temp_dir().join(format!("hydrant-catalog-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("catalog.json");
+        let catalog = Catalog::open(file.clone()).unwrap();
+        catalog.add_columns("db", "t1", &[field("v", FieldType::Float)]);
+        let v_int = [
+            field("v", FieldType::Integer),
+            field("w", FieldType::String),
+        ];
+        let v_float = [field("v", FieldType::Float)];
+        let results = catalog
+            .add_columns_to_tables("db", &[("t1", &v_int), ("t2", &v_int), ("t1", &v_float)]);
+        assert!(matches!(
+            results[0][0],
+            Err(SchemaConflict::FieldType { .. })
+        ));
+        assert_eq!(results[0][1].as_ref().unwrap().id, 1);
+        assert_eq!(results[1].iter().filter(|r| r.is_ok()).count(), 2);
+        assert_eq!(results[2][0].as_ref().unwrap().id, 0);
+        let reopened = Catalog::open(file).unwrap().snapshot();
+        let names = |t: &str| reopened.table("db", t).unwrap().names.clone();
+        assert_eq!(
+            names("t1").iter().map(|n| n.as_ref()).collect::<Vec<_>>(),
+            ["v", "w"]
+        );
+        assert_eq!(
+            names("t2").iter().map(|n| n.as_ref()).collect::<Vec<_>>(),
+            ["v", "w"]
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -29,8 +29,10 @@ impl TagBuilder {
     pub fn with_capacity(rows: usize) -> TagBuilder {
         TagBuilder {
             keys: Int32Builder::with_capacity(rows),
-            values: StringBuilder::with_capacity(256, 4096),
-            ids: HashTable::with_capacity(256),
+            // Distinct values are far fewer than rows, and a column of a
+            // small table should stay small.
+            values: StringBuilder::with_capacity(rows.min(256), rows.min(256) * 16),
+            ids: HashTable::with_capacity(rows.min(256)),
             hasher: DefaultHashBuilder::default(),
             last: None,
         }

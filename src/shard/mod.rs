@@ -168,7 +168,9 @@ impl Builder {
 
 /// Rows a new table's builders make room for; a table that has filled a
 /// whole batch gets room for a whole batch up front (no regrowth copies).
-const FIRST_CAPACITY: usize = 1024;
+/// Small, as writers such as Telegraf's Prometheus input bring thousands of
+/// measurements of a few rows each.
+const FIRST_CAPACITY: usize = 32;
 
 /// One table's rows on this core.
 pub struct TableShard {

@@ -324,14 +324,15 @@ pub fn write_points<'a>(
     // The tables this request touches. Points refer to them by slot: cloning
     // an `Arc` per point would bounce its count between cores.
     let mut tables: Vec<Arc<Table>> = Vec::new();
+    let mut slots: HashMap<*const Table, u32> = HashMap::new();
     let mut slot_of = |table: &Arc<Table>| -> u32 {
-        match tables.iter().rposition(|t| Arc::ptr_eq(t, table)) {
-            Some(i) => i as u32,
-            None => {
-                tables.push(table.clone());
-                tables.len() as u32 - 1
-            }
+        if tables.last().is_some_and(|t| Arc::ptr_eq(t, table)) {
+            return tables.len() as u32 - 1;
         }
+        *slots.entry(Arc::as_ptr(table)).or_insert_with(|| {
+            tables.push(table.clone());
+            tables.len() as u32 - 1
+        })
     };
 
     for (k, point) in points.iter().enumerate() {
@@ -398,9 +399,9 @@ pub fn write_points<'a>(
     }
 
     if !waiting.is_empty() {
-        for (table, requests) in &wanted {
-            catalog.add_columns(db, table, requests);
-        }
+        let wanted: Vec<(&str, &[ColumnRequest])> =
+            wanted.iter().map(|(t, r)| (*t, r.as_slice())).collect();
+        catalog.add_columns_to_tables(db, &wanted);
         let snapshot = catalog.snapshot();
         // The first pass's layouts were made from the old snapshot's
         // tables: these points' layouts are the new tables' own.
