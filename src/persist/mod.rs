@@ -20,7 +20,7 @@
 
 use std::collections::BTreeMap;
 
-use hashbrown::HashMap;
+use hashbrown::{HashMap, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -143,9 +143,10 @@ fn day_of(ns: i64) -> String {
 /// Every column of `batches` in first-seen order (`time` first, `_seq` last).
 fn unified_fields(batches: &[RecordBatch]) -> Vec<Arc<Field>> {
     let mut fields: Vec<Arc<Field>> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
     for b in batches {
         for f in b.schema().fields() {
-            if f.name() != SEQ_COLUMN && !fields.iter().any(|g| g.name() == f.name()) {
+            if f.name() != SEQ_COLUMN && seen.insert(f.name().clone()) {
                 fields.push(f.clone());
             }
         }
@@ -368,6 +369,9 @@ const GATHER_ROWS: usize = 128 * 1024;
 /// page-faulting fresh zeroed pages each persist).
 pub const PART_ROWS: usize = 1 << 19;
 
+/// Cells (rows times columns) at which a part closes whatever its rows.
+pub const PART_CELLS: usize = 1 << 24;
+
 /// Writes `batches` (one table's rows on one core) as parts of about
 /// [`PART_ROWS`] rows, each part one file per UTC day, each file sorted
 /// by series then time; returns the files written.
@@ -401,9 +405,15 @@ pub fn write_table_in_parts(
         .collect();
     let mut out = Vec::new();
     let (mut from, mut rows, mut part) = (0, 0, 0);
+    // A part is gathered with a cell (value or null) per row and column:
+    // batches of sparse columns also close it once they add up to PART_CELLS.
+    let mut columns: HashSet<&str> = HashSet::new();
     for (k, batch) in batches.iter().enumerate() {
         rows += batch.num_rows();
-        if rows >= part_rows || k + 1 == batches.len() {
+        let schema = batch.schema_ref();
+        columns.extend(schema.fields().iter().map(|f| f.name().as_str()));
+        if rows >= part_rows || rows * columns.len() >= PART_CELLS || k + 1 == batches.len() {
+            columns.clear();
             let name = match part {
                 0 => format!("{core:03}-{watermark:020}.parquet"),
                 n => format!("{core:03}-{watermark:020}-{n}.parquet"),
@@ -459,13 +469,22 @@ fn write_part(
         ));
     }
     // Each non-tag field column per batch (nulls where a batch lacks it).
+    let positions: Vec<HashMap<&str, usize>> = batches
+        .iter()
+        .map(|b| {
+            let schema = b.schema_ref();
+            let names = schema.fields().iter().map(|f| f.name().as_str());
+            names.enumerate().map(|(k, n)| (n, k)).collect()
+        })
+        .collect();
     let columns: Vec<Vec<ArrayRef>> = fields
         .iter()
         .map(|f| {
             batches
                 .iter()
-                .map(|b| match b.column_by_name(f.name()) {
-                    Some(c) => c.clone(),
+                .zip(&positions)
+                .map(|(b, at)| match at.get(f.name().as_str()) {
+                    Some(&k) => b.column(k).clone(),
                     None => arrow_array::new_null_array(f.data_type(), b.num_rows()),
                 })
                 .collect()

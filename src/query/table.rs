@@ -123,19 +123,25 @@ pub(super) fn columns_of(
     batches: &[RecordBatch],
     wanted: &Wanted<'_>,
 ) -> (Vec<Arc<str>>, Vec<(Arc<str>, FieldType)>) {
+    // Sets, not scans: a wide table has thousands of columns in each of
+    // its batches.
+    let wanted: Option<hashbrown::HashSet<&str>> = match wanted {
+        Wanted::All => None,
+        Wanted::Only(list) => Some(list.iter().map(|w| w.as_str()).collect()),
+    };
+    let mut seen: hashbrown::HashSet<String> = hashbrown::HashSet::new();
     let mut tag_keys: Vec<Arc<str>> = Vec::new();
     let mut field_defs: Vec<(Arc<str>, FieldType)> = Vec::new();
     for batch in batches {
-        for f in batch.schema().fields().iter().skip(1) {
-            if f.name() == SEQ_COLUMN {
+        for f in batch.schema_ref().fields().iter().skip(1) {
+            if f.name() == SEQ_COLUMN || seen.contains(f.name().as_str()) {
                 continue;
             }
             let name: Arc<str> = Arc::from(f.name().as_str());
             match f.data_type() {
                 DataType::Dictionary(_, _) => {
-                    if !tag_keys.contains(&name) {
-                        tag_keys.push(name);
-                    }
+                    seen.insert(f.name().clone());
+                    tag_keys.push(name);
                 }
                 dt => {
                     let kind = match dt {
@@ -145,11 +151,9 @@ pub(super) fn columns_of(
                         DataType::Utf8 => FieldType::String,
                         _ => FieldType::Boolean,
                     };
-                    let keep = match wanted {
-                        Wanted::All => true,
-                        Wanted::Only(list) => list.iter().any(|w| w.as_str() == name.as_ref()),
-                    };
-                    if keep && !field_defs.iter().any(|(n, _)| *n == name) {
+                    let keep = wanted.as_ref().is_none_or(|w| w.contains(name.as_ref()));
+                    if keep {
+                        seen.insert(f.name().clone());
                         field_defs.push((name, kind));
                     }
                 }

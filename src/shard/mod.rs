@@ -101,17 +101,6 @@ impl Builder {
         }
     }
 
-    fn kind(&self) -> ColumnKind {
-        match self {
-            Builder::Tag(_) => ColumnKind::Tag,
-            Builder::Float(_) => ColumnKind::Field(FieldType::Float),
-            Builder::Integer(_) => ColumnKind::Field(FieldType::Integer),
-            Builder::Unsigned(_) => ColumnKind::Field(FieldType::Unsigned),
-            Builder::String(_) => ColumnKind::Field(FieldType::String),
-            Builder::Boolean(_) => ColumnKind::Field(FieldType::Boolean),
-        }
-    }
-
     fn data_type(&self) -> DataType {
         match self {
             Builder::Tag(_) => {
@@ -166,6 +155,10 @@ impl Builder {
     }
 }
 
+/// Cells (rows times columns) at which an open batch is sealed, whatever
+/// its rows: 64 Ki rows of up to 62 columns.
+const SEAL_CELLS: usize = 1 << 22;
+
 /// Rows a new table's builders make room for; a table that has filled a
 /// whole batch gets room for a whole batch up front (no regrowth copies).
 /// Small, as writers such as Telegraf's Prometheus input bring thousands of
@@ -176,8 +169,12 @@ const FIRST_CAPACITY: usize = 32;
 pub struct TableShard {
     time: TimestampNanosecondBuilder,
     seq: UInt64Builder,
-    /// Indexed by catalog column id; `None` for columns this core never saw.
+    /// Indexed by catalog column id; `None` for columns the open rows
+    /// have not used (a batch holds only the columns its rows use).
     columns: Vec<Option<(Arc<str>, Builder)>>,
+    /// The ids of the columns with a builder, so that a run fills the
+    /// absent ones without visiting every column the table ever had.
+    open_columns: Vec<u32>,
     /// For each column, the row it was last set in (plus one), to null the rest.
     set_in_row: Vec<usize>,
     rows: usize,
@@ -210,6 +207,7 @@ impl TableShard {
             time: TimestampNanosecondBuilder::with_capacity(FIRST_CAPACITY),
             seq: UInt64Builder::with_capacity(FIRST_CAPACITY),
             columns: Vec::new(),
+            open_columns: Vec::new(),
             set_in_row: Vec::new(),
             rows: 0,
             sealed: Vec::new(),
@@ -257,12 +255,23 @@ impl TableShard {
                 debug_assert!(false, "column {id} twice in one layout");
                 continue;
             }
-            let (capacity, rows) = (self.capacity, self.rows);
-            let (_, builder) = self.columns[id].get_or_insert_with(|| {
+            let rows = self.rows;
+            if self.columns[id].is_none() {
+                // A column the batch's first rows bring gets the room a
+                // whole batch took before; one that comes later (a sparse
+                // column) only what it needs, and grows.
+                let capacity = match rows {
+                    0 => self.capacity,
+                    _ => (rows + n).next_power_of_two(),
+                };
                 let mut b = Builder::new(column.kind, capacity);
                 b.append_nulls(rows);
-                (names[id].clone(), b)
-            });
+                self.columns[id] = Some((names[id].clone(), b));
+                self.open_columns.push(id as u32);
+            }
+            let Some((_, builder)) = &mut self.columns[id] else {
+                unreachable!("just made")
+            };
             self.set_in_row[id] = marker;
             if j < tags {
                 match builder {
@@ -301,9 +310,9 @@ impl TableShard {
                 Builder::Tag(b) => b.append_nulls(n),
             }
         }
-        for (column, set) in self.columns.iter_mut().zip(&self.set_in_row) {
-            if let Some((_, builder)) = column {
-                if *set != marker {
+        for &id in &self.open_columns {
+            if self.set_in_row[id as usize] != marker {
+                if let Some((_, builder)) = &mut self.columns[id as usize] {
                     builder.append_nulls(n);
                 }
             }
@@ -314,6 +323,12 @@ impl TableShard {
         self.seq.append_value_n(seq, n);
         self.rows += n;
         self.since.get_or_insert_with(std::time::Instant::now);
+        // Every row holds a cell (a value or a null) for each of the batch's
+        // columns: points that each bring other fields would otherwise grow
+        // a batch quadratically.
+        if self.rows * (2 + self.open_columns.len()) >= SEAL_CELLS {
+            self.seal();
+        }
     }
 
     fn batch(&mut self, cloned: bool) -> RecordBatch {
@@ -352,13 +367,13 @@ impl TableShard {
         let capacity = self.capacity;
         self.time = TimestampNanosecondBuilder::with_capacity(capacity);
         self.seq = UInt64Builder::with_capacity(capacity);
-        for (_, builder) in self.columns.iter_mut().flatten() {
-            *builder = Builder::new(builder.kind(), capacity);
+        for id in self.open_columns.drain(..) {
+            self.columns[id as usize] = None;
+            self.set_in_row[id as usize] = 0;
         }
         self.sealed_rows += self.rows;
         self.rows = 0;
         self.open_bytes = 0;
-        self.set_in_row.iter_mut().for_each(|s| *s = 0);
         self.index_tags(&batch);
         self.sealed_spans.push(time_span(&batch));
         self.sealed.push(batch);
@@ -388,7 +403,7 @@ impl TableShard {
     /// Approximate bytes of rows not yet handed to Parquet.
     pub fn memory_bytes(&self) -> usize {
         let sealed: usize = self.sealed.iter().map(|b| b.get_array_memory_size()).sum();
-        let width = 16 + 8 * self.columns.iter().flatten().count();
+        let width = 16 + 8 * self.open_columns.len();
         sealed + self.rows * width + self.open_bytes
     }
 
@@ -857,10 +872,55 @@ mod tests {
         let v_col = first.column(2).as_primitive::<Float64Type>();
         assert!(v_col.is_valid(0) && v_col.is_null(1));
         assert!(first.column(1).is_null(1));
+        // A batch holds only the columns its rows use.
         let second = &batches[1];
         assert_eq!(second.num_rows(), 1);
-        assert_eq!(second.column(3).null_count(), 1, "s is null in the new row");
+        let names: Vec<_> = second
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        assert_eq!(names, ["time", "v", "_seq"]);
         assert_eq!(t.rows(), 3);
+    }
+
+    #[test]
+    fn points_that_each_bring_new_columns_seal_before_the_batch_grows_quadratically() {
+        let mut t = TableShard::new();
+        let names: Vec<String> = (0..3000).map(|i| format!("f{i}")).collect();
+        for (i, name) in names.iter().enumerate() {
+            append_point(
+                &mut t,
+                i as i64,
+                1,
+                &[],
+                &[(i as u32, name, FieldValue::Float(1.0))],
+            );
+        }
+        let batches = t.snapshot();
+        assert!(batches.len() > 1);
+        for b in &batches {
+            // The run that crosses the limit (one point, one new column) is
+            // the most a batch can overshoot it by.
+            let (rows, columns) = (b.num_rows(), b.num_columns());
+            assert!(
+                rows * columns <= SEAL_CELLS + rows + columns,
+                "{rows} x {columns}"
+            );
+        }
+        assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 3000);
+        // Each value is in its own column, in its own row.
+        let mut seen = 0;
+        for b in &batches {
+            for (k, f) in b.schema().fields().iter().enumerate() {
+                if f.name().starts_with('f') {
+                    assert_eq!(b.column(k).len() - b.column(k).null_count(), 1);
+                    seen += 1;
+                }
+            }
+        }
+        assert_eq!(seen, 3000);
     }
 
     #[test]
