@@ -578,6 +578,17 @@ fn time_span(batch: &RecordBatch) -> (i64, i64) {
 /// A table's full name: database, table.
 pub type TableKey = (Arc<str>, Arc<str>);
 
+/// A [`TableKey`] by reference, to look one up without making `Arc`s: a
+/// tuple of `&str` hashes as the tuple of `Arc<str>` does.
+#[derive(Hash)]
+struct KeyRef<'a>(&'a str, &'a str);
+
+impl hashbrown::Equivalent<TableKey> for KeyRef<'_> {
+    fn equivalent(&self, key: &TableKey) -> bool {
+        self.0 == key.0.as_ref() && self.1 == key.1.as_ref()
+    }
+}
+
 /// One table's rows on one core (before merging: a point overwritten on
 /// another core counts on both).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -640,12 +651,16 @@ impl Shard {
         }
     }
 
+    /// The table's index, looked up (a database can hold thousands of tables).
+    fn find(&self, db: &str, table: &str) -> Option<usize> {
+        self.index.get(&KeyRef(db, table)).copied()
+    }
+
     pub fn snapshot(&mut self, db: &str, table: &str) -> Vec<RecordBatch> {
-        self.tables
-            .iter_mut()
-            .filter(|((d, t), _)| d.as_ref() == db && t.as_ref() == table)
-            .flat_map(|(_, t)| t.snapshot())
-            .collect()
+        match self.find(db, table) {
+            Some(i) => self.tables[i].1.snapshot(),
+            None => Vec::new(),
+        }
     }
 
     pub fn rows(&self) -> usize {
@@ -754,11 +769,10 @@ impl Shard {
         min: i64,
         max: i64,
     ) -> Vec<Arc<crate::persist::FileMeta>> {
-        self.tables
-            .iter()
-            .filter(|((d, t), _)| d.as_ref() == db && t.as_ref() == table)
-            .flat_map(|(_, t)| t.files_in(min, max))
-            .collect()
+        match self.find(db, table) {
+            Some(i) => self.tables[i].1.files_in(min, max),
+            None => Vec::new(),
+        }
     }
 
     /// Every Parquet file on this core.
@@ -770,11 +784,10 @@ impl Shard {
     }
 
     pub fn tag_values(&mut self, db: &str, table: &str) -> Vec<Arc<TagIndex>> {
-        self.tables
-            .iter_mut()
-            .filter(|((d, t), _)| d.as_ref() == db && t.as_ref() == table)
-            .map(|(_, t)| t.tag_values())
-            .collect()
+        match self.find(db, table) {
+            Some(i) => vec![self.tables[i].1.tag_values()],
+            None => Vec::new(),
+        }
     }
 }
 
