@@ -230,6 +230,82 @@ impl<'a> Layouts<'a> {
     }
 }
 
+/// The tables one request touches. Points refer to them by slot: cloning
+/// an `Arc` per point would bounce its count between cores.
+#[derive(Default)]
+struct Slots {
+    tables: Vec<Arc<Table>>,
+    slots: HashMap<*const Table, u32>,
+}
+
+impl Slots {
+    fn of(&mut self, table: &Arc<Table>) -> u32 {
+        if self.tables.last().is_some_and(|t| Arc::ptr_eq(t, table)) {
+            return self.tables.len() as u32 - 1;
+        }
+        let tables = &mut self.tables;
+        *self.slots.entry(Arc::as_ptr(table)).or_insert_with(|| {
+            tables.push(table.clone());
+            tables.len() as u32 - 1
+        })
+    }
+}
+
+/// What placing one request's points builds up.
+#[derive(Default)]
+struct Placing<'a> {
+    layouts: Layouts<'a>,
+    slots: Slots,
+    /// The columns of every layout, each a range of this list.
+    columns: Vec<Column>,
+    /// The columns the last point that could not be placed wanted.
+    scratch: Vec<ColumnRequest>,
+}
+
+impl<'a> Placing<'a> {
+    /// Where `point` goes: its measurement's last layout if the keys match
+    /// (`last`, from `cached`), else the layout of the columns
+    /// `check_point` finds; `Err` says why it cannot go yet or at all.
+    fn place<'s>(
+        &mut self,
+        point: &Point<'a>,
+        table: Option<&'s Arc<Table>>,
+        last: Option<usize>,
+        cached: &mut Option<Cached<'s, 'a>>,
+    ) -> Result<Resolved, NotPlaced> {
+        let layouts = &mut self.layouts;
+        if let (Some(table), Some(last)) = (table, last) {
+            if layouts.list[last].matches(table, point, &self.columns) {
+                return Ok(layouts.resolved(last));
+            }
+        }
+        self.scratch.clear();
+        let start = self.columns.len();
+        match check_point(table, point, &mut self.scratch, &mut self.columns) {
+            Check::Ok => {
+                let table = table.expect("all columns exist");
+                let slot = self.slots.of(table);
+                let index = layouts.add(slot, table, point, &mut self.columns, start);
+                *cached = Some(Cached {
+                    measurement: point.measurement,
+                    table: Some(table),
+                    layout: Some(index),
+                });
+                Ok(layouts.resolved(index))
+            }
+            Check::Missing => Err(NotPlaced::Missing),
+            Check::Rejected(message) => Err(NotPlaced::Rejected(message)),
+        }
+    }
+}
+
+/// Why [`Placing::place`] found no layout for a point.
+enum NotPlaced {
+    /// It needs columns the catalog does not have yet.
+    Missing,
+    Rejected(String),
+}
+
 /// String equality tuned for short keys (see
 /// [`crate::shard::dictionary::short_eq`]).
 #[inline(always)]
@@ -313,27 +389,14 @@ pub fn write_points<'a>(
     // Per point: where it goes once checked; `None` while it waits for new
     // columns, or after it was rejected.
     let mut resolved: Vec<Option<Resolved>> = Vec::with_capacity(points.len());
-    let mut columns: Vec<Column> = Vec::with_capacity(64);
     let mut waiting: Vec<usize> = Vec::new();
     let mut wanted: HashMap<&str, Vec<ColumnRequest>> = HashMap::new();
     // The last point's measurement with its table and layout: runs of one
     // measurement skip the table and layout lookups.
-    let mut layouts = Layouts::default();
-    let mut scratch = Vec::new();
+    let mut placing = Placing::default();
     let mut cached: Option<Cached<'_, 'a>> = None;
     // The tables this request touches. Points refer to them by slot: cloning
     // an `Arc` per point would bounce its count between cores.
-    let mut tables: Vec<Arc<Table>> = Vec::new();
-    let mut slots: HashMap<*const Table, u32> = HashMap::new();
-    let mut slot_of = |table: &Arc<Table>| -> u32 {
-        if tables.last().is_some_and(|t| Arc::ptr_eq(t, table)) {
-            return tables.len() as u32 - 1;
-        }
-        *slots.entry(Arc::as_ptr(table)).or_insert_with(|| {
-            tables.push(table.clone());
-            tables.len() as u32 - 1
-        })
-    };
 
     for (k, point) in points.iter().enumerate() {
         if cutoff != i64::MIN && point.timestamp.unwrap_or(default_time) < cutoff {
@@ -348,7 +411,7 @@ pub fn write_points<'a>(
             Some(c) if key_eq(c.measurement, point.measurement) => (c.table, c.layout),
             _ => {
                 let table = snapshot.table(db, point.measurement);
-                let layout = layouts.last.get(point.measurement).copied();
+                let layout = placing.layouts.last.get(point.measurement).copied();
                 cached = Some(Cached {
                     measurement: point.measurement,
                     table,
@@ -357,29 +420,12 @@ pub fn write_points<'a>(
                 (table, layout)
             }
         };
-        let start = columns.len();
-        if let (Some(table), Some(last)) = (table, last) {
-            if layouts.list[last].matches(table, point, &columns) {
-                resolved.push(Some(layouts.resolved(last)));
-                continue;
-            }
-        }
-        scratch.clear();
-        match check_point(table, point, &mut scratch, &mut columns) {
-            Check::Ok => {
-                let table = table.expect("all columns exist");
-                let slot = slot_of(table);
-                let index = layouts.add(slot, table, point, &mut columns, start);
-                cached = Some(Cached {
-                    measurement: point.measurement,
-                    table: Some(table),
-                    layout: Some(index),
-                });
-                resolved.push(Some(layouts.resolved(index)));
-            }
-            Check::Missing => {
+        let placed = placing.place(point, table, last, &mut cached);
+        match placed {
+            Ok(r) => resolved.push(Some(r)),
+            Err(NotPlaced::Missing) => {
                 let list = wanted.entry(point.measurement).or_default();
-                for request in scratch.drain(..) {
+                for request in placing.scratch.drain(..) {
                     // The first point of this request to want a column decides its kind.
                     if !list.iter().any(|r| r.name == request.name) {
                         list.push(request);
@@ -388,7 +434,7 @@ pub fn write_points<'a>(
                 waiting.push(k);
                 resolved.push(None);
             }
-            Check::Rejected(message) => {
+            Err(NotPlaced::Rejected(message)) => {
                 outcome.rejected.push(Rejection {
                     line: point.line,
                     message,
@@ -405,7 +451,7 @@ pub fn write_points<'a>(
         let snapshot = catalog.snapshot();
         // The first pass's layouts were made from the old snapshot's
         // tables: these points' layouts are the new tables' own.
-        layouts.last.clear();
+        placing.layouts.last.clear();
         let mut cached: Option<Cached<'_, 'a>> = None;
         for k in waiting {
             let point = &points[k];
@@ -413,34 +459,18 @@ pub fn write_points<'a>(
                 Some(c) if key_eq(c.measurement, point.measurement) => (c.table, c.layout),
                 _ => (snapshot.table(db, point.measurement), None),
             };
-            if let (Some(table), Some(last)) = (table, last) {
-                if layouts.list[last].matches(table, point, &columns) {
-                    resolved[k] = Some(layouts.resolved(last));
-                    continue;
-                }
-            }
-            scratch.clear();
-            let start = columns.len();
-            match check_point(table, point, &mut scratch, &mut columns) {
-                Check::Ok => {
-                    let table = table.expect("all columns exist");
-                    let slot = slot_of(table);
-                    let index = layouts.add(slot, table, point, &mut columns, start);
-                    cached = Some(Cached {
-                        measurement: point.measurement,
-                        table: Some(table),
-                        layout: Some(index),
-                    });
-                    resolved[k] = Some(layouts.resolved(index));
-                }
-                Check::Rejected(message) => outcome.rejected.push(Rejection {
+            let placed = placing.place(point, table, last, &mut cached);
+            match placed {
+                Ok(r) => resolved[k] = Some(r),
+                Err(NotPlaced::Rejected(message)) => outcome.rejected.push(Rejection {
                     line: point.line,
                     message,
                 }),
                 // Only possible if this request wanted one name as both a tag
                 // and a field: the loser was never created.
-                Check::Missing => {
-                    let name = scratch.first().map(|r| r.name.clone()).unwrap_or_default();
+                Err(NotPlaced::Missing) => {
+                    let name = placing.scratch.first().map(|r| r.name.clone());
+                    let name = name.unwrap_or_default();
                     outcome.rejected.push(Rejection {
                         line: point.line,
                         message: format!(
@@ -480,9 +510,9 @@ pub fn write_points<'a>(
             }
             end += 1;
         }
-        let table = &tables[first.table as usize];
+        let table = &placing.slots.tables[first.table as usize];
         let index = shard.table_index(&db_name, &table.name);
-        let cols = &columns[first.start as usize..first.end as usize];
+        let cols = &placing.columns[first.start as usize..first.end as usize];
         shard
             .table_at(index)
             .append_run(&run, cols, &table.names, default_time, seq);
