@@ -142,8 +142,10 @@ pub fn tables_needed(
         }
         match statement {
             Statement::Select(s) => from_select(s, db, catalog, now, &mut out),
-            // SHOW TAG VALUES without a condition reads the tag index instead.
+            // SHOW TAG VALUES without a condition reads the tag index
+            // instead, and SHOW MEASUREMENTS without one the catalog.
             Statement::ShowTagValues { filter, .. } if filter.condition.is_none() => {}
+            Statement::ShowMeasurements { filter, .. } if filter.condition.is_none() => {}
             Statement::ShowMeasurements { filter, .. }
             | Statement::ShowTagValues { filter, .. }
             | Statement::ShowSeries(filter)
