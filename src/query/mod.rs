@@ -144,8 +144,9 @@ pub fn tables_needed(
             Statement::Select(s) => from_select(s, db, catalog, now, &mut out),
             // SHOW TAG VALUES without a condition reads the tag index
             // instead, and SHOW MEASUREMENTS without one the catalog.
-            Statement::ShowTagValues { filter, .. } if filter.condition.is_none() => {}
-            Statement::ShowMeasurements { filter, .. } if filter.condition.is_none() => {}
+            Statement::ShowTagValues { filter, .. }
+            | Statement::ShowMeasurements { filter, .. }
+                if filter.condition.is_none() => {}
             Statement::ShowMeasurements { filter, .. }
             | Statement::ShowTagValues { filter, .. }
             | Statement::ShowSeries(filter)

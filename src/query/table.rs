@@ -137,11 +137,10 @@ pub(super) fn columns_of(
             if f.name() == SEQ_COLUMN || seen.contains(f.name().as_str()) {
                 continue;
             }
-            let name: Arc<str> = Arc::from(f.name().as_str());
             match f.data_type() {
                 DataType::Dictionary(_, _) => {
                     seen.insert(f.name().clone());
-                    tag_keys.push(name);
+                    tag_keys.push(Arc::from(f.name().as_str()));
                 }
                 dt => {
                     let kind = match dt {
@@ -151,10 +150,12 @@ pub(super) fn columns_of(
                         DataType::Utf8 => FieldType::String,
                         _ => FieldType::Boolean,
                     };
-                    let keep = wanted.as_ref().is_none_or(|w| w.contains(name.as_ref()));
+                    let keep = wanted
+                        .as_ref()
+                        .is_none_or(|w| w.contains(f.name().as_str()));
                     if keep {
                         seen.insert(f.name().clone());
-                        field_defs.push((name, kind));
+                        field_defs.push((Arc::from(f.name().as_str()), kind));
                     }
                 }
             }

@@ -255,23 +255,21 @@ impl TableShard {
                 debug_assert!(false, "column {id} twice in one layout");
                 continue;
             }
-            let rows = self.rows;
-            if self.columns[id].is_none() {
+            let (capacity, rows) = (self.capacity, self.rows);
+            let open = &mut self.open_columns;
+            let (_, builder) = self.columns[id].get_or_insert_with(|| {
                 // A column the batch's first rows bring gets the room a
                 // whole batch took before; one that comes later (a sparse
                 // column) only what it needs, and grows.
                 let capacity = match rows {
-                    0 => self.capacity,
+                    0 => capacity,
                     _ => (rows + n).next_power_of_two(),
                 };
                 let mut b = Builder::new(column.kind, capacity);
                 b.append_nulls(rows);
-                self.columns[id] = Some((names[id].clone(), b));
-                self.open_columns.push(id as u32);
-            }
-            let Some((_, builder)) = &mut self.columns[id] else {
-                unreachable!("just made")
-            };
+                open.push(id as u32);
+                (names[id].clone(), b)
+            });
             self.set_in_row[id] = marker;
             if j < tags {
                 match builder {
