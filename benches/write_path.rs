@@ -2,7 +2,8 @@
 //! append alone, and with the WAL entry encoded too (what durability costs
 //! the CPU); plus a Parquet persist of the stored rows. Every iteration
 //! checks its answer (all points stored, entry non-empty, rows persisted).
-//! Then a table: an 8 M-row persist in parts against one file per table.
+//! Then two tables: reading persisted files for one field against reading
+//! every column, and an 8 M-row persist in parts against one file per table.
 //!
 //! cargo bench --bench write_path
 
@@ -91,6 +92,7 @@ fn main() {
     });
     group.finish();
     c.final_summary();
+    projected_reads(&tables, &dir);
     drop(tables);
     parts_against_one_file(&catalog, points, &dir);
     let _ = std::fs::remove_dir_all(&dir);
@@ -134,6 +136,51 @@ fn parts_against_one_file(
         ratios[ROUNDS / 2]
     );
     println!("| one file per table | {:.0} | 1.00x |", best(&whole));
+}
+
+/// Reading the `cpu` table's persisted files for one field (as a query of
+/// `usage_idle` does: that field, the tags, time and write order) against
+/// reading every column, interleaved in rounds; both must give every row.
+fn projected_reads(tables: &Tables, dir: &std::path::Path) {
+    const ROUNDS: usize = 7;
+    let _ = std::fs::remove_dir_all(dir);
+    let (key, batches) = tables
+        .iter()
+        .find(|((_, t), _)| &**t == "cpu")
+        .expect("a cpu table");
+    let files = hydrant::persist::write_table(dir, &key.0, &key.1, batches, 0, 1).unwrap();
+    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    let read = |columns: &hydrant::persist::Columns| {
+        let start = std::time::Instant::now();
+        let mut read = 0;
+        for f in &files {
+            let got = hydrant::persist::read_rows(dir, f, columns).unwrap();
+            read += got.iter().map(|b| b.num_rows()).sum::<usize>();
+        }
+        assert_eq!(read, rows);
+        start.elapsed().as_secs_f64() * 1e9 / rows as f64
+    };
+    let one: hydrant::persist::Columns = Some(vec!["usage_idle".to_string()].into());
+    let (mut some, mut all, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        let (s, a) = (read(&one), read(&None));
+        some.push(s);
+        all.push(a);
+        ratios.push(a / s);
+    }
+    let _ = std::fs::remove_dir_all(dir);
+    let best = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
+    ratios.sort_by(f64::total_cmp);
+    let columns = batches[0].num_columns();
+    println!();
+    println!("| read of {rows} persisted cpu rows ({columns} columns) | best ns/row | speed vs every column |");
+    println!("|---|---:|---:|");
+    println!(
+        "| one field (usage_idle, tags, time, _seq) | {:.1} | {:.2}x |",
+        best(&some),
+        ratios[ROUNDS / 2]
+    );
+    println!("| every column | {:.1} | 1.00x |", best(&all));
 }
 
 type Tables = Vec<(hydrant::shard::TableKey, Vec<arrow_array::RecordBatch>)>;

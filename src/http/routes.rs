@@ -561,10 +561,16 @@ async fn query(conn: &mut Conn, head: &Head) -> Result<Response, ApiError> {
     }
     let skip = |i: usize| answered.contains_key(&i);
     let mut unreadable = Vec::new();
-    for (d, t, range) in query::tables_needed(&statements, db, &catalog, &skip, now) {
+    for needed in query::tables_needed(&statements, db, &catalog, &skip, now) {
+        let query::Needed {
+            db: d,
+            table: t,
+            range,
+            columns,
+        } = needed;
         match core
             .fanout()
-            .snapshot(&core, &d, &t, range.min, range.max)
+            .snapshot(&core, &d, &t, (range.min, range.max), columns)
             .await
         {
             Ok(batches) => store.insert(&d, &t, batches),
@@ -582,7 +588,7 @@ async fn query(conn: &mut Conn, head: &Head) -> Result<Response, ApiError> {
             let needs = query::tables_needed(&statements, db, &catalog, &only, now);
             if let Some((_, _, e)) = unreadable
                 .iter()
-                .find(|(d, t, _)| needs.iter().any(|(nd, nt, _)| nd == d && nt == t))
+                .find(|(d, t, _)| needs.iter().any(|n| &n.db == d && &n.table == t))
             {
                 answered.insert(i, Err(e.clone()));
             }
@@ -678,7 +684,7 @@ async fn debug_rows(conn: &mut Conn, head: &Head) -> Result<Response, ApiError> 
     }
     let batches = core
         .fanout()
-        .snapshot(&core, db, table, i64::MIN, i64::MAX)
+        .snapshot(&core, db, table, (i64::MIN, i64::MAX), None)
         .await
         .map_err(ApiError::Internal)?;
     let rows: Vec<Value> = crate::shard::merge::rows_as_json(&batches);

@@ -606,8 +606,18 @@ pub fn read_meta(data_dir: &Path, relative: &Path) -> Result<FileMeta, String> {
     })
 }
 
-/// Reads a file's rows as batches in the in-memory layout.
-pub fn read_rows(data_dir: &Path, file: &FileMeta) -> Result<Vec<RecordBatch>, String> {
+/// The fields a read needs (`None`: every column). `time`, `_seq` and the
+/// tags are always read: they say which rows are the same point.
+pub type Columns = Option<Arc<[String]>>;
+
+/// Reads a file's rows as batches in the in-memory layout, with only the
+/// fields `columns` names (a file's columns are stored apart, so the others
+/// are never read or decoded).
+pub fn read_rows(
+    data_dir: &Path,
+    file: &FileMeta,
+    columns: &Columns,
+) -> Result<Vec<RecordBatch>, String> {
     let path = data_dir.join(&file.path);
     let err = |e: &dyn std::fmt::Display| {
         format!(
@@ -620,9 +630,28 @@ pub fn read_rows(data_dir: &Path, file: &FileMeta) -> Result<Vec<RecordBatch>, S
         )
     };
     let f = File::open(&path).map_err(|e| err(&e))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(f)
-        .and_then(|b| b.with_batch_size(64 * 1024).build())
-        .map_err(|e| err(&e))?;
+    let mut builder = ParquetRecordBatchReaderBuilder::try_new(f)
+        .map_err(|e| err(&e))?
+        .with_batch_size(64 * 1024);
+    if let Some(names) = columns {
+        let wanted: HashSet<&str> = names.iter().map(String::as_str).collect();
+        let keep = builder
+            .schema()
+            .fields()
+            .iter()
+            .enumerate()
+            .filter(|(i, f)| {
+                *i == 0
+                    || f.name() == SEQ_COLUMN
+                    || matches!(f.data_type(), DataType::Dictionary(_, _))
+                    || wanted.contains(f.name().as_str())
+            });
+        let keep: Vec<usize> = keep.map(|(i, _)| i).collect();
+        // Files are written flat, so a top-level field is one leaf.
+        let mask = parquet::arrow::ProjectionMask::roots(builder.parquet_schema(), keep);
+        builder = builder.with_projection(mask);
+    }
+    let reader = builder.build().map_err(|e| err(&e))?;
     reader.collect::<Result<Vec<_>, _>>().map_err(|e| err(&e))
 }
 
@@ -676,7 +705,7 @@ mod tests {
         let batches = shard.snapshot("db", "m");
         assert_eq!(batches.len(), 2);
         let files = write_table(&dir, &db, &table, &batches, 0, 5).unwrap();
-        let rows = read_rows(&dir, &files[0]).unwrap();
+        let rows = read_rows(&dir, &files[0], &None).unwrap();
         let b = &rows[0];
         let schema = b.schema();
         let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
@@ -732,7 +761,7 @@ mod tests {
         assert_eq!(files.iter().map(|f| f.rows).collect::<Vec<_>>(), [4, 4, 2]);
         let mut all = Vec::new();
         for f in &files {
-            let read = read_rows(&dir, f).unwrap();
+            let read = read_rows(&dir, f, &None).unwrap();
             let b = &read[0];
             let hosts: Vec<String> = b
                 .column(1)
@@ -808,7 +837,7 @@ mod tests {
             [("host".to_string(), vec!["a".to_string(), "b".to_string()])]
         );
         assert_eq!(read_meta(&dir, &first.path).unwrap(), *first);
-        let rows = read_rows(&dir, first).unwrap();
+        let rows = read_rows(&dir, first, &None).unwrap();
         let b = &rows[0];
         let schema = b.schema();
         let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
@@ -823,6 +852,25 @@ mod tests {
             [5, 20, 10],
             "host a (by time), then host b"
         );
+        // A read for some fields: those, and what says which rows are the same point.
+        let cases: &[(&[&str], &[&str])] = &[
+            (&["s"], &["time", "host", "s", "_seq"]),
+            (&["v", "s"], &["time", "host", "v", "s", "_seq"]),
+            (&[], &["time", "host", "_seq"]),
+            (&["host", "nowhere"], &["time", "host", "_seq"]),
+        ];
+        for (wanted, expected) in cases {
+            let columns: Columns = Some(wanted.iter().map(|w| w.to_string()).collect());
+            let read = read_rows(&dir, first, &columns).unwrap();
+            let schema = read[0].schema();
+            let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+            assert_eq!(&names, expected, "{wanted:?}");
+            assert_eq!(read[0].num_rows(), 3);
+            for name in &names {
+                let full = b.column_by_name(name).unwrap();
+                assert_eq!(read[0].column_by_name(name).unwrap(), full, "{name}");
+            }
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

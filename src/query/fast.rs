@@ -190,6 +190,11 @@ impl Plan {
         &self.table
     }
 
+    /// The fields the plan reads (its filter and groups look at tags only).
+    pub fn columns(&self) -> crate::persist::Columns {
+        Some(self.calls.iter().map(|(_, f)| f.clone()).collect())
+    }
+
     /// The statement's time range, inclusive.
     pub fn time_span(&self) -> (i64, i64) {
         (self.range.min, self.range.max)

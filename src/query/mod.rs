@@ -21,7 +21,7 @@ pub mod transform;
 pub mod value;
 
 use condition::TimeRange;
-use influxql::{Select, Source, Statement};
+use influxql::{Expr, Select, Source, Statement};
 
 /// Rows a query (or one core's share of it) may touch before it runs on the
 /// executor's blocking thread instead of the executor itself.
@@ -85,6 +85,49 @@ pub fn fast_plan(
     Some(std::sync::Arc::new(plan))
 }
 
+/// One table a request reads: where, over which times, and which fields.
+#[derive(Debug)]
+pub struct Needed {
+    pub db: String,
+    pub table: String,
+    pub range: TimeRange,
+    /// The fields the statements may read (`None`: every one).
+    pub columns: crate::persist::Columns,
+}
+
+/// Every name a SELECT may read from its tables (fields and tags anywhere
+/// in it, its subqueries' too); `None` when a wildcard or a regex picks
+/// fields by what a table holds.
+pub fn names_read(select: &Select) -> Option<Vec<String>> {
+    let mut names = Vec::new();
+    let mut every = false;
+    for f in &select.fields {
+        f.expr.walk(&mut |e| match e {
+            Expr::VarRef { name, .. } | Expr::Distinct(name) => names.push(name.clone()),
+            Expr::Wildcard(_) | Expr::Regex(_) => every = true,
+            _ => {}
+        });
+    }
+    if let Some(c) = &select.condition {
+        c.walk(&mut |e| {
+            if let Expr::VarRef { name, .. } = e {
+                names.push(name.clone());
+            }
+        });
+    }
+    for d in &select.dimensions {
+        if let influxql::Dimension::Tag(name) = d {
+            names.push(name.clone());
+        }
+    }
+    for source in &select.sources {
+        if let Source::Subquery(inner) = source {
+            names.extend(names_read(inner)?);
+        }
+    }
+    (!every).then_some(names)
+}
+
 /// Every (database, table) the statements may read, so they can be
 /// fetched before running (`skip`: statements already answered).
 pub fn tables_needed(
@@ -93,12 +136,13 @@ pub fn tables_needed(
     catalog: &crate::catalog::Snapshot,
     skip: &dyn Fn(usize) -> bool,
     now: i64,
-) -> Vec<(String, String, TimeRange)> {
-    let mut out = Vec::new();
-    let all_of = |db: &str, out: &mut Vec<(String, String, TimeRange)>| {
+) -> Vec<Needed> {
+    type Wants = (String, String, TimeRange, Option<Vec<String>>);
+    let mut out: Vec<Wants> = Vec::new();
+    let all_of = |db: &str, names: &Option<Vec<String>>, out: &mut Vec<Wants>| {
         if let Some(d) = catalog.database(db) {
             for t in d.tables.keys() {
-                out.push((db.to_string(), t.to_string(), TimeRange::ALL));
+                out.push((db.to_string(), t.to_string(), TimeRange::ALL, names.clone()));
             }
         }
     };
@@ -107,7 +151,8 @@ pub fn tables_needed(
         db: Option<&str>,
         catalog: &crate::catalog::Snapshot,
         now: i64,
-        out: &mut Vec<(String, String, TimeRange)>,
+        names: &Option<Vec<String>>,
+        out: &mut Vec<Wants>,
     ) {
         // Only rows in the statement's own time range are read (a bad
         // condition reads everything and fails later with its error).
@@ -122,17 +167,17 @@ pub fn tables_needed(
                     };
                     let d = database_for(d, m.retention_policy.as_deref());
                     match &m.name {
-                        Some(name) => out.push((d, name.clone(), range)),
+                        Some(name) => out.push((d, name.clone(), range, names.clone())),
                         None => {
                             if let Some(database) = catalog.database(&d) {
                                 for t in database.tables.keys() {
-                                    out.push((d.clone(), t.to_string(), range));
+                                    out.push((d.clone(), t.to_string(), range, names.clone()));
                                 }
                             }
                         }
                     }
                 }
-                Source::Subquery(inner) => from_select(inner, db, catalog, now, out),
+                Source::Subquery(inner) => from_select(inner, db, catalog, now, names, out),
             }
         }
     }
@@ -141,7 +186,7 @@ pub fn tables_needed(
             continue;
         }
         match statement {
-            Statement::Select(s) => from_select(s, db, catalog, now, &mut out),
+            Statement::Select(s) => from_select(s, db, catalog, now, &names_read(s), &mut out),
             // SHOW TAG VALUES without a condition reads the tag index
             // instead, and SHOW MEASUREMENTS without one the catalog.
             Statement::ShowTagValues { filter, .. }
@@ -151,26 +196,51 @@ pub fn tables_needed(
             | Statement::ShowTagValues { filter, .. }
             | Statement::ShowSeries(filter)
             | Statement::ShowCardinality { filter, .. } => {
+                // Series are their tags: only the fields the condition names are read.
+                let mut names = Vec::new();
+                if let Some(c) = &filter.condition {
+                    c.walk(&mut |e| {
+                        if let Expr::VarRef { name, .. } = e {
+                            names.push(name.clone());
+                        }
+                    });
+                }
                 if let Some(d) = filter.database.as_deref().or(db) {
-                    all_of(d, &mut out);
+                    all_of(d, &Some(names), &mut out);
                 }
             }
             _ => {}
         }
     }
-    // One entry per table, over the union of the ranges asked.
+    // One entry per table, over the union of the ranges and fields asked.
     out.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
-    let mut merged: Vec<(String, String, TimeRange)> = Vec::with_capacity(out.len());
-    for (d, t, r) in out {
+    let mut merged: Vec<Wants> = Vec::with_capacity(out.len());
+    for (d, t, r, names) in out {
         match merged.last_mut() {
             Some(last) if last.0 == d && last.1 == t => {
                 last.2.min = last.2.min.min(r.min);
                 last.2.max = last.2.max.max(r.max);
+                match (&mut last.3, names) {
+                    (Some(all), Some(more)) => all.extend(more),
+                    (last_names, _) => *last_names = None,
+                }
             }
-            _ => merged.push((d, t, r)),
+            _ => merged.push((d, t, r, names)),
         }
     }
     merged
+        .into_iter()
+        .map(|(db, table, range, names)| Needed {
+            db,
+            table,
+            range,
+            columns: names.map(|mut n| {
+                n.sort();
+                n.dedup();
+                n.into()
+            }),
+        })
+        .collect()
 }
 
 /// Tables whose tag index a SHOW TAG VALUES without a condition reads.
@@ -344,4 +414,60 @@ pub fn run_all(
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_by(q: &str) -> Option<Vec<String>> {
+        let statements = influxql::parser::parse_query(q).expect(q);
+        let Statement::Select(s) = &statements[0] else {
+            panic!("{q}: not a SELECT");
+        };
+        names_read(s).map(|mut n| {
+            n.sort();
+            n.dedup();
+            n
+        })
+    }
+
+    #[test]
+    fn a_select_reads_the_names_it_mentions_or_everything() {
+        let cases: &[(&str, Option<&[&str]>)] = &[
+            ("SELECT f FROM m", Some(&["f"])),
+            (
+                "SELECT mean(f) FROM m GROUP BY time(1m), host",
+                Some(&["f", "host"]),
+            ),
+            (
+                "SELECT a + b * 2 FROM m WHERE c > 1 AND host = 'x'",
+                Some(&["a", "b", "c", "host"]),
+            ),
+            (
+                "SELECT f::integer FROM m WHERE time > now() - 1h",
+                Some(&["f", "time"]),
+            ),
+            ("SELECT top(f, host, 3) FROM m", Some(&["f", "host"])),
+            ("SELECT count(distinct(f)) FROM m", Some(&["f"])),
+            ("SELECT DISTINCT f FROM m", Some(&["f"])),
+            (
+                "SELECT mean(x) FROM (SELECT f AS x FROM m WHERE g > 0)",
+                Some(&["f", "g", "x"]),
+            ),
+            ("SELECT * FROM m", None),
+            ("SELECT *::field FROM m", None),
+            ("SELECT count(*) FROM m", None),
+            ("SELECT /usage/ FROM m", None),
+            ("SELECT mean(/usage/) FROM m", None),
+            ("SELECT f FROM (SELECT * FROM m)", None),
+            // A regex compared against is a value, not a choice of fields.
+            ("SELECT f FROM m WHERE host =~ /a.*/", Some(&["f", "host"])),
+            ("SELECT f FROM m GROUP BY /h.*/", Some(&["f"])),
+        ];
+        for (q, expected) in cases {
+            let expected = expected.map(|e| e.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+            assert_eq!(read_by(q), expected, "{q}");
+        }
+    }
 }

@@ -75,6 +75,7 @@ pub fn run(
     } else {
         range.min
     };
+    let read = super::names_read(select);
     let mut out = Vec::new();
     for input in inputs {
         let loaded;
@@ -97,14 +98,13 @@ pub fn run(
                         continue;
                     }
                 }
-                loaded = table::load(
-                    &name,
-                    batches,
-                    Wanted::All,
-                    load_from,
-                    range.max,
-                    &store.budget,
-                )?;
+                // Only the fields the statement names (a wide table's others
+                // would be materialised for nothing).
+                let wanted = match &read {
+                    Some(names) => Wanted::Only(names),
+                    None => Wanted::All,
+                };
+                loaded = table::load(&name, batches, wanted, load_from, range.max, &store.budget)?;
                 &loaded
             }
             Input::Data(ref data) => data,

@@ -17,12 +17,13 @@ use super::Core;
 #[derive(Clone, Debug)]
 pub enum Ask {
     /// Every row of one table, as batches (Parquet files only where they
-    /// meet `min..=max`).
+    /// meet `min..=max`, read for `columns`).
     Snapshot {
         db: String,
         table: String,
         min: i64,
         max: i64,
+        columns: crate::persist::Columns,
     },
     /// How many rows the core holds (all tables, before merging).
     Rows,
@@ -157,13 +158,15 @@ fn merge_tag_indexes(a: &TagKeys, b: &TagKeys) -> TagKeys {
 }
 
 /// A table's rows on this core: in memory, and in the Parquet files that
-/// meet `min..=max` (read on the executor's blocking thread).
+/// meet `min..=max` (read on the executor's blocking thread, only the
+/// fields `columns` names; memory's batches are shared whole, at no cost).
 async fn table_rows(
     core: &Core,
     db: &str,
     table: &str,
     min: i64,
     max: i64,
+    columns: &crate::persist::Columns,
 ) -> Result<Vec<RecordBatch>, String> {
     let (mut batches, files) = {
         let mut shard = core.shard.borrow_mut();
@@ -173,11 +176,12 @@ async fn table_rows(
         return Ok(batches);
     }
     let dir = core.config.data_dir.clone();
+    let columns = columns.clone();
     let read = glommio::executor()
         .spawn_blocking(move || {
             let mut out = Vec::new();
             for f in &files {
-                out.extend(crate::persist::read_rows(&dir, f)?);
+                out.extend(crate::persist::read_rows(&dir, f, &columns)?);
             }
             Ok::<_, String>(out)
         })
@@ -195,7 +199,8 @@ async fn answer(core: &Core, ask: &Ask) -> Answer {
             table,
             min,
             max,
-        } => Answer::Batches(table_rows(core, db, table, *min, *max).await),
+            columns,
+        } => Answer::Batches(table_rows(core, db, table, *min, *max, columns).await),
         Ask::Rows => Answer::Rows(core.shard.borrow().rows()),
         Ask::Tables => Answer::Tables(core.shard.borrow().table_stats()),
         Ask::TagValues { db, table } => {
@@ -203,7 +208,8 @@ async fn answer(core: &Core, ask: &Ask) -> Answer {
         }
         Ask::Partial(plan) => {
             let (min, max) = plan.time_span();
-            let batches = match table_rows(core, &plan.db, plan.table(), min, max).await {
+            let columns = plan.columns();
+            let batches = match table_rows(core, &plan.db, plan.table(), min, max, &columns).await {
                 Ok(b) => b,
                 Err(e) => return Answer::Partial(crate::query::fast::Partial::failed(e)),
             };
@@ -305,20 +311,21 @@ impl Fanout {
     }
 
     /// Every batch of `db`.`table` on every core (Parquet files only where
-    /// they meet `min..=max`), or why one could not be read.
+    /// they meet `min..=max`, read for `columns`), or why one could not be read.
     pub async fn snapshot(
         &self,
         core: &Core,
         db: &str,
         table: &str,
-        min: i64,
-        max: i64,
+        (min, max): (i64, i64),
+        columns: crate::persist::Columns,
     ) -> Result<Vec<RecordBatch>, String> {
         let ask = Ask::Snapshot {
             db: db.to_owned(),
             table: table.to_owned(),
             min,
             max,
+            columns,
         };
         let mut out = Vec::new();
         for answer in self.ask_all(core, ask).await {

@@ -191,6 +191,60 @@ fn queries_read_memory_and_files_and_restarts_keep_both() {
     assert_eq!(recovery["problems"], json!([]), "{recovery}");
 }
 
+/// Parquet reads only the fields a statement names (and the tags, time and
+/// write order): every answer must be the one the full rows in memory give.
+#[test]
+fn files_read_for_some_fields_answer_like_memory() {
+    let on_disk = Server::start(&["--persist-age", "1s"]);
+    let in_memory = Server::start(&[]);
+    let points = 2000;
+    for server in [&on_disk, &in_memory] {
+        server.write("load", body(points).as_bytes());
+    }
+    wait_persisted(&on_disk.dir, "load", "m", points);
+    // Newer rows: some overwrite persisted points' fields, one adds a field.
+    let newer = format!(
+        "m,host=h0,dc=d0 f=-1,extra=3 {t}\nm,host=h1,dc=d1 i=99i {t1}\n",
+        t = 1_700_000_000_000_000_000i64,
+        t1 = 1_700_000_000_000_000_000i64 + DAY / 1000
+    );
+    for server in [&on_disk, &in_memory] {
+        server.write("load", newer.as_bytes());
+    }
+    let queries = [
+        "SELECT f FROM m",
+        "SELECT f, s FROM m WHERE host = 'h1'",
+        "SELECT i FROM m WHERE f > 100 AND f < 300",
+        "SELECT u, b FROM m WHERE dc = 'd0' LIMIT 7",
+        "SELECT extra FROM m",
+        "SELECT mean(f), count(i), max(u) FROM m GROUP BY host",
+        "SELECT sum(f) FROM m WHERE time >= 1700000000000000000 GROUP BY time(1d), dc",
+        "SELECT last(s), first(b) FROM m GROUP BY host",
+        "SELECT top(f, host, 2) FROM m",
+        "SELECT mean(x) FROM (SELECT f * 2 AS x FROM m) GROUP BY dc",
+        "SELECT * FROM m WHERE host = 'h2' LIMIT 5",
+        "SELECT /^[fi]$/ FROM m WHERE host = 'h0' LIMIT 5",
+        "SELECT count(*) FROM m",
+        "SHOW SERIES FROM m WHERE host = 'h3'",
+        "SHOW TAG VALUES FROM m WITH KEY = dc WHERE f > 1990",
+    ];
+    for q in queries {
+        let (disk, memory) = (ask(&on_disk, "load", q), ask(&in_memory, "load", q));
+        assert!(disk.get("error").is_none(), "{q}: {disk}");
+        assert!(
+            disk.get("series").is_some(),
+            "{q}: an answer with rows: {disk}"
+        );
+        let short = |v: &Value| v.to_string().chars().take(400).collect::<String>();
+        assert!(
+            disk == memory,
+            "{q}:\n files:  {}\n memory: {}",
+            short(&disk),
+            short(&memory)
+        );
+    }
+}
+
 #[test]
 fn a_missing_parquet_file_is_a_clear_error_and_the_rest_is_served() {
     let args = ["--persist-age", "1s"];
