@@ -119,6 +119,7 @@ pub fn serve(config: ServeConfig) -> Result<(), String> {
             config.data_dir.display()
         )
     })?;
+    let _lock = lock_data_dir(&config.data_dir)?;
     let tokens = Arc::new(setup_tokens(&config)?);
     if !config.without_auth {
         every_second(&tokens, "tokens", |t| t.reload().map(|_| ()))?;
@@ -264,6 +265,56 @@ pub fn serve(config: ServeConfig) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+/// The file whose lock says a server owns the data directory.
+pub const LOCK_FILE: &str = "hydrant.lock";
+
+/// Locks the data directory for this process (until the returned file is
+/// dropped, or the process ends however it ends): a second server on the
+/// same directory, such as one started while the last is still finishing
+/// its persist, would delete that one's new files as leftovers.
+fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, String> {
+    use std::io::{Read, Seek, Write};
+    let path = dir.join(LOCK_FILE);
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on the fd of `file`, which is open here; the lock goes
+    // with the file (or the process).
+    let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    match locked {
+        0 => {}
+        _ if std::io::Error::last_os_error().kind() == std::io::ErrorKind::WouldBlock => {
+            let mut pid = String::new();
+            let _ = file.read_to_string(&mut pid);
+            let holder = match pid.trim() {
+                "" => String::new(),
+                p => format!(" (pid {p})"),
+            };
+            return Err(format!(
+                "data directory {} is in use by another hydrant{holder}: stop it first, or give this one its own --data-dir",
+                dir.display()
+            ));
+        }
+        _ => {
+            let e = std::io::Error::last_os_error();
+            return Err(format!("cannot lock {}: {e}", path.display()));
+        }
+    }
+    let written = file
+        .set_len(0)
+        .and_then(|_| file.rewind())
+        .and_then(|_| writeln!(file, "{}", std::process::id()));
+    if let Err(e) = written {
+        log::warn!("cannot write the pid into {}: {e}", path.display());
+    }
+    Ok(file)
 }
 
 async fn run_core(core: Rc<Core>, meshes: Meshes, ready: mpsc::Sender<Result<(), String>>) {

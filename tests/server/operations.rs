@@ -404,3 +404,33 @@ fn logs_are_one_logfmt_line_per_event_with_a_throughput_summary() {
     std::thread::sleep(Duration::from_millis(600));
     assert!(!quiet.log().contains("level=info"), "{}", quiet.log());
 }
+
+/// A second server on a data directory in use refuses to start (it would
+/// take the first one's fresh Parquet files for leftovers), and says who
+/// holds it; once the first has stopped, the directory is free again.
+#[test]
+fn a_data_directory_serves_one_server_at_a_time() {
+    let first = Server::start(&[]);
+    first.write("db", b"m f=1 1");
+    let second = Command::new(env!("CARGO_BIN_EXE_hydrant"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--admin-token", "other"])
+        .arg("--data-dir")
+        .arg(&first.dir)
+        .output()
+        .expect("run hydrant");
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        !second.status.success(),
+        "a second server started: {stderr}"
+    );
+    assert!(
+        stderr.contains("is in use by another hydrant")
+            && stderr.contains(&format!("(pid {})", first.pid())),
+        "{stderr}"
+    );
+    // The first one is untouched.
+    assert_eq!(first.rows("db", "m").len(), 1);
+    let dir = first.stop();
+    let again = Server::start_in(dir, &[]);
+    assert_eq!(again.rows("db", "m").len(), 1);
+}
