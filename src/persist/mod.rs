@@ -103,12 +103,22 @@ pub fn save_manifest(data_dir: &Path, core: usize, manifest: &Manifest) -> Resul
     write_synced(&path, |f| std::io::Write::write_all(f, &bytes))
 }
 
-/// Replaces `path` whole (see `files`), naming it in the error.
+/// Replaces `path` whole and durably (see `files`), naming it in the error.
 fn write_synced(
     path: &Path,
     fill: impl FnOnce(&mut File) -> std::io::Result<()>,
 ) -> Result<(), String> {
     crate::files::replace_with(path, 0o644, fill)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// Writes a Parquet file whole under its name, not yet durably: the
+/// persist syncs the filesystem once before it lists its files.
+fn write_unsynced(
+    path: &Path,
+    fill: impl FnOnce(&mut File) -> std::io::Result<()>,
+) -> Result<(), String> {
+    crate::files::replace_with_unsynced(path, 0o644, fill)
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
@@ -374,7 +384,8 @@ pub const PART_CELLS: usize = 1 << 24;
 
 /// Writes `batches` (one table's rows on one core) as parts of about
 /// [`PART_ROWS`] rows, each part one file per UTC day, each file sorted
-/// by series then time; returns the files written.
+/// by series then time; returns the files written. They are durable only
+/// after [`crate::files::sync_filesystem`]: list them after that.
 pub fn write_table(
     data_dir: &Path,
     db: &Arc<str>,
@@ -543,7 +554,7 @@ fn write_part(
                 ),
             ]))
             .build();
-        write_synced(&path, |f| {
+        write_unsynced(&path, |f| {
             let mut w = ArrowWriter::try_new(f, schema.clone(), Some(props))
                 .map_err(std::io::Error::other)?;
             // Gathered a slice at a time: each slice's arrays stay small

@@ -132,6 +132,12 @@ pub async fn persist(core: &Rc<Core>) -> Result<usize, String> {
                 }
             }
             if outcome.is_ok() {
+                // One sync for every file (and directory) of this persist,
+                // before the manifest lists them.
+                outcome = crate::files::sync_filesystem(&data_dir)
+                    .map_err(|e| format!("cannot sync {}: {e}", data_dir.display()));
+            }
+            if outcome.is_ok() {
                 manifest.watermark = watermark;
                 manifest.files.extend(files.iter().map(|f| f.path.clone()));
                 outcome = save_manifest(&data_dir, index, &manifest);
