@@ -561,20 +561,12 @@ async fn query(conn: &mut Conn, head: &Head) -> Result<Response, ApiError> {
     }
     let skip = |i: usize| answered.contains_key(&i);
     let mut unreadable = Vec::new();
-    for needed in query::tables_needed(&statements, db, &catalog, &skip, now) {
-        let query::Needed {
-            db: d,
-            table: t,
-            range,
-            columns,
-        } = needed;
-        match core
-            .fanout()
-            .snapshot(&core, &d, &t, (range.min, range.max), columns)
-            .await
-        {
-            Ok(batches) => store.insert(&d, &t, batches),
-            Err(e) => unreadable.push((d, t, e)),
+    let needed = query::tables_needed(&statements, db, &catalog, &skip, now);
+    let fetched = core.fanout().snapshots(&core, needed.clone()).await;
+    for (n, result) in needed.into_iter().zip(fetched) {
+        match result {
+            Ok(batches) => store.insert(&n.db, &n.table, batches),
+            Err(e) => unreadable.push((n.db, n.table, e)),
         }
     }
     // A statement that reads an unreadable file answers with its error;
@@ -682,10 +674,21 @@ async fn debug_rows(conn: &mut Conn, head: &Head) -> Result<Response, ApiError> 
             "token may not read database {db:?}"
         )));
     }
+    let whole = crate::query::Needed {
+        db: db.to_string(),
+        table: table.to_string(),
+        range: crate::query::condition::TimeRange {
+            min: i64::MIN,
+            max: i64::MAX,
+        },
+        columns: None,
+    };
     let batches = core
         .fanout()
-        .snapshot(&core, db, table, (i64::MIN, i64::MAX), None)
+        .snapshots(&core, vec![whole])
         .await
+        .pop()
+        .unwrap_or(Ok(Vec::new()))
         .map_err(ApiError::Internal)?;
     let rows: Vec<Value> = crate::shard::merge::rows_as_json(&batches);
     Ok(Response::json(200, &json!({ "rows": rows })))

@@ -86,7 +86,7 @@ pub fn fast_plan(
 }
 
 /// One table a request reads: where, over which times, and which fields.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Needed {
     pub db: String,
     pub table: String,

@@ -16,15 +16,10 @@ use super::Core;
 /// What one core can be asked.
 #[derive(Clone, Debug)]
 pub enum Ask {
-    /// Every row of one table, as batches (Parquet files only where they
-    /// meet `min..=max`, read for `columns`).
-    Snapshot {
-        db: String,
-        table: String,
-        min: i64,
-        max: i64,
-        columns: crate::persist::Columns,
-    },
+    /// Every row of each table, as batches (Parquet files only where they
+    /// meet its time range, read for its columns): one round trip and one
+    /// blocking read per core for all the tables a request needs.
+    Snapshot(Arc<Vec<crate::query::Needed>>),
     /// How many rows the core holds (all tables, before merging).
     Rows,
     /// What the core holds of each table.
@@ -37,8 +32,8 @@ pub enum Ask {
 
 #[derive(Debug)]
 pub enum Answer {
-    /// Or why a Parquet file could not be read.
-    Batches(Result<Vec<RecordBatch>, String>),
+    /// Per table asked, in order: its batches, or why a Parquet file could not be read.
+    Batches(Vec<Result<Vec<RecordBatch>, String>>),
     Rows(usize),
     Tables(Vec<crate::shard::TableStat>),
     TagValues(Vec<Arc<crate::shard::TagIndex>>),
@@ -157,50 +152,67 @@ fn merge_tag_indexes(a: &TagKeys, b: &TagKeys) -> TagKeys {
     )
 }
 
-/// A table's rows on this core: in memory, and in the Parquet files that
-/// meet `min..=max` (read on the executor's blocking thread, only the
-/// fields `columns` names; memory's batches are shared whole, at no cost).
-async fn table_rows(
+/// Each table's rows on this core: in memory, and in the Parquet files
+/// that meet its range (all read in one job on the executor's blocking
+/// thread, only the fields its `columns` names; memory's batches are
+/// shared whole, at no cost).
+async fn tables_rows(
     core: &Core,
-    db: &str,
-    table: &str,
-    min: i64,
-    max: i64,
-    columns: &crate::persist::Columns,
-) -> Result<Vec<RecordBatch>, String> {
-    let (mut batches, files) = {
+    tables: &[crate::query::Needed],
+) -> Vec<Result<Vec<RecordBatch>, String>> {
+    let mut out = Vec::with_capacity(tables.len());
+    let mut reads = Vec::new();
+    {
         let mut shard = core.shard.borrow_mut();
-        (shard.snapshot(db, table), shard.files(db, table, min, max))
-    };
-    if files.is_empty() {
-        return Ok(batches);
+        for (i, t) in tables.iter().enumerate() {
+            out.push(Ok(shard.snapshot(&t.db, &t.table)));
+            let files = shard.files(&t.db, &t.table, t.range.min, t.range.max);
+            if !files.is_empty() {
+                reads.push((i, files, t.columns.clone()));
+            }
+        }
+    }
+    if reads.is_empty() {
+        return out;
     }
     let dir = core.config.data_dir.clone();
-    let columns = columns.clone();
     let read = glommio::executor()
         .spawn_blocking(move || {
-            let mut out = Vec::new();
-            for f in &files {
-                out.extend(crate::persist::read_rows(&dir, f, &columns)?);
-            }
-            Ok::<_, String>(out)
+            let read_all = |files: &[Arc<crate::persist::FileMeta>],
+                            columns: &crate::persist::Columns| {
+                let mut batches = Vec::new();
+                for f in files {
+                    batches.extend(crate::persist::read_rows(&dir, f, columns)?);
+                }
+                Ok::<_, String>(batches)
+            };
+            reads
+                .into_iter()
+                .map(|(i, files, columns)| (i, read_all(&files, &columns)))
+                .collect::<Vec<_>>()
         })
-        .await?;
-    batches.extend(read);
-    Ok(batches)
+        .await;
+    for (i, result) in read {
+        match (result, &mut out[i]) {
+            (Ok(batches), Ok(held)) => held.extend(batches),
+            (Err(e), slot) => *slot = Err(e),
+            (Ok(_), Err(_)) => {}
+        }
+    }
+    out
+}
+
+/// [`tables_rows`] of one table.
+async fn table_rows(core: &Core, table: crate::query::Needed) -> Result<Vec<RecordBatch>, String> {
+    let mut rows = tables_rows(core, std::slice::from_ref(&table)).await;
+    rows.pop().unwrap_or(Ok(Vec::new()))
 }
 
 /// Answers `ask` from this core's own shard; a large scan runs on the
 /// executor's blocking thread (same CPU) so the core keeps taking writes.
 async fn answer(core: &Core, ask: &Ask) -> Answer {
     match ask {
-        Ask::Snapshot {
-            db,
-            table,
-            min,
-            max,
-            columns,
-        } => Answer::Batches(table_rows(core, db, table, *min, *max, columns).await),
+        Ask::Snapshot(tables) => Answer::Batches(tables_rows(core, tables).await),
         Ask::Rows => Answer::Rows(core.shard.borrow().rows()),
         Ask::Tables => Answer::Tables(core.shard.borrow().table_stats()),
         Ask::TagValues { db, table } => {
@@ -208,8 +220,13 @@ async fn answer(core: &Core, ask: &Ask) -> Answer {
         }
         Ask::Partial(plan) => {
             let (min, max) = plan.time_span();
-            let columns = plan.columns();
-            let batches = match table_rows(core, &plan.db, plan.table(), min, max, &columns).await {
+            let table = crate::query::Needed {
+                db: plan.db.clone(),
+                table: plan.table().to_string(),
+                range: crate::query::condition::TimeRange { min, max },
+                columns: plan.columns(),
+            };
+            let batches = match table_rows(core, table).await {
                 Ok(b) => b,
                 Err(e) => return Answer::Partial(crate::query::fast::Partial::failed(e)),
             };
@@ -310,30 +327,32 @@ impl Fanout {
         answers
     }
 
-    /// Every batch of `db`.`table` on every core (Parquet files only where
-    /// they meet `min..=max`, read for `columns`), or why one could not be read.
-    pub async fn snapshot(
+    /// Every batch of each table on every core (Parquet files only where
+    /// they meet its range, read for its columns), or why one could not be
+    /// read; in the order asked.
+    pub async fn snapshots(
         &self,
         core: &Core,
-        db: &str,
-        table: &str,
-        (min, max): (i64, i64),
-        columns: crate::persist::Columns,
-    ) -> Result<Vec<RecordBatch>, String> {
-        let ask = Ask::Snapshot {
-            db: db.to_owned(),
-            table: table.to_owned(),
-            min,
-            max,
-            columns,
-        };
-        let mut out = Vec::new();
-        for answer in self.ask_all(core, ask).await {
-            if let Answer::Batches(b) = answer {
-                out.extend(b?);
+        tables: Vec<crate::query::Needed>,
+    ) -> Vec<Result<Vec<RecordBatch>, String>> {
+        let mut out: Vec<Result<Vec<RecordBatch>, String>> =
+            tables.iter().map(|_| Ok(Vec::new())).collect();
+        if tables.is_empty() {
+            return out;
+        }
+        for answer in self.ask_all(core, Ask::Snapshot(Arc::new(tables))).await {
+            let Answer::Batches(list) = answer else {
+                continue;
+            };
+            for (slot, result) in out.iter_mut().zip(list) {
+                match (result, &mut *slot) {
+                    (Ok(batches), Ok(held)) => held.extend(batches),
+                    (Err(e), Ok(_)) => *slot = Err(e),
+                    _ => {}
+                }
             }
         }
-        Ok(out)
+        out
     }
 
     /// Every tag value of `db`.`table` across cores, per tag key, sorted.
