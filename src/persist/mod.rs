@@ -100,26 +100,21 @@ pub fn save_manifest(data_dir: &Path, core: usize, manifest: &Manifest) -> Resul
     let dir = path.parent().expect("under persist/");
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let bytes = serde_json::to_vec_pretty(manifest).unwrap_or_default();
-    write_synced(&path, |f| std::io::Write::write_all(f, &bytes))
+    write_file(&path, true, |f| std::io::Write::write_all(f, &bytes))
 }
 
-/// Replaces `path` whole and durably (see `files`), naming it in the error.
-fn write_synced(
+/// Replaces `path` whole (see `files`), naming it in the error; `durably`
+/// false leaves the sync to the persist, which syncs once for all its files.
+fn write_file(
     path: &Path,
+    durably: bool,
     fill: impl FnOnce(&mut File) -> std::io::Result<()>,
 ) -> Result<(), String> {
-    crate::files::replace_with(path, 0o644, fill)
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))
-}
-
-/// Writes a Parquet file whole under its name, not yet durably: the
-/// persist syncs the filesystem once before it lists its files.
-fn write_unsynced(
-    path: &Path,
-    fill: impl FnOnce(&mut File) -> std::io::Result<()>,
-) -> Result<(), String> {
-    crate::files::replace_with_unsynced(path, 0o644, fill)
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+    match durably {
+        true => crate::files::replace_with(path, 0o644, fill),
+        false => crate::files::replace_with_unsynced(path, 0o644, fill),
+    }
+    .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 /// A database or table name as one safe path component.
@@ -554,7 +549,7 @@ fn write_part(
                 ),
             ]))
             .build();
-        write_unsynced(&path, |f| {
+        write_file(&path, false, |f| {
             let mut w = ArrowWriter::try_new(f, schema.clone(), Some(props))
                 .map_err(std::io::Error::other)?;
             // Gathered a slice at a time: each slice's arrays stay small
