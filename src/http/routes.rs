@@ -586,9 +586,10 @@ async fn query(conn: &mut Conn, head: &Head) -> Result<Response, ApiError> {
             }
         }
     }
-    for (d, t) in query::tag_indexes_needed(&statements, db, &catalog) {
-        let values = core.fanout().tag_values(&core, &d, &t).await;
-        store.insert_tag_values(&d, &t, values);
+    let indexes = query::tag_indexes_needed(&statements, db, &catalog);
+    let values = core.fanout().tag_values(&core, &indexes).await;
+    for ((d, t), values) in indexes.iter().zip(values) {
+        store.insert_tag_values(d, t, values);
     }
     let epoch = Epoch::parse(params.get("epoch"));
     let chunk_size = (params.get("chunked") == Some("true")).then(|| {

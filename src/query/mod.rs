@@ -139,13 +139,12 @@ pub fn tables_needed(
 ) -> Vec<Needed> {
     type Wants = (String, String, TimeRange, Option<Vec<String>>);
     let mut out: Vec<Wants> = Vec::new();
-    let all_of = |db: &str, names: &Option<Vec<String>>, out: &mut Vec<Wants>| {
-        if let Some(d) = catalog.database(db) {
-            for t in d.tables.keys() {
-                out.push((db.to_string(), t.to_string(), TimeRange::ALL, names.clone()));
+    let all_of =
+        |db: &str, sources: &[Source], names: &Option<Vec<String>>, out: &mut Vec<Wants>| {
+            for t in show_tables(catalog, db, sources) {
+                out.push((db.to_string(), t, TimeRange::ALL, names.clone()));
             }
-        }
-    };
+        };
     fn from_select(
         s: &Select,
         db: Option<&str>,
@@ -206,7 +205,7 @@ pub fn tables_needed(
                     });
                 }
                 if let Some(d) = filter.database.as_deref().or(db) {
-                    all_of(d, &Some(names), &mut out);
+                    all_of(d, &filter.sources, &Some(names), &mut out);
                 }
             }
             _ => {}
@@ -243,6 +242,25 @@ pub fn tables_needed(
         .collect()
 }
 
+/// The tables of `db` a SHOW's FROM names (all of them without one).
+fn show_tables(catalog: &crate::catalog::Snapshot, db: &str, sources: &[Source]) -> Vec<String> {
+    let Some(database) = catalog.database(db) else {
+        return Vec::new();
+    };
+    database
+        .tables
+        .keys()
+        .filter(|t| {
+            sources.is_empty()
+                || sources.iter().any(|s| match s {
+                    Source::Measurement(m) => show::matches_measurement(m, t),
+                    Source::Subquery(_) => false,
+                })
+        })
+        .map(|t| t.to_string())
+        .collect()
+}
+
 /// Tables whose tag index a SHOW TAG VALUES without a condition reads.
 pub fn tag_indexes_needed(
     statements: &[Statement],
@@ -256,10 +274,8 @@ pub fn tag_indexes_needed(
                 continue;
             }
             if let Some(d) = filter.database.as_deref().or(db) {
-                if let Some(database) = catalog.database(d) {
-                    for t in database.tables.keys() {
-                        out.push((d.to_string(), t.to_string()));
-                    }
+                for t in show_tables(catalog, d, &filter.sources) {
+                    out.push((d.to_string(), t));
                 }
             }
         }

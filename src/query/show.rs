@@ -117,7 +117,7 @@ fn tables_of(store: &Store, db: &str, sources: &[Source]) -> Vec<String> {
     out
 }
 
-fn matches_measurement(m: &MeasurementRef, table: &str) -> bool {
+pub(crate) fn matches_measurement(m: &MeasurementRef, table: &str) -> bool {
     match (&m.name, &m.regex) {
         (Some(name), _) => name == table,
         (None, Some(re)) => re.regex.is_match(table),

@@ -24,8 +24,8 @@ pub enum Ask {
     Rows,
     /// What the core holds of each table.
     Tables,
-    /// Every tag value of one table, per tag key.
-    TagValues { db: String, table: String },
+    /// Every tag value of each (database, table), per tag key.
+    TagValues(Arc<Vec<(String, String)>>),
     /// A columnar aggregate over this core's batches of the plan's table.
     Partial(Arc<crate::query::fast::Plan>),
 }
@@ -36,7 +36,8 @@ pub enum Answer {
     Batches(Vec<Result<Vec<RecordBatch>, String>>),
     Rows(usize),
     Tables(Vec<crate::shard::TableStat>),
-    TagValues(Vec<Arc<crate::shard::TagIndex>>),
+    /// Per table asked, in order: this core's parts of its tag index.
+    TagValues(Vec<Vec<Arc<crate::shard::TagIndex>>>),
     Partial(crate::query::fast::Partial),
 }
 
@@ -143,6 +144,22 @@ fn merge_sorted<T: Clone, K: Ord>(
     out
 }
 
+/// One table's tag index from the parts the cores hold.
+fn merge_parts(mut parts: Vec<Arc<crate::shard::TagIndex>>) -> Arc<crate::shard::TagIndex> {
+    match parts.len() {
+        0 => Arc::new(crate::shard::TagIndex::default()),
+        // One core holds the table: its (cached) answer as is.
+        1 => parts.pop().expect("one part"),
+        _ => {
+            let mut merged = parts[0].keys.clone();
+            for part in &parts[1..] {
+                merged = merge_tag_indexes(&merged, &part.keys);
+            }
+            Arc::new(crate::shard::TagIndex::new(merged))
+        }
+    }
+}
+
 fn merge_tag_indexes(a: &TagKeys, b: &TagKeys) -> TagKeys {
     merge_sorted(
         a,
@@ -215,8 +232,9 @@ async fn answer(core: &Core, ask: &Ask) -> Answer {
         Ask::Snapshot(tables) => Answer::Batches(tables_rows(core, tables).await),
         Ask::Rows => Answer::Rows(core.shard.borrow().rows()),
         Ask::Tables => Answer::Tables(core.shard.borrow().table_stats()),
-        Ask::TagValues { db, table } => {
-            Answer::TagValues(core.shard.borrow_mut().tag_values(db, table))
+        Ask::TagValues(tables) => {
+            let mut shard = core.shard.borrow_mut();
+            Answer::TagValues(tables.iter().map(|(d, t)| shard.tag_values(d, t)).collect())
         }
         Ask::Partial(plan) => {
             let (min, max) = plan.time_span();
@@ -355,55 +373,53 @@ impl Fanout {
         out
     }
 
-    /// Every tag value of `db`.`table` across cores, per tag key, sorted.
+    /// Every tag value of each (database, table) across cores, per tag
+    /// key, sorted; in the order asked, the tables no cached answer covers
+    /// asked in one round trip.
     pub async fn tag_values(
         &self,
         core: &Core,
-        db: &str,
-        table: &str,
-    ) -> Arc<crate::shard::TagIndex> {
-        let key = (db.to_owned(), table.to_owned());
+        tables: &[(String, String)],
+    ) -> Vec<Arc<crate::shard::TagIndex>> {
         let writes = core.writes_begun();
-        if let Some((at, index)) = self.tag_cache.borrow().get(&key) {
-            if *at == writes {
-                return index.clone();
-            }
-        }
-        let index = self.ask_tag_values(core, db, table).await;
-        self.tag_cache
-            .borrow_mut()
-            .insert(key, (writes, index.clone()));
-        index
-    }
-
-    async fn ask_tag_values(
-        &self,
-        core: &Core,
-        db: &str,
-        table: &str,
-    ) -> Arc<crate::shard::TagIndex> {
-        let ask = Ask::TagValues {
-            db: db.to_owned(),
-            table: table.to_owned(),
+        let mut out: Vec<Option<Arc<crate::shard::TagIndex>>> = {
+            let cache = self.tag_cache.borrow();
+            tables
+                .iter()
+                .map(|key| match cache.get(key) {
+                    Some((at, index)) if *at == writes => Some(index.clone()),
+                    _ => None,
+                })
+                .collect()
         };
-        let mut parts: Vec<Arc<crate::shard::TagIndex>> = Vec::new();
-        for answer in self.ask_all(core, ask).await {
-            if let Answer::TagValues(list) = answer {
-                parts.extend(list.into_iter().filter(|p| !p.is_empty()));
-            }
-        }
-        match parts.len() {
-            0 => Arc::new(crate::shard::TagIndex::default()),
-            // One core holds the table: its (cached) answer as is.
-            1 => parts.pop().expect("one part"),
-            _ => {
-                let mut merged = parts[0].keys.clone();
-                for part in &parts[1..] {
-                    merged = merge_tag_indexes(&merged, &part.keys);
+        let missing: Vec<(String, String)> = tables
+            .iter()
+            .zip(&out)
+            .filter(|(_, cached)| cached.is_none())
+            .map(|(key, _)| key.clone())
+            .collect();
+        if !missing.is_empty() {
+            let mut parts: Vec<Vec<Arc<crate::shard::TagIndex>>> = vec![Vec::new(); missing.len()];
+            for answer in self
+                .ask_all(core, Ask::TagValues(Arc::new(missing.clone())))
+                .await
+            {
+                if let Answer::TagValues(lists) = answer {
+                    for (table_parts, list) in parts.iter_mut().zip(lists) {
+                        table_parts.extend(list.into_iter().filter(|p| !p.is_empty()));
+                    }
                 }
-                Arc::new(crate::shard::TagIndex::new(merged))
+            }
+            let mut merged = missing.into_iter().zip(parts.into_iter().map(merge_parts));
+            let mut cache = self.tag_cache.borrow_mut();
+            for slot in out.iter_mut().filter(|s| s.is_none()) {
+                if let Some((key, index)) = merged.next() {
+                    cache.insert(key, (writes, index.clone()));
+                    *slot = Some(index);
+                }
             }
         }
+        out.into_iter().map(Option::unwrap_or_default).collect()
     }
 
     /// Every core's share of a columnar aggregate.
