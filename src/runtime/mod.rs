@@ -303,8 +303,12 @@ fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, String> {
             ));
         }
         _ => {
+            // A filesystem without locks (some network ones) still serves.
             let e = std::io::Error::last_os_error();
-            return Err(format!("cannot lock {}: {e}", path.display()));
+            log::warn!(
+                "cannot lock {} ({e}): nothing stops a second server on this data directory",
+                path.display()
+            );
         }
     }
     let written = file
