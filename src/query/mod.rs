@@ -95,6 +95,15 @@ pub struct Needed {
     pub columns: crate::persist::Columns,
 }
 
+/// Every name `condition` refers to (tags or fields), appended to `out`.
+pub(crate) fn names_in(condition: &Expr, out: &mut Vec<String>) {
+    condition.walk(&mut |e| {
+        if let Expr::VarRef { name, .. } = e {
+            out.push(name.clone());
+        }
+    });
+}
+
 /// Every name a SELECT may read from its tables (fields and tags anywhere
 /// in it, its subqueries' too); `None` when a wildcard or a regex picks
 /// fields by what a table holds.
@@ -109,11 +118,7 @@ pub fn names_read(select: &Select) -> Option<Vec<String>> {
         });
     }
     if let Some(c) = &select.condition {
-        c.walk(&mut |e| {
-            if let Expr::VarRef { name, .. } = e {
-                names.push(name.clone());
-            }
-        });
+        names_in(c, &mut names);
     }
     for d in &select.dimensions {
         if let influxql::Dimension::Tag(name) = d {
@@ -198,11 +203,7 @@ pub fn tables_needed(
                 // Series are their tags: only the fields the condition names are read.
                 let mut names = Vec::new();
                 if let Some(c) = &filter.condition {
-                    c.walk(&mut |e| {
-                        if let Expr::VarRef { name, .. } = e {
-                            names.push(name.clone());
-                        }
-                    });
+                    names_in(c, &mut names);
                 }
                 if let Some(d) = filter.database.as_deref().or(db) {
                     all_of(d, &filter.sources, &Some(names), &mut out);
@@ -250,13 +251,7 @@ fn show_tables(catalog: &crate::catalog::Snapshot, db: &str, sources: &[Source])
     database
         .tables
         .keys()
-        .filter(|t| {
-            sources.is_empty()
-                || sources.iter().any(|s| match s {
-                    Source::Measurement(m) => show::matches_measurement(m, t),
-                    Source::Subquery(_) => false,
-                })
-        })
+        .filter(|t| sources.is_empty() || show::in_sources(sources, t))
         .map(|t| t.to_string())
         .collect()
 }

@@ -104,20 +104,20 @@ fn tables_of(store: &Store, db: &str, sources: &[Source]) -> Vec<String> {
     if sources.is_empty() {
         return all;
     }
-    let mut out: Vec<String> = all
-        .into_iter()
-        .filter(|t| {
-            sources.iter().any(|s| match s {
-                Source::Measurement(m) => matches_measurement(m, t),
-                Source::Subquery(_) => false,
-            })
-        })
-        .collect();
+    let mut out: Vec<String> = all.into_iter().filter(|t| in_sources(sources, t)).collect();
     out.dedup();
     out
 }
 
-pub(crate) fn matches_measurement(m: &MeasurementRef, table: &str) -> bool {
+/// Whether a SHOW's FROM names `table`.
+pub(crate) fn in_sources(sources: &[Source], table: &str) -> bool {
+    sources.iter().any(|s| match s {
+        Source::Measurement(m) => matches_measurement(m, table),
+        Source::Subquery(_) => false,
+    })
+}
+
+fn matches_measurement(m: &MeasurementRef, table: &str) -> bool {
     match (&m.name, &m.regex) {
         (Some(name), _) => name == table,
         (None, Some(re)) => re.regex.is_match(table),
@@ -139,11 +139,7 @@ fn load_series(
     // Only the fields the condition names are read.
     let mut names = Vec::new();
     if let Some(c) = condition {
-        c.walk(&mut |e| {
-            if let Expr::VarRef { name, .. } = e {
-                names.push(name.clone());
-            }
-        });
+        super::names_in(c, &mut names);
     }
     table::load(
         table_name,

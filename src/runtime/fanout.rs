@@ -210,13 +210,18 @@ async fn tables_rows(
         })
         .await;
     for (i, result) in read {
-        match (result, &mut out[i]) {
-            (Ok(batches), Ok(held)) => held.extend(batches),
-            (Err(e), slot) => *slot = Err(e),
-            (Ok(_), Err(_)) => {}
-        }
+        absorb(&mut out[i], result);
     }
     out
+}
+
+/// Adds `more` of a table's rows to what `held` has; the first error stays.
+fn absorb(held: &mut Result<Vec<RecordBatch>, String>, more: Result<Vec<RecordBatch>, String>) {
+    match (more, &mut *held) {
+        (Ok(batches), Ok(rows)) => rows.extend(batches),
+        (Err(e), Ok(_)) => *held = Err(e),
+        (_, Err(_)) => {}
+    }
 }
 
 /// [`tables_rows`] of one table.
@@ -362,12 +367,8 @@ impl Fanout {
             let Answer::Batches(list) = answer else {
                 continue;
             };
-            for (slot, result) in out.iter_mut().zip(list) {
-                match (result, &mut *slot) {
-                    (Ok(batches), Ok(held)) => held.extend(batches),
-                    (Err(e), Ok(_)) => *slot = Err(e),
-                    _ => {}
-                }
+            for (held, result) in out.iter_mut().zip(list) {
+                absorb(held, result);
             }
         }
         out

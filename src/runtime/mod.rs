@@ -276,6 +276,7 @@ pub const LOCK_FILE: &str = "hydrant.lock";
 /// its persist, would delete that one's new files as leftovers.
 fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, String> {
     use std::io::{Read, Seek, Write};
+    use std::os::fd::AsRawFd;
     let path = dir.join(LOCK_FILE);
     let mut file = std::fs::OpenOptions::new()
         .read(true)
@@ -284,13 +285,15 @@ fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, String> {
         .truncate(false)
         .open(&path)
         .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-    use std::os::fd::AsRawFd;
     // SAFETY: flock on the fd of `file`, which is open here; the lock goes
     // with the file (or the process).
-    let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    let locked = match unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } {
+        0 => Ok(()),
+        _ => Err(std::io::Error::last_os_error()),
+    };
     match locked {
-        0 => {}
-        _ if std::io::Error::last_os_error().kind() == std::io::ErrorKind::WouldBlock => {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
             let mut pid = String::new();
             let _ = file.read_to_string(&mut pid);
             let holder = match pid.trim() {
@@ -302,9 +305,8 @@ fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, String> {
                 dir.display()
             ));
         }
-        _ => {
+        Err(e) => {
             // A filesystem without locks (some network ones) still serves.
-            let e = std::io::Error::last_os_error();
             log::warn!(
                 "cannot lock {} ({e}): nothing stops a second server on this data directory",
                 path.display()

@@ -655,10 +655,9 @@ impl Shard {
     }
 
     pub fn snapshot(&mut self, db: &str, table: &str) -> Vec<RecordBatch> {
-        match self.find(db, table) {
-            Some(i) => self.tables[i].1.snapshot(),
-            None => Vec::new(),
-        }
+        self.find(db, table)
+            .map(|i| self.tables[i].1.snapshot())
+            .unwrap_or_default()
     }
 
     pub fn rows(&self) -> usize {
@@ -767,10 +766,9 @@ impl Shard {
         min: i64,
         max: i64,
     ) -> Vec<Arc<crate::persist::FileMeta>> {
-        match self.find(db, table) {
-            Some(i) => self.tables[i].1.files_in(min, max),
-            None => Vec::new(),
-        }
+        self.find(db, table)
+            .map(|i| self.tables[i].1.files_in(min, max))
+            .unwrap_or_default()
     }
 
     /// Every Parquet file on this core.
@@ -782,10 +780,9 @@ impl Shard {
     }
 
     pub fn tag_values(&mut self, db: &str, table: &str) -> Vec<Arc<TagIndex>> {
-        match self.find(db, table) {
-            Some(i) => vec![self.tables[i].1.tag_values()],
-            None => Vec::new(),
-        }
+        self.find(db, table)
+            .map(|i| vec![self.tables[i].1.tag_values()])
+            .unwrap_or_default()
     }
 }
 
