@@ -149,9 +149,16 @@ const FAILURES_KEPT: usize = 1024;
 /// Pending bytes that start a flush at once in every mode, so the periodic
 /// modes never build one huge flush (latency spikes, memory).
 const FLUSH_BYTES: usize = 4 << 20;
-/// Bytes copied into one DMA buffer and written at a time: the executor
-/// serves requests between pieces instead of copying a whole flush at once.
+/// Bytes copied into one DMA buffer. A flush's pieces are written
+/// concurrently, so a flush costs one io_uring round trip (plus the
+/// fdatasync) however many pieces it has: the executor only looks at the
+/// ring between requests, and one round trip per piece let a busy core's
+/// pending bytes outgrow its flushes.
 const PIECE: usize = 1 << 20;
+/// Under `--wal-sync none`, a write that finds more pending than this waits
+/// for the flush, as under `always`: the bound on what a crash can lose and
+/// on the memory pending bytes take when the disk falls behind.
+const NONE_BACKLOG: usize = 64 << 20;
 
 impl Wal {
     /// A WAL for `core` that writes segments into `dir`, numbered from `first_segment`.
@@ -223,7 +230,7 @@ impl Wal {
 
     /// Waits until flush `batch` is done, as the sync mode asks.
     pub async fn commit(&self, batch: u64) -> Result<(), Failure> {
-        if self.mode == SyncMode::None {
+        if self.mode == SyncMode::None && self.pending.borrow().len() < NONE_BACKLOG {
             return Ok(());
         }
         std::future::poll_fn(|cx| {
@@ -413,18 +420,23 @@ impl Wal {
         }
         let s = segment.as_mut().expect("opened above");
         let align = s.file.alignment().max(4096) as usize;
-        let mut at = s.pos;
+        let start = s.pos;
+        let file = &s.file;
+        let mut writes = Vec::with_capacity(data.len().div_ceil(PIECE));
+        let mut at = start;
         for piece in data.chunks(PIECE) {
             let padded = piece.len().div_ceil(align) * align;
-            let mut buf = s.file.alloc_dma_buffer(padded);
+            let mut buf = file.alloc_dma_buffer(padded);
             let bytes = buf.as_bytes_mut();
             bytes[..piece.len()].copy_from_slice(piece);
             bytes[piece.len()..].fill(0);
-            let written = s
-                .file
-                .write_at(buf, at)
-                .await
-                .map_err(|e| Failure::from_io("write", &s.path, e))?;
+            writes.push(Box::pin(
+                async move { (file.write_at(buf, at).await, padded) },
+            ));
+            at += padded as u64;
+        }
+        for (written, padded) in join_all(writes).await {
+            let written = written.map_err(|e| Failure::from_io("write", &s.path, e))?;
             if written != padded {
                 return Err(Failure {
                     storage_full: true,
@@ -434,7 +446,6 @@ impl Wal {
                     ),
                 });
             }
-            at += padded as u64;
         }
         s.file
             .fdatasync()
@@ -446,9 +457,67 @@ impl Wal {
     }
 }
 
+/// Polls every future until all are done; their results in order.
+async fn join_all<F: std::future::Future + Unpin>(mut futures: Vec<F>) -> Vec<F::Output> {
+    let mut results: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (future, result) in futures.iter_mut().zip(results.iter_mut()) {
+            if result.is_none() {
+                match std::pin::Pin::new(future).poll(cx) {
+                    Poll::Ready(out) => *result = Some(out),
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        match pending {
+            true => Poll::Pending,
+            false => Poll::Ready(()),
+        }
+    })
+    .await;
+    results
+        .into_iter()
+        .map(|r| r.expect("every future finished"))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A future that is pending `polls` times (waking itself) before `value`.
+    struct After {
+        polls: usize,
+        value: usize,
+    }
+
+    impl std::future::Future for After {
+        type Output = usize;
+        fn poll(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> Poll<usize> {
+            if self.polls == 0 {
+                return Poll::Ready(self.value);
+            }
+            self.polls -= 1;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+
+    #[test]
+    fn join_all_gives_results_in_order_whatever_order_they_finish_in() {
+        let futures = [3, 0, 5, 1]
+            .into_iter()
+            .enumerate()
+            .map(|(value, polls)| After { polls, value })
+            .collect();
+        let results = futures_lite::future::block_on(join_all(futures));
+        assert_eq!(results, vec![0, 1, 2, 3]);
+        assert!(futures_lite::future::block_on(join_all(Vec::<After>::new())).is_empty());
+    }
 
     #[test]
     fn sync_modes_parse() {
