@@ -128,6 +128,9 @@ pub struct CoreMetrics {
     pub wal_flushes: Counter,
     pub wal_bytes: Counter,
     pub wal_entries: Counter,
+    /// Gauge: WAL bytes appended and not yet written and synced (what a
+    /// crash would lose under `--wal-sync none`).
+    pub wal_pending_bytes: Counter,
     pub persisted_files: Counter,
     pub persisted_rows: Counter,
     pub connections_accepted: Counter,
@@ -360,7 +363,7 @@ impl Metrics {
             );
         }
 
-        let counters: [(&str, &str, &str, Pick); 15] = [
+        let counters: [(&str, &str, &str, Pick); 16] = [
             (
                 "hydrant_lines_accepted_total",
                 "counter",
@@ -402,6 +405,12 @@ impl Metrics {
                 "counter",
                 "WAL entries (one per write request that stored points).",
                 |c| &c.wal_entries,
+            ),
+            (
+                "hydrant_wal_pending_bytes",
+                "gauge",
+                "WAL bytes appended but not yet written and synced (what a crash would lose under --wal-sync none).",
+                |c| &c.wal_pending_bytes,
             ),
             (
                 "hydrant_persisted_files_total",

@@ -136,6 +136,8 @@ pub struct Wal {
     stopping: Cell<bool>,
     /// The highest write sequence in the pending bytes.
     pending_max_seq: Cell<u64>,
+    /// Bytes of the flush being written (or of a failed one, to retry).
+    in_flight: Cell<usize>,
     /// Start a new segment at the next flush (a persist asked).
     rotate: Cell<bool>,
     /// Segments no longer written, with their highest sequence: deleted
@@ -149,12 +151,6 @@ const FAILURES_KEPT: usize = 1024;
 /// Pending bytes that start a flush at once in every mode, so the periodic
 /// modes never build one huge flush (latency spikes, memory).
 const FLUSH_BYTES: usize = 4 << 20;
-/// Bytes copied into one DMA buffer. A flush's pieces are written
-/// concurrently, so a flush costs one io_uring round trip (plus the
-/// fdatasync) however many pieces it has: the executor only looks at the
-/// ring between requests, and one round trip per piece let a busy core's
-/// pending bytes outgrow its flushes.
-const PIECE: usize = 1 << 20;
 /// Under `--wal-sync none`, a write that finds more pending than this waits
 /// for the flush, as under `always`: the bound on what a crash can lose and
 /// on the memory pending bytes take when the disk falls behind.
@@ -187,6 +183,7 @@ impl Wal {
             next_segment: Cell::new(first_segment),
             stopping: Cell::new(false),
             pending_max_seq: Cell::new(0),
+            in_flight: Cell::new(0),
             rotate: Cell::new(false),
             closed: RefCell::new(recovered),
             metrics,
@@ -218,6 +215,7 @@ impl Wal {
     /// Notes that the entry of write `seq` was appended; returns the flush to wait for.
     pub fn enqueued(&self, seq: u64) -> u64 {
         self.stats().wal_entries.add(1);
+        self.count_unsynced();
         self.pending_max_seq
             .set(self.pending_max_seq.get().max(seq));
         if self.mode == SyncMode::Always || self.pending.borrow().len() >= FLUSH_BYTES {
@@ -335,6 +333,7 @@ impl Wal {
             }
             let batch = self.filling.get();
             self.filling.set(batch + 1);
+            self.in_flight.set(spare.len());
             let result = self.write(&mut segment, &spare, max_seq).await;
             let failed = result.is_err();
             match result {
@@ -360,6 +359,8 @@ impl Wal {
                     retry_max_seq = max_seq;
                 }
             }
+            self.in_flight.set(retry.len());
+            self.count_unsynced();
             self.finish(batch);
             // Stopping with a failing disk: nothing in these bytes was acknowledged.
             if stopping && failed {
@@ -369,6 +370,12 @@ impl Wal {
         if let Some(s) = segment {
             let _ = s.file.close().await;
         }
+    }
+
+    /// Refreshes the gauge of bytes not yet durable.
+    fn count_unsynced(&self) {
+        let bytes = self.pending.borrow().len() + self.in_flight.get();
+        self.stats().wal_pending_bytes.set(bytes as u64);
     }
 
     fn finish(&self, batch: u64) {
@@ -420,104 +427,43 @@ impl Wal {
         }
         let s = segment.as_mut().expect("opened above");
         let align = s.file.alignment().max(4096) as usize;
-        let start = s.pos;
-        let file = &s.file;
-        let mut writes = Vec::with_capacity(data.len().div_ceil(PIECE));
-        let mut at = start;
-        for piece in data.chunks(PIECE) {
-            let padded = piece.len().div_ceil(align) * align;
-            let mut buf = file.alloc_dma_buffer(padded);
-            let bytes = buf.as_bytes_mut();
-            bytes[..piece.len()].copy_from_slice(piece);
-            bytes[piece.len()..].fill(0);
-            writes.push(Box::pin(
-                async move { (file.write_at(buf, at).await, padded) },
-            ));
-            at += padded as u64;
-        }
-        for (written, padded) in join_all(writes).await {
-            let written = written.map_err(|e| Failure::from_io("write", &s.path, e))?;
-            if written != padded {
-                return Err(Failure {
-                    storage_full: true,
-                    message: format!(
-                        "write not stored durably: short write to WAL segment {} ({written} of {padded} bytes)",
-                        s.path.display()
-                    ),
-                });
-            }
+        // One write for the whole flush: one io_uring round trip however
+        // big it is (the executor only reaps completions between tasks, and
+        // a round trip per 1 MiB piece let a busy core's pending bytes
+        // outgrow its flushes), and a crash can only cut it short, never
+        // leave a hole before bytes that made it.
+        let padded = data.len().div_ceil(align) * align;
+        let mut buf = s.file.alloc_dma_buffer(padded);
+        let bytes = buf.as_bytes_mut();
+        bytes[..data.len()].copy_from_slice(data);
+        bytes[data.len()..].fill(0);
+        let written = s
+            .file
+            .write_at(buf, s.pos)
+            .await
+            .map_err(|e| Failure::from_io("write", &s.path, e))?;
+        if written != padded {
+            return Err(Failure {
+                storage_full: true,
+                message: format!(
+                    "write not stored durably: short write to WAL segment {} ({written} of {padded} bytes)",
+                    s.path.display()
+                ),
+            });
         }
         s.file
             .fdatasync()
             .await
             .map_err(|e| Failure::from_io("sync", &s.path, e))?;
-        s.pos = at;
+        s.pos += padded as u64;
         s.max_seq = s.max_seq.max(max_seq);
         Ok(())
     }
 }
 
-/// Polls every future until all are done; their results in order.
-async fn join_all<F: std::future::Future + Unpin>(mut futures: Vec<F>) -> Vec<F::Output> {
-    let mut results: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (future, result) in futures.iter_mut().zip(results.iter_mut()) {
-            if result.is_none() {
-                match std::pin::Pin::new(future).poll(cx) {
-                    Poll::Ready(out) => *result = Some(out),
-                    Poll::Pending => pending = true,
-                }
-            }
-        }
-        match pending {
-            true => Poll::Pending,
-            false => Poll::Ready(()),
-        }
-    })
-    .await;
-    results
-        .into_iter()
-        .map(|r| r.expect("every future finished"))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A future that is pending `polls` times (waking itself) before `value`.
-    struct After {
-        polls: usize,
-        value: usize,
-    }
-
-    impl std::future::Future for After {
-        type Output = usize;
-        fn poll(
-            mut self: std::pin::Pin<&mut Self>,
-            cx: &mut std::task::Context<'_>,
-        ) -> Poll<usize> {
-            if self.polls == 0 {
-                return Poll::Ready(self.value);
-            }
-            self.polls -= 1;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-    }
-
-    #[test]
-    fn join_all_gives_results_in_order_whatever_order_they_finish_in() {
-        let futures = [3, 0, 5, 1]
-            .into_iter()
-            .enumerate()
-            .map(|(value, polls)| After { polls, value })
-            .collect();
-        let results = futures_lite::future::block_on(join_all(futures));
-        assert_eq!(results, vec![0, 1, 2, 3]);
-        assert!(futures_lite::future::block_on(join_all(Vec::<After>::new())).is_empty());
-    }
 
     #[test]
     fn sync_modes_parse() {

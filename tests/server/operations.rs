@@ -155,6 +155,35 @@ fn hydrant_load_prepared_gzip_bodies_report_their_size_before_compression() {
 }
 
 #[test]
+fn wal_pending_bytes_show_what_is_not_yet_durable() {
+    const PENDING: &str = "hydrant_wal_pending_bytes{core=\"all\"}";
+    // Under `always` a write is answered after its flush: nothing is left.
+    let server = Server::start(&[]);
+    server.write("db", b"m v=1 1\n");
+    assert_eq!(metric(&scrape(&server), PENDING), 0.0);
+    drop(server);
+    // Under `none` the entry waits for the periodic flush (every second);
+    // a few tries, in case one write lands just before that flush.
+    let server = Server::start(&["--wal-sync", "none"]);
+    let seen = (0..5).any(|i| {
+        server.write("db", format!("m v={i} {i}\n").as_bytes());
+        metric(&scrape(&server), PENDING) > 0.0
+    });
+    assert!(
+        seen,
+        "no pending WAL bytes after writes under --wal-sync none"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while metric(&scrape(&server), PENDING) > 0.0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the periodic flush did not write the pending bytes"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
 fn metrics_read_by_prometheus_client_parser() {
     let python = std::env::var("HYDRANT_TEST_PYTHON").expect(
         "HYDRANT_TEST_PYTHON must name a python with prometheus_client (tools/test installs one)",
@@ -222,6 +251,7 @@ print(json.dumps(out))
         ("hydrant_write_body_bytes", "counter"),
         ("hydrant_wal_flushes", "counter"),
         ("hydrant_wal_bytes", "counter"),
+        ("hydrant_wal_pending_bytes", "gauge"),
         ("hydrant_persisted_files", "counter"),
         ("hydrant_shard_rows", "gauge"),
         ("hydrant_shard_bytes", "gauge"),
