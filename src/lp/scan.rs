@@ -147,7 +147,15 @@ impl Kernel {
 /// Finds structural bytes moving forward through a body: by position
 /// (`next_at_or_after`), or as a walk that takes each in turn (`begin`, then
 /// `pop`), which spares the plain lines the position arithmetic.
-pub trait Cursor {
+///
+/// # Safety
+/// The parser slices tokens between the positions a walk yields without
+/// bounds checks, so an implementation must keep this contract: every
+/// position returned is at most the body's length; `pop` returns a position
+/// at or after the one the walk last began or sought at, and after the one
+/// the previous `pop` returned unless that was the body's length (which it
+/// then returns again).
+pub unsafe trait Cursor {
     /// Position of the first structural byte at or after `pos`, or the body's length.
     fn next_at_or_after(&mut self, pos: usize) -> usize;
     /// Starts a walk at `pos`, the place [`Cursor::rewind`] goes back to.
@@ -191,7 +199,9 @@ impl<'a> MemchrCursor<'a> {
     }
 }
 
-impl Cursor for MemchrCursor<'_> {
+// SAFETY: `pop` searches from `walk`, one past its last answer, and
+// every search answers inside the body or its length.
+unsafe impl Cursor for MemchrCursor<'_> {
     #[inline]
     fn next_at_or_after(&mut self, pos: usize) -> usize {
         if pos >= self.buf.len() {
@@ -290,7 +300,10 @@ impl<'a> Structurals<'a> {
     }
 }
 
-impl Cursor for Structurals<'_> {
+// SAFETY: `pop` takes set bits of the current block in increasing order
+// (clearing each), then moves to later blocks only; tail bits past the body
+// are cleared on load; `seek` and `begin` clear the bits before their position.
+unsafe impl Cursor for Structurals<'_> {
     #[inline]
     fn next_at_or_after(&mut self, mut pos: usize) -> usize {
         loop {
