@@ -582,11 +582,9 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
 
     #[inline(always)]
     fn str(&self, from: usize, to: usize) -> &'a str {
-        debug_assert!(self.text.is_char_boundary(from) && self.text.is_char_boundary(to));
         assert!(from <= to && to <= self.text.len());
-        // SAFETY: `text` is valid UTF-8 and token bounds are ASCII delimiters
-        // or the body's ends, so both are char boundaries.
-        unsafe { self.text.get_unchecked(from..to) }
+        // SAFETY: the bounds were just checked.
+        unsafe { self.walk_str(from, to) }
     }
 
     /// [`Self::str`] for the plain-line walk, unchecked: the bounds checks
@@ -598,7 +596,9 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
     unsafe fn walk_str(&self, from: usize, to: usize) -> &'a str {
         debug_assert!(self.text.is_char_boundary(from) && self.text.is_char_boundary(to));
         debug_assert!(from <= to && to <= self.text.len());
-        // SAFETY: bounds as the caller promised; char boundaries as in `str`.
+        // SAFETY: bounds as the caller promised; `text` is valid UTF-8 and
+        // token bounds are ASCII delimiters or the body's ends, so both are
+        // char boundaries.
         unsafe { self.text.get_unchecked(from..to) }
     }
 
