@@ -154,7 +154,7 @@ trait Values: Copy {
         parser: &mut LineParser<'a, C, Self>,
         start: usize,
         line_no: usize,
-    ) -> Result<(RawPoint<'a>, usize), LineErrorKind> {
+    ) -> Result<usize, LineErrorKind> {
         parser.parse_line_out_of_line(start, line_no)
     }
     /// [`LineParser::parse_plain_line`], out of line in the same way.
@@ -163,7 +163,7 @@ trait Values: Copy {
         parser: &mut LineParser<'a, C, Self>,
         start: usize,
         line_no: usize,
-    ) -> Option<(RawPoint<'a>, usize)> {
+    ) -> Option<usize> {
         parser.parse_plain_line_out_of_line(start, line_no)
     }
     /// The token `text[from..to]` (which holds a backslash) unescaped.
@@ -267,7 +267,7 @@ impl Values for Avx2 {
         parser: &mut LineParser<'a, C, Self>,
         start: usize,
         line_no: usize,
-    ) -> Result<(RawPoint<'a>, usize), LineErrorKind> {
+    ) -> Result<usize, LineErrorKind> {
         // SAFETY: as above.
         unsafe { general_line_avx2(parser, start, line_no) }
     }
@@ -277,7 +277,7 @@ impl Values for Avx2 {
         parser: &mut LineParser<'a, C, Self>,
         start: usize,
         line_no: usize,
-    ) -> Option<(RawPoint<'a>, usize)> {
+    ) -> Option<usize> {
         // SAFETY: as above.
         unsafe { plain_line_avx2(parser, start, line_no) }
     }
@@ -319,7 +319,7 @@ fn general_line_avx2<'a, C: Cursor>(
     parser: &mut LineParser<'a, C, Avx2>,
     start: usize,
     line_no: usize,
-) -> Result<(RawPoint<'a>, usize), LineErrorKind> {
+) -> Result<usize, LineErrorKind> {
     parser.parse_line(start, line_no)
 }
 
@@ -331,7 +331,7 @@ fn plain_line_avx2<'a, C: Cursor>(
     parser: &mut LineParser<'a, C, Avx2>,
     start: usize,
     line_no: usize,
-) -> Option<(RawPoint<'a>, usize)> {
+) -> Option<usize> {
     parser.parse_plain_line(start, line_no)
 }
 
@@ -382,10 +382,11 @@ fn parse_body<'a, C: Cursor, V: Values>(
         time_tag: false,
         time_field: false,
         inner_newlines: 0,
+        points: Vec::with_capacity(body.len() / 64 + 8),
     };
-    let mut raw = Vec::with_capacity(body.len() / 64 + 8);
     let mut errors = ArenaVec::new_in(arena);
-    parser.run(&mut raw, &mut errors);
+    parser.run(&mut errors);
+    let raw = parser.points;
     // Every line's tags and fields went straight into two shared vectors; now
     // that they no longer grow, each point can borrow its part.
     let tags = parser.tags.into_bump_slice();
@@ -439,6 +440,8 @@ struct LineParser<'a, C, V> {
     time_field: bool,
     /// Newlines inside the current line (quoted strings, escaped newlines).
     inner_newlines: usize,
+    /// The lines parsed so far.
+    points: Vec<RawPoint<'a>>,
 }
 
 /// A parsed line whose tags and fields sit in the parser's shared vectors.
@@ -461,7 +464,7 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
     // line loop with AVX2; the walk and the general parser are called out of
     // line through `Values`, each built for the same features.
     #[inline(always)]
-    fn run(&mut self, points: &mut Vec<RawPoint<'a>>, errors: &mut ArenaVec<'a, LineError<'a>>) {
+    fn run(&mut self, errors: &mut ArenaVec<'a, LineError<'a>>) {
         let buf = self.buf;
         let mut pos = 0;
         let mut line_no = 1;
@@ -511,7 +514,8 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
                 }
             };
             let parsed = match parsed {
-                Ok((_, end)) if end - start > self.max_line_length => {
+                Ok(end) if end - start > self.max_line_length => {
+                    self.points.pop();
                     Err(LineErrorKind::LineTooLong {
                         length: end - start,
                         limit: self.max_line_length,
@@ -520,10 +524,7 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
                 other => other,
             };
             let end = match parsed {
-                Ok((point, end)) => {
-                    points.push(point);
-                    end
-                }
+                Ok(end) => end,
                 Err(kind) => {
                     self.drop_line();
                     let end = scan_line_end(buf, pos);
@@ -563,21 +564,18 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
         self.fields.truncate(self.line_fields);
     }
 
-    /// The current line as a point over its tags and fields.
+    /// The current line, parsed, as a point over its tags and fields. The
+    /// walk pushes it itself: handing it back to the line loop through
+    /// memory cost a store-forwarding stall per line.
     #[inline(always)]
-    fn line_point(
-        &self,
-        measurement: &'a str,
-        timestamp: Option<i64>,
-        line_no: usize,
-    ) -> RawPoint<'a> {
-        RawPoint {
+    fn push_point(&mut self, measurement: &'a str, timestamp: Option<i64>, line_no: usize) {
+        self.points.push(RawPoint {
             measurement,
             tags: (self.line_tags as u32, self.tags.len() as u32),
             fields: (self.line_fields as u32, self.fields.len() as u32),
             timestamp,
             line: line_no,
-        }
+        });
     }
 
     #[inline(always)]
@@ -738,7 +736,7 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
     /// which decides alone what a line means, so the two never disagree on
     /// what is accepted.
     #[inline(always)]
-    fn parse_plain_line(&mut self, start: usize, line_no: usize) -> Option<(RawPoint<'a>, usize)> {
+    fn parse_plain_line(&mut self, start: usize, line_no: usize) -> Option<usize> {
         let buf = self.buf;
         self.start_line();
         self.cursor.begin(start);
@@ -864,17 +862,14 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
             timestamp = Some(self.precision.to_nanos(raw).ok()?);
             s = end;
         }
-        Some((self.line_point(measurement, timestamp, line_no), s))
+        self.push_point(measurement, timestamp, line_no);
+        Some(s)
     }
 
     /// The walk as its own function, for the builds without CPU features
     /// of their own (see [`Values::plain_line`]).
     #[inline(never)]
-    fn parse_plain_line_out_of_line(
-        &mut self,
-        start: usize,
-        line_no: usize,
-    ) -> Option<(RawPoint<'a>, usize)> {
+    fn parse_plain_line_out_of_line(&mut self, start: usize, line_no: usize) -> Option<usize> {
         self.parse_plain_line(start, line_no)
     }
 
@@ -884,18 +879,14 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
         &mut self,
         start: usize,
         line_no: usize,
-    ) -> Result<(RawPoint<'a>, usize), LineErrorKind> {
+    ) -> Result<usize, LineErrorKind> {
         self.parse_line(start, line_no)
     }
 
     /// Parses the line at `start`. On success returns the point and the index
     /// of the byte that ends the line.
     #[inline(always)]
-    fn parse_line(
-        &mut self,
-        start: usize,
-        line_no: usize,
-    ) -> Result<(RawPoint<'a>, usize), LineErrorKind> {
+    fn parse_line(&mut self, start: usize, line_no: usize) -> Result<usize, LineErrorKind> {
         let buf = self.buf;
         self.start_line();
 
@@ -959,7 +950,8 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
                 measurement: measurement.to_owned(),
             });
         }
-        Ok((self.line_point(measurement, timestamp, line_no), i))
+        self.push_point(measurement, timestamp, line_no);
+        Ok(i)
     }
 
     /// Parses `key=value[,key=value…]` from `i` (just past the measurement's

@@ -458,6 +458,49 @@ mod tests {
     }
 
     #[test]
+    fn walks_take_every_structural_in_order_across_blocks() {
+        // Bodies over many blocks, at every length around a block's end,
+        // walked with pops and forward seeks, against the scalar scan.
+        for (len, seed) in [(0, 1), (1, 2), (63, 3), (64, 4), (65, 5), (3000, 6)] {
+            let body = soup(len, seed);
+            let oracle = |pos: usize| {
+                body[pos.min(len)..]
+                    .iter()
+                    .position(|&b| is_structural(b))
+                    .map_or(len, |i| pos + i)
+            };
+            for kernel in Kernel::available() {
+                let mut cursor = Structurals::new(&body, kernel);
+                let mut by_memchr = MemchrCursor::new(&body);
+                let mut x = seed;
+                let mut pos = 0;
+                cursor.begin(0);
+                by_memchr.begin(0);
+                while pos <= len {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    if x % 5 == 0 {
+                        // A forward seek, as after a string value.
+                        pos += (x % 200) as usize;
+                        cursor.seek(pos);
+                        by_memchr.seek(pos);
+                    }
+                    let expected = oracle(pos);
+                    assert_eq!(cursor.pop(), expected, "{kernel:?} len {len} at {pos}");
+                    assert_eq!(by_memchr.pop(), expected, "memchr len {len} at {pos}");
+                    pos = expected + 1;
+                }
+                // Past the end, the walk keeps answering the length.
+                assert_eq!(cursor.pop(), len);
+                // Back to the start, as after a line the walk gave up on.
+                cursor.rewind(0);
+                assert_eq!(cursor.pop(), oracle(0));
+            }
+        }
+    }
+
+    #[test]
     fn cursor_can_jump_forward_over_blocks() {
         let mut body = vec![b'x'; 1000];
         body[999] = b',';
