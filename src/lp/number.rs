@@ -976,7 +976,8 @@ mod avx2_tests {
 
     /// Whatever the AVX2 scanners accept, the scalar ones accept with the
     /// same value and end; on random tokens of every shape and length, with
-    /// and without bytes after them.
+    /// and without bytes after them, at the body's start and after up to 47
+    /// bytes of anything.
     #[test]
     fn vector_scanners_agree_with_the_scalar_ones() {
         if !std::is_x86_feature_detected!("avx2") {
@@ -1011,26 +1012,30 @@ mod avx2_tests {
                     token.insert(0, b'-');
                 }
             }
-            let mut buf = token.clone();
+            let start = (x >> 20) as usize % 48;
+            let mut buf: Vec<u8> = (0..start)
+                .map(|k| alphabet[(x as usize >> (k % 8)) % alphabet.len()])
+                .collect();
+            buf.extend_from_slice(&token);
             buf.extend_from_slice(ends[(x >> 36) as usize % ends.len()]);
             if (x >> 33).is_multiple_of(2) {
                 buf.extend_from_slice(b"field=1.5,more=2i 1700000000000000000\n");
             }
             // SAFETY: AVX2 was detected above.
-            if let Some(found) = unsafe { avx2::number(&buf, 0, None) } {
+            if let Some(found) = unsafe { avx2::number(&buf, start, None) } {
                 assert_eq!(
                     Ok(found),
-                    scan_number(&buf, 0),
+                    scan_number(&buf, start),
                     "{:?}",
                     String::from_utf8_lossy(&buf)
                 );
                 numbers += 1;
             }
             // SAFETY: as above.
-            if let Some(found) = unsafe { avx2::timestamp(&buf, 0, None) } {
+            if let Some(found) = unsafe { avx2::timestamp(&buf, start, None) } {
                 assert_eq!(
                     Ok(found),
-                    scan_timestamp(&buf, 0),
+                    scan_timestamp(&buf, start),
                     "{:?}",
                     String::from_utf8_lossy(&buf)
                 );
