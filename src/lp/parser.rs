@@ -728,8 +728,10 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
         }
     }
 
-    /// The line at `start` if it is plain: no escapes outside string values,
-    /// single spaces between its sections, every token where the grammar wants it, and valid. Its
+    /// Parses the line at `start` if it is plain (no escapes outside string
+    /// values, single spaces between its sections, every token where the
+    /// grammar wants it, and valid): pushes its point and returns the index
+    /// of the byte that ends it. Its
     /// structural bytes are taken in turn from the walk, so each costs a
     /// bit scan instead of a search. `None` for anything else (including
     /// every error): the caller then parses the line with [`Self::parse_line`],
@@ -883,8 +885,8 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
         self.parse_line(start, line_no)
     }
 
-    /// Parses the line at `start`. On success returns the point and the index
-    /// of the byte that ends the line.
+    /// Parses the line at `start`. On success pushes its point and returns
+    /// the index of the byte that ends the line.
     #[inline(always)]
     fn parse_line(&mut self, start: usize, line_no: usize) -> Result<usize, LineErrorKind> {
         let buf = self.buf;
