@@ -815,13 +815,21 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
                 if buf.get(v) != Some(&b'"') {
                     return None;
                 }
-                let found = self.field_value(v, None).ok()?;
+                let Ok(found) = self.field_value(v, None) else {
+                    return None;
+                };
                 self.cursor.seek(found.1);
                 s = self.cursor.pop();
                 found
             } else {
-                // The value must end at the next structural byte.
-                self.field_value(v, Some(s)).ok()?
+                // The value must end at the next structural byte. Matched
+                // rather than `.ok()?`: converting the `Result` to an `Option`
+                // made some builds copy the value through the stack with
+                // loads wider than its stores (a store-forwarding stall).
+                match self.field_value(v, Some(s)) {
+                    Ok(found) => found,
+                    Err(_) => return None,
+                }
             };
             if end != s && !is_crlf(buf, end, s) {
                 return None;
