@@ -731,9 +731,8 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
     /// Parses the line at `start` if it is plain (no escapes outside string
     /// values, single spaces between its sections, every token where the
     /// grammar wants it, and valid): pushes its point and returns the index
-    /// of the byte that ends it. Its
-    /// structural bytes are taken in turn from the walk, so each costs a
-    /// bit scan instead of a search. `None` for anything else (including
+    /// of the byte that ends it. Its structural bytes are taken in turn from
+    /// the walk, so each costs a bit scan instead of a search. `None` for anything else (including
     /// every error): the caller then parses the line with [`Self::parse_line`],
     /// which decides alone what a line means, so the two never disagree on
     /// what is accepted.
@@ -809,6 +808,10 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
             }
             let v = equals + 1;
             s = self.cursor.pop();
+            // Each value's `Result` is matched rather than taken with
+            // `.ok()?`: converting it to an `Option` made some builds copy
+            // the value through the stack with loads wider than its stores
+            // (a store-forwarding stall).
             let (value, end) = if s == v {
                 // Only a string starts with a structural byte; it finds its
                 // own end, and the walk goes on from there.
@@ -822,14 +825,11 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
                 s = self.cursor.pop();
                 found
             } else {
-                // The value must end at the next structural byte. Matched
-                // rather than `.ok()?`: converting the `Result` to an `Option`
-                // made some builds copy the value through the stack with
-                // loads wider than its stores (a store-forwarding stall).
-                match self.field_value(v, Some(s)) {
-                    Ok(found) => found,
-                    Err(_) => return None,
-                }
+                // The value must end at the next structural byte.
+                let Ok(found) = self.field_value(v, Some(s)) else {
+                    return None;
+                };
+                found
             };
             if end != s && !is_crlf(buf, end, s) {
                 return None;
