@@ -137,6 +137,19 @@ trait Values: Copy {
         start: usize,
         known_end: Option<usize>,
     ) -> Result<(i64, usize), LineErrorKind>;
+    /// [`Values::number`] for the plain-line walk, which needs no error (a
+    /// miss goes to the general parser): the value as a field value, and the
+    /// index after it.
+    #[inline(always)]
+    fn walk_number<'a>(
+        self,
+        buf: &[u8],
+        start: usize,
+        _known_end: usize,
+    ) -> Option<(FieldValue<'a>, usize)> {
+        let (number, end) = scan_number(buf, start).ok()?;
+        Some((field_of(number), end))
+    }
     /// The first `"`, `\\` or `\n` at or after `from`, or the body's length.
     fn string_special(self, buf: &[u8], from: usize) -> usize {
         find_string_special(buf, from)
@@ -176,6 +189,16 @@ trait Values: Copy {
         arena: &'a Bump,
     ) -> &'a str {
         unescape(&text[from..to], escapes, arena)
+    }
+}
+
+/// A number as the field value it is.
+#[inline(always)]
+fn field_of<'a>(number: Number) -> FieldValue<'a> {
+    match number {
+        Number::Float(x) => FieldValue::Float(x),
+        Number::Integer(x) => FieldValue::Integer(x),
+        Number::Unsigned(x) => FieldValue::Unsigned(x),
     }
 }
 
@@ -244,6 +267,20 @@ impl Values for Avx2 {
             Some(found) => Ok(found),
             None => scan_timestamp(buf, start),
         }
+    }
+    #[inline(always)]
+    fn walk_number<'a>(
+        self,
+        buf: &[u8],
+        start: usize,
+        known_end: usize,
+    ) -> Option<(FieldValue<'a>, usize)> {
+        // SAFETY: as above.
+        let (number, end) = match unsafe { avx2::number(buf, start, Some(known_end)) } {
+            Some(found) => found,
+            None => scan_number(buf, start).ok()?,
+        };
+        Some((field_of(number), end))
     }
     #[inline(always)]
     fn unescape<'a>(
@@ -741,10 +778,15 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
         let buf = self.buf;
         self.start_line();
         self.cursor.begin(start);
+        // The walk runs on a copy of the cursor, which stays in registers
+        // (the parser's own is in memory, and every pop would store its
+        // mask and load it back); it goes back into the parser only when
+        // the line is accepted, as a miss rewinds to the `begin` anyway.
+        let mut cursor = self.cursor;
 
         // Measurement: up to a `,` or space (a structural first byte, such as
         // an escape, is the general parser's).
-        let mut s = self.cursor.pop();
+        let mut s = cursor.pop();
         if s == start {
             return None;
         }
@@ -757,11 +799,11 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
             let mut maybe_duplicate = false;
             loop {
                 let key_start = s + 1;
-                let equals = self.cursor.pop();
+                let equals = cursor.pop();
                 if equals == key_start || buf.get(equals) != Some(&b'=') {
                     return None;
                 }
-                s = self.cursor.pop();
+                s = cursor.pop();
                 if s == equals + 1 {
                     return None;
                 }
@@ -802,31 +844,42 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
         let mut longest_key = 0;
         loop {
             let key_start = s + 1;
-            let equals = self.cursor.pop();
+            let equals = cursor.pop();
             if equals == key_start || buf.get(equals) != Some(&b'=') {
                 return None;
             }
             let v = equals + 1;
-            s = self.cursor.pop();
-            // Each value's `Result` is matched rather than taken with
-            // `.ok()?`: converting it to an `Option` made some builds copy
-            // the value through the stack with loads wider than its stores
-            // (a store-forwarding stall).
+            s = cursor.pop();
+            // A value is taken where it is made (a string's `Result` matched
+            // in place, a number built as an `Option` of its field value):
+            // converting a `Result` with `.ok()?` made some builds copy the
+            // value through the stack with loads wider than its stores (a
+            // store-forwarding stall).
             let (value, end) = if s == v {
                 // Only a string starts with a structural byte; it finds its
                 // own end, and the walk goes on from there.
                 if buf.get(v) != Some(&b'"') {
                     return None;
                 }
+                // The string's scan searches with the parser's cursor.
+                self.cursor = cursor;
                 let Ok(found) = self.field_value(v, None) else {
                     return None;
                 };
-                self.cursor.seek(found.1);
-                s = self.cursor.pop();
+                cursor = self.cursor;
+                cursor.seek(found.1);
+                s = cursor.pop();
                 found
             } else {
-                // The value must end at the next structural byte.
-                let Ok(found) = self.field_value(v, Some(s)) else {
+                // The value must end at the next structural byte; it
+                // cannot be a string (a `"` is structural).
+                let found = match buf[v] {
+                    b'0'..=b'9' | b'.' | b'-' | b'N' | b'n' => self.values.walk_number(buf, v, s),
+                    _ => scan_boolean(buf, v)
+                        .ok()
+                        .map(|(b, end)| (FieldValue::Boolean(b), end)),
+                };
+                let Some(found) = found else {
                     return None;
                 };
                 found
@@ -861,7 +914,7 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
                 Some(&b) if !is_blank(b) => {}
                 _ => return None,
             }
-            s = self.cursor.pop();
+            s = cursor.pop();
             if s == t || !matches!(buf.get(s), None | Some(b'\n')) {
                 return None;
             }
@@ -873,6 +926,7 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
             s = end;
         }
         self.push_point(measurement, timestamp, line_no);
+        self.cursor = cursor;
         Some(s)
     }
 

@@ -146,7 +146,8 @@ impl Kernel {
 
 /// Finds structural bytes moving forward through a body: by position
 /// (`next_at_or_after`), or as a walk that takes each in turn (`begin`, then
-/// `pop`), which spares the plain lines the position arithmetic.
+/// `pop`), which spares the plain lines the position arithmetic. `Copy`, so
+/// that a walk can run on a copy held in registers.
 ///
 /// # Safety
 /// The parser slices tokens between the positions a walk yields without
@@ -155,7 +156,7 @@ impl Kernel {
 /// at or after the one the walk last began or sought at, and after the one
 /// the previous `pop` returned unless that was the body's length (which it
 /// then returns again).
-pub unsafe trait Cursor {
+pub unsafe trait Cursor: Copy {
     /// Position of the first structural byte at or after `pos`, or the body's length.
     fn next_at_or_after(&mut self, pos: usize) -> usize;
     /// Starts a walk at `pos`, the place [`Cursor::rewind`] goes back to.
@@ -178,6 +179,7 @@ pub unsafe trait Cursor {
 /// alternative to block bitmaps (see benches/lp_parse.rs); the rare bytes
 /// (`\n`, `"`, `\\`) are searched once and remembered, the common ones
 /// (space, `,`, `=`) up to the next rare one.
+#[derive(Clone, Copy)]
 pub struct MemchrCursor<'a> {
     buf: &'a [u8],
     /// The first rare byte at or after `rare_from` (or the length).
@@ -232,6 +234,7 @@ unsafe impl Cursor for MemchrCursor<'_> {
 }
 
 /// Forward cursor over the structural bytes of a body, one block mask at a time.
+#[derive(Clone, Copy)]
 pub struct Structurals<'a> {
     buf: &'a [u8],
     kernel: Kernel,
@@ -253,42 +256,44 @@ impl<'a> Structurals<'a> {
             sought: (0, 0),
         };
         if !buf.is_empty() {
-            cursor.load(0);
+            cursor.reload(0);
         }
         cursor
     }
 
     /// The next block's mask; out of line, as it runs once per 64 bytes.
+    /// A function of the bytes alone, not of the cursor: a walk that keeps
+    /// its cursor in registers must not hand its address to a call.
     #[inline(never)]
-    fn load(&mut self, start: usize) {
-        self.load_with(start, self.kernel)
+    fn mask_at(buf: &[u8], start: usize, kernel: Kernel) -> u64 {
+        Self::mask_with(buf, start, kernel)
     }
 
-    /// [`Self::load`] compiled for AVX2, so that the classifier inlines.
+    /// [`Self::mask_at`] compiled for AVX2, so that the classifier inlines.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     #[inline(never)]
-    fn load_avx2(&mut self, start: usize) {
-        self.load_with(start, Kernel::Avx2)
+    fn mask_at_avx2(buf: &[u8], start: usize) -> u64 {
+        Self::mask_with(buf, start, Kernel::Avx2)
     }
 
-    /// Loads the block at `start` with the kernel's own build of `load`.
+    /// Loads the block at `start` with the kernel's own build of `mask_at`.
     #[inline(always)]
     fn reload(&mut self, start: usize) {
+        self.block_start = start;
         #[cfg(target_arch = "x86_64")]
         if self.kernel == Kernel::Avx2 {
             // SAFETY: `Kernel::Avx2` is only constructed after detection.
-            unsafe { self.load_avx2(start) };
+            self.mask = unsafe { Self::mask_at_avx2(self.buf, start) };
             return;
         }
-        self.load(start);
+        self.mask = Self::mask_at(self.buf, start, self.kernel);
     }
 
     #[inline(always)]
-    fn load_with(&mut self, start: usize, kernel: Kernel) {
-        self.block_start = start;
-        let rest = &self.buf[start..];
-        self.mask = if rest.len() >= 64 {
+    fn mask_with(buf: &[u8], start: usize, kernel: Kernel) -> u64 {
+        let rest = &buf[start..];
+        if rest.len() >= 64 {
             let block: &[u8; 64] = rest[..64].try_into().expect("64 bytes");
             kernel.mask(block)
         } else {
@@ -296,7 +301,7 @@ impl<'a> Structurals<'a> {
             let mut block = [0u8; 64];
             block[..rest.len()].copy_from_slice(rest);
             kernel.mask(&block) & ((1u64 << rest.len()) - 1)
-        };
+        }
     }
 }
 
