@@ -879,10 +879,7 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
                         .ok()
                         .map(|(b, end)| (FieldValue::Boolean(b), end)),
                 };
-                let Some(found) = found else {
-                    return None;
-                };
-                found
+                found?
             };
             if end != s && !is_crlf(buf, end, s) {
                 return None;
