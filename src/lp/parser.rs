@@ -192,6 +192,14 @@ trait Values: Copy {
     }
 }
 
+/// Whether a field value starting with `b` is read as a number (`N` and `n`
+/// too, so that NaN is an invalid number); any other unquoted value is a
+/// boolean.
+#[inline(always)]
+fn is_number_start(b: u8) -> bool {
+    matches!(b, b'0'..=b'9' | b'.' | b'-' | b'N' | b'n')
+}
+
 /// A number as the field value it is.
 #[inline(always)]
 fn field_of<'a>(number: Number) -> FieldValue<'a> {
@@ -703,14 +711,9 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
     ) -> Result<(FieldValue<'a>, usize), LineErrorKind> {
         let buf = self.buf;
         match buf[v] {
-            b'0'..=b'9' | b'.' | b'-' | b'N' | b'n' => {
+            b if is_number_start(b) => {
                 let (number, end) = self.values.number(buf, v, known_end)?;
-                let value = match number {
-                    Number::Float(x) => FieldValue::Float(x),
-                    Number::Integer(x) => FieldValue::Integer(x),
-                    Number::Unsigned(x) => FieldValue::Unsigned(x),
-                };
-                Ok((value, end))
+                Ok((field_of(number), end))
             }
             b'"' => {
                 let (s, end) = self.scan_string(v)?;
@@ -873,13 +876,12 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
             } else {
                 // The value must end at the next structural byte; it
                 // cannot be a string (a `"` is structural).
-                let found = match buf[v] {
-                    b'0'..=b'9' | b'.' | b'-' | b'N' | b'n' => self.values.walk_number(buf, v, s),
-                    _ => scan_boolean(buf, v)
+                match is_number_start(buf[v]) {
+                    true => self.values.walk_number(buf, v, s),
+                    false => scan_boolean(buf, v)
                         .ok()
                         .map(|(b, end)| (FieldValue::Boolean(b), end)),
-                };
-                found?
+                }?
             };
             if end != s && !is_crlf(buf, end, s) {
                 return None;
