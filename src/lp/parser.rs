@@ -171,13 +171,13 @@ trait Values: Copy {
         parser.parse_line_out_of_line(start, line_no)
     }
     /// [`LineParser::parse_plain_line`], out of line in the same way.
-    fn plain_line<'a, C: Cursor>(
+    fn plain_line<'a, C: Cursor, const ESC: bool>(
         self,
         parser: &mut LineParser<'a, C, Self>,
         start: usize,
         line_no: usize,
     ) -> Option<usize> {
-        parser.parse_plain_line_out_of_line(start, line_no)
+        parser.parse_plain_line_out_of_line::<ESC>(start, line_no)
     }
     /// The token `text[from..to]` (which holds a backslash) unescaped.
     fn unescape<'a>(
@@ -317,14 +317,14 @@ impl Values for Avx2 {
         unsafe { general_line_avx2(parser, start, line_no) }
     }
     #[inline(always)]
-    fn plain_line<'a, C: Cursor>(
+    fn plain_line<'a, C: Cursor, const ESC: bool>(
         self,
         parser: &mut LineParser<'a, C, Self>,
         start: usize,
         line_no: usize,
     ) -> Option<usize> {
         // SAFETY: as above.
-        unsafe { plain_line_avx2(parser, start, line_no) }
+        unsafe { plain_line_avx2::<C, ESC>(parser, start, line_no) }
     }
     #[inline(always)]
     fn string_end(self, buf: &[u8], from: usize) -> Option<(usize, bool, usize)> {
@@ -372,12 +372,12 @@ fn general_line_avx2<'a, C: Cursor>(
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,bmi1,bmi2,lzcnt,popcnt")]
 #[inline(never)]
-fn plain_line_avx2<'a, C: Cursor>(
+fn plain_line_avx2<'a, C: Cursor, const ESC: bool>(
     parser: &mut LineParser<'a, C, Avx2>,
     start: usize,
     line_no: usize,
 ) -> Option<usize> {
-    parser.parse_plain_line(start, line_no)
+    parser.parse_plain_line::<ESC>(start, line_no)
 }
 
 /// Parses with one `memchr` search per delimiter instead of block bitmaps;
@@ -416,8 +416,7 @@ fn parse_body<'a, C: Cursor, V: Values>(
         values,
         arena,
         plain,
-        plain_misses: 0,
-        plain_from: 0,
+        walk_backoff: [Backoff::default(); 2],
         precision: options.precision,
         max_line_length: options.max_line_length,
         tags: ArenaVec::with_capacity_in(body.len() / 32 + 8, arena),
@@ -467,11 +466,10 @@ struct LineParser<'a, C, V> {
     cursor: C,
     values: V,
     arena: &'a Bump,
-    /// Whether lines are first tried with the plain-line walk.
+    /// Whether lines are first tried with the plain-line walks.
     plain: bool,
-    /// The walk's misses in a row, and the first line it tries again.
-    plain_misses: u32,
-    plain_from: usize,
+    /// When the walk without escapes and the walk with them try lines.
+    walk_backoff: [Backoff; 2],
     precision: Precision,
     max_line_length: usize,
     /// Tags and fields of every accepted line so far, then the current one's
@@ -496,6 +494,34 @@ struct RawPoint<'a> {
     fields: (u32, u32),
     timestamp: Option<i64>,
     line: usize,
+}
+
+/// When a walk tries lines: bodies whose lines it misses (escapes
+/// everywhere, or errors) stop trying it first. After k misses in a row it
+/// sits out the next 2^k - 1 lines (k at most 6).
+#[derive(Clone, Copy, Default)]
+struct Backoff {
+    misses: u32,
+    /// The first line it tries again.
+    from: usize,
+}
+
+impl Backoff {
+    #[inline(always)]
+    fn tries(self, line_no: usize) -> bool {
+        line_no >= self.from
+    }
+
+    #[inline(always)]
+    fn missed(&mut self, line_no: usize) {
+        // A miss on the first line tried after sitting out is another miss
+        // in a row.
+        self.misses = match line_no == self.from {
+            true => (self.misses + 1).min(6),
+            false => 1,
+        };
+        self.from = line_no + (1 << self.misses);
+    }
 }
 
 /// InfluxDB skips these before a line, its fields and its timestamp.
@@ -526,37 +552,26 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
                 continue;
             }
             self.inner_newlines = 0;
-            // Bodies whose lines are not plain (escapes everywhere) stop
-            // trying the walk first: after k misses in a row it sits out
-            // the next 2^k - 1 lines (k at most 6).
-            let try_plain = self.plain && line_no >= self.plain_from;
-            let plain = match try_plain {
-                true => {
-                    let values = self.values;
-                    values.plain_line(self, start, line_no)
+            // The walk without escapes first, then the one with them; a
+            // line neither takes (or a wrong one) goes to the general
+            // parser, which decides alone.
+            let values = self.values;
+            let mut walked = None;
+            if self.plain && self.walk_backoff[0].tries(line_no) {
+                walked = values.plain_line::<C, false>(self, start, line_no);
+                if walked.is_none() {
+                    self.walk_missed(0, start, line_no);
                 }
-                false => None,
-            };
-            let parsed = match plain {
+            }
+            if walked.is_none() && self.plain && self.walk_backoff[1].tries(line_no) {
+                walked = values.plain_line::<C, true>(self, start, line_no);
+                if walked.is_none() {
+                    self.walk_missed(1, start, line_no);
+                }
+            }
+            let parsed = match walked {
                 Some(found) => Ok(found),
-                None => {
-                    if try_plain {
-                        // Not plain, or wrong: the general parser decides,
-                        // from a clean slate.
-                        self.drop_line();
-                        self.inner_newlines = 0;
-                        self.cursor.rewind(start);
-                        // A miss on the first line tried after sitting out
-                        // is another miss in a row.
-                        self.plain_misses = match line_no == self.plain_from {
-                            true => (self.plain_misses + 1).min(6),
-                            false => 1,
-                        };
-                        self.plain_from = line_no + (1 << self.plain_misses);
-                    }
-                    let values = self.values;
-                    values.general_line(self, start, line_no)
-                }
+                None => values.general_line(self, start, line_no),
             };
             let parsed = match parsed {
                 Ok(end) if end - start > self.max_line_length => {
@@ -590,6 +605,15 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
             // `end` is the line's `\n`, the `\r` of its CRLF, or the body's end.
             pos = end + if buf.get(end) == Some(&b'\r') { 2 } else { 1 };
         }
+    }
+
+    /// Walk `k` missed the line at `start`: back to a clean slate.
+    #[inline(always)]
+    fn walk_missed(&mut self, k: usize, start: usize, line_no: usize) {
+        self.drop_line();
+        self.inner_newlines = 0;
+        self.cursor.rewind(start);
+        self.walk_backoff[k].missed(line_no);
     }
 
     /// A line begins: its tags and fields go after the accepted lines'.
@@ -775,9 +799,12 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
     /// the walk, so each costs a bit scan instead of a search. `None` for anything else (including
     /// every error): the caller then parses the line with [`Self::parse_line`],
     /// which decides alone what a line means, so the two never disagree on
-    /// what is accepted.
+    /// what is accepted. With `ESC` it also takes escapes in the
+    /// measurement, tag keys and values, and field keys (see
+    /// [`Self::pop_token_end`]); it is a second build of the walk, so that
+    /// lines without escapes pay nothing for them.
     #[inline(always)]
-    fn parse_plain_line(&mut self, start: usize, line_no: usize) -> Option<usize> {
+    fn parse_plain_line<const ESC: bool>(&mut self, start: usize, line_no: usize) -> Option<usize> {
         let buf = self.buf;
         self.start_line();
         self.cursor.begin(start);
@@ -789,34 +816,41 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
 
         // Measurement: up to a `,` or space (a structural first byte, such as
         // an escape, is the general parser's).
-        let mut s = cursor.pop();
+        let mut escaped = false;
+        let mut s = Self::pop_token_end::<ESC>(buf, &mut cursor, &mut escaped)?;
         if s == start {
             return None;
         }
-        // SAFETY (every `walk_str` below): `start < len` began the walk, and
-        // each bound is a popped position or one past a popped `,`, `=` or
-        // space (so below `len`); the Cursor contract orders them.
-        let measurement = unsafe { self.walk_str(start, s) };
+        // SAFETY (every `walk_str` and `walk_token` below): `start < len`
+        // began the walk, and each bound is a popped position or one past a
+        // popped `,`, `=` or space (so below `len`); the Cursor contract
+        // orders them.
+        let measurement = unsafe { self.walk_token(start, s, escaped, Escapes::NameOrFieldKey) };
         if *buf.get(s)? == b',' {
             let mut previous = 0u64;
             let mut maybe_duplicate = false;
             loop {
                 let key_start = s + 1;
-                let equals = cursor.pop();
+                let mut key_escaped = false;
+                let equals = Self::pop_token_end::<ESC>(buf, &mut cursor, &mut key_escaped)?;
                 if equals == key_start || buf.get(equals) != Some(&b'=') {
                     return None;
                 }
-                s = cursor.pop();
+                let mut value_escaped = false;
+                s = Self::pop_token_end::<ESC>(buf, &mut cursor, &mut value_escaped)?;
                 if s == equals + 1 {
                     return None;
                 }
                 let (key, value) = unsafe {
                     (
-                        self.walk_str(key_start, equals),
-                        self.walk_str(equals + 1, s),
+                        self.walk_token(key_start, equals, key_escaped, Escapes::Tag),
+                        self.walk_token(equals + 1, s, value_escaped, Escapes::Tag),
                     )
                 };
-                let prefix = key_prefix_at(buf, key_start, equals);
+                let prefix = match key_escaped {
+                    true => key_prefix(key.as_bytes()),
+                    false => key_prefix_at(buf, key_start, equals),
+                };
                 self.add_tag(
                     Tag { key, value },
                     prefix,
@@ -847,7 +881,8 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
         let mut longest_key = 0;
         loop {
             let key_start = s + 1;
-            let equals = cursor.pop();
+            let mut key_escaped = false;
+            let equals = Self::pop_token_end::<ESC>(buf, &mut cursor, &mut key_escaped)?;
             if equals == key_start || buf.get(equals) != Some(&b'=') {
                 return None;
             }
@@ -887,7 +922,8 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
                 return None;
             }
             longest_key = longest_key.max(equals - key_start);
-            let key = unsafe { self.walk_str(key_start, equals) };
+            let key =
+                unsafe { self.walk_token(key_start, equals, key_escaped, Escapes::NameOrFieldKey) };
             self.add_field(key, value, &mut seen);
             match buf.get(s) {
                 Some(b',') => {}
@@ -929,11 +965,65 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
         Some(s)
     }
 
+    /// The walk's next structural byte, as [`Cursor::pop`]. With `ESC`, a
+    /// backslash there is no end: its run of backslashes and the byte they
+    /// escape belong to the token (as in [`Self::key_end`]), which is marked
+    /// `escaped`, and the end is the next structural byte after them.
+    /// `None` for an escape at the body's end or before a newline (the
+    /// general parser counts a line's inner newlines).
+    #[inline(always)]
+    fn pop_token_end<const ESC: bool>(
+        buf: &[u8],
+        cursor: &mut C,
+        escaped: &mut bool,
+    ) -> Option<usize> {
+        let mut s = cursor.pop();
+        if ESC {
+            while buf.get(s) == Some(&b'\\') {
+                *escaped = true;
+                let mut j = s + 1;
+                while buf.get(j) == Some(&b'\\') {
+                    j += 1;
+                }
+                match buf.get(j) {
+                    None | Some(b'\n') => return None,
+                    Some(_) => {}
+                }
+                cursor.seek(j + 1);
+                s = cursor.pop();
+            }
+        }
+        Some(s)
+    }
+
+    /// A token of the walk, unescaped when it holds a backslash. Safety as
+    /// for [`Self::walk_str`].
+    #[inline(always)]
+    unsafe fn walk_token(
+        &self,
+        from: usize,
+        to: usize,
+        escaped: bool,
+        escapes: Escapes,
+    ) -> &'a str {
+        match escaped {
+            true => self
+                .values
+                .unescape(self.text, from, to, escapes, self.arena),
+            // SAFETY: as the caller promised.
+            false => unsafe { self.walk_str(from, to) },
+        }
+    }
+
     /// The walk as its own function, for the builds without CPU features
     /// of their own (see [`Values::plain_line`]).
     #[inline(never)]
-    fn parse_plain_line_out_of_line(&mut self, start: usize, line_no: usize) -> Option<usize> {
-        self.parse_plain_line(start, line_no)
+    fn parse_plain_line_out_of_line<const ESC: bool>(
+        &mut self,
+        start: usize,
+        line_no: usize,
+    ) -> Option<usize> {
+        self.parse_plain_line::<ESC>(start, line_no)
     }
 
     /// The general parser as its own function, likewise.

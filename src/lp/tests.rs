@@ -368,6 +368,12 @@ const NAMES: &[&str] = &[
     "\tt",
     "a\0",
     "b\\",
+    "\\ lead",
+    "a\\\\ b",
+    "a\\\\\\,b",
+    "a\\\nb",
+    "a\\\"b",
+    "C:\\\\Program\\ Files\\,x86",
     "abcdefghijklmnopqrstuvwxyz0123456789abcdefghijk",
 ];
 const VALUES: &[&str] = &[
@@ -396,6 +402,8 @@ const VALUES: &[&str] = &[
     "\"q\\\"x\"",
     "\"x\ny\"",
     "\"open",
+    "\"end\\\\\"",
+    "1\\5",
     "\"\"",
     "1\"x\"",
     "",
