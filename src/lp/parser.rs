@@ -22,7 +22,7 @@ use super::escape::{self, unescape, Escapes};
 use super::number::avx2;
 use super::number::{is_line_end, scan_boolean, scan_number, scan_timestamp, Number};
 use super::precision::Precision;
-use super::scan::{Cursor, Kernel, MemchrCursor, Structurals};
+use super::scan::{self, Cursor, Kernel, MemchrCursor, Structurals};
 use super::{Field, FieldValue, Point, Tag};
 
 /// Everything one body yielded: its points and its rejected lines, in order.
@@ -89,8 +89,9 @@ fn parse_dispatch<'a>(
         // found AVX2 (and the CPUs that have it have BMI1, BMI2, LZCNT, POPCNT).
         return unsafe { parse_avx2(body, options, arena, plain) };
     }
-    let cursor = Structurals::new(body, kernel);
-    parse_body(body, options, arena, cursor, Scalar, plain)
+    let (masks, ascii) = scan::classify(body, kernel, arena);
+    let cursor = Structurals::new(body, masks);
+    parse_body(body, ascii, options, arena, cursor, Scalar, plain)
 }
 
 /// Parses every line with the general parser alone, never the plain-line
@@ -115,8 +116,9 @@ fn parse_avx2<'a>(
     arena: &'a Bump,
     plain: bool,
 ) -> Result<ParsedBody<'a>, BodyError> {
-    let cursor = Structurals::new(body, Kernel::Avx2);
-    parse_body(body, options, arena, cursor, Avx2(()), plain)
+    let (masks, ascii) = scan::classify(body, Kernel::Avx2, arena);
+    let cursor = Structurals::new(body, masks);
+    parse_body(body, ascii, options, arena, cursor, Avx2(()), plain)
 }
 
 /// How numbers and timestamps are scanned; the parser is compiled once for
@@ -389,6 +391,7 @@ pub fn parse_with_memchr<'a>(
 ) -> Result<ParsedBody<'a>, BodyError> {
     parse_body(
         body,
+        false,
         ParseOptions::new(precision),
         arena,
         MemchrCursor::new(body),
@@ -400,13 +403,22 @@ pub fn parse_with_memchr<'a>(
 #[inline(always)]
 fn parse_body<'a, C: Cursor, V: Values>(
     body: &'a [u8],
+    ascii: bool,
     options: ParseOptions,
     arena: &'a Bump,
     cursor: C,
     values: V,
     plain: bool,
 ) -> Result<ParsedBody<'a>, BodyError> {
-    let text = validate_utf8(body)?;
+    // A body the classifier found all ASCII is UTF-8 already.
+    let text = match ascii {
+        true => {
+            debug_assert!(body.is_ascii());
+            // SAFETY: ASCII is valid UTF-8.
+            unsafe { std::str::from_utf8_unchecked(body) }
+        }
+        false => validate_utf8(body)?,
+    };
     // Realistic lines are over 64 bytes with a field per 20; a body of tiny
     // lines just grows its vectors once or twice.
     let mut parser = LineParser {

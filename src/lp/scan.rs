@@ -12,6 +12,8 @@
 //! oracle [`is_structural`] finds scanning forward from `p`; the tests check every
 //! kernel against that oracle at every offset of padded inputs.
 
+use bumpalo::Bump;
+
 /// The bytes the parser stops at. Anything else is token content.
 #[inline]
 pub const fn is_structural(b: u8) -> bool {
@@ -233,11 +235,74 @@ unsafe impl Cursor for MemchrCursor<'_> {
     fn rewind(&mut self, _pos: usize) {}
 }
 
+/// Every 64-byte block's structural mask, classified up front in one pass
+/// (block `k` at index `k`; the tail block's bits past the body clear), and
+/// whether every byte is ASCII (then the body is valid UTF-8 with no
+/// further pass; the AVX2 build finds out, the others answer `false`). The
+/// classifier runs as a tight loop of independent blocks, and the parser's
+/// walk loads a mask where it would otherwise call the classifier.
+pub fn classify<'a>(buf: &[u8], kernel: Kernel, arena: &'a Bump) -> (&'a [u64], bool) {
+    let masks = arena.alloc_slice_fill_copy(buf.len().div_ceil(64), 0u64);
+    #[cfg(target_arch = "x86_64")]
+    if kernel == Kernel::Avx2 {
+        // SAFETY: `Kernel::Avx2` is only constructed after detection.
+        let ascii = unsafe { classify_avx2(buf, masks) };
+        return (masks, ascii);
+    }
+    let blocks = buf.chunks_exact(64);
+    let tail = blocks.remainder();
+    for (mask, block) in masks.iter_mut().zip(blocks) {
+        *mask = kernel.mask(block.try_into().expect("64 bytes"));
+    }
+    if !tail.is_empty() {
+        masks[buf.len() / 64] = tail_mask(tail, kernel);
+    }
+    (masks, false)
+}
+
+/// The tail block's mask: padded with a non-structural byte, and the bits
+/// past the end clear.
+fn tail_mask(tail: &[u8], kernel: Kernel) -> u64 {
+    let mut block = [0u8; 64];
+    block[..tail.len()].copy_from_slice(tail);
+    kernel.mask(&block) & ((1u64 << tail.len()) - 1)
+}
+
+/// [`classify`] built for AVX2, so that the classifier inlines into the
+/// loop; also ORs every byte together for the ASCII answer.
+///
+/// # Safety
+/// The CPU must have AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn classify_avx2(buf: &[u8], masks: &mut [u64]) -> bool {
+    use std::arch::x86_64::*;
+    let blocks = buf.chunks_exact(64);
+    let tail = blocks.remainder();
+    let mut high = _mm256_setzero_si256();
+    for (mask, block) in masks.iter_mut().zip(blocks) {
+        // SAFETY: the two loads read exactly the 64 bytes of `block`.
+        unsafe {
+            let a = _mm256_loadu_si256(block.as_ptr() as *const __m256i);
+            let b = _mm256_loadu_si256(block.as_ptr().add(32) as *const __m256i);
+            high = _mm256_or_si256(high, _mm256_or_si256(a, b));
+            *mask = x86::mask_avx2(block.try_into().expect("64 bytes"));
+        }
+    }
+    let mut ascii = _mm256_movemask_epi8(high) == 0;
+    if !tail.is_empty() {
+        ascii &= tail.is_ascii();
+        masks[buf.len() / 64] = tail_mask(tail, Kernel::Avx2);
+    }
+    ascii
+}
+
 /// Forward cursor over the structural bytes of a body, one block mask at a time.
 #[derive(Clone, Copy)]
 pub struct Structurals<'a> {
     buf: &'a [u8],
-    kernel: Kernel,
+    /// Every block's mask, from [`classify`].
+    masks: &'a [u64],
     /// Start of the block whose mask is cached.
     block_start: usize,
     /// The block's structural bytes, less those a walk took.
@@ -247,10 +312,12 @@ pub struct Structurals<'a> {
 }
 
 impl<'a> Structurals<'a> {
-    pub fn new(buf: &'a [u8], kernel: Kernel) -> Self {
+    /// A cursor over `buf`, whose block masks `masks` are (from [`classify`]).
+    pub fn new(buf: &'a [u8], masks: &'a [u64]) -> Self {
+        assert_eq!(masks.len(), buf.len().div_ceil(64));
         let mut cursor = Structurals {
             buf,
-            kernel,
+            masks,
             block_start: 0,
             mask: 0,
             sought: (0, 0),
@@ -261,47 +328,11 @@ impl<'a> Structurals<'a> {
         cursor
     }
 
-    /// The next block's mask; out of line, as it runs once per 64 bytes.
-    /// A function of the bytes alone, not of the cursor: a walk that keeps
-    /// its cursor in registers must not hand its address to a call.
-    #[inline(never)]
-    fn mask_at(buf: &[u8], start: usize, kernel: Kernel) -> u64 {
-        Self::mask_with(buf, start, kernel)
-    }
-
-    /// [`Self::mask_at`] compiled for AVX2, so that the classifier inlines.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    #[inline(never)]
-    fn mask_at_avx2(buf: &[u8], start: usize) -> u64 {
-        Self::mask_with(buf, start, Kernel::Avx2)
-    }
-
-    /// Loads the block at `start` with the kernel's own build of `mask_at`.
+    /// Moves to the block at `start` (a multiple of 64 inside the body).
     #[inline(always)]
     fn reload(&mut self, start: usize) {
         self.block_start = start;
-        #[cfg(target_arch = "x86_64")]
-        if self.kernel == Kernel::Avx2 {
-            // SAFETY: `Kernel::Avx2` is only constructed after detection.
-            self.mask = unsafe { Self::mask_at_avx2(self.buf, start) };
-            return;
-        }
-        self.mask = Self::mask_at(self.buf, start, self.kernel);
-    }
-
-    #[inline(always)]
-    fn mask_with(buf: &[u8], start: usize, kernel: Kernel) -> u64 {
-        let rest = &buf[start..];
-        if rest.len() >= 64 {
-            let block: &[u8; 64] = rest[..64].try_into().expect("64 bytes");
-            kernel.mask(block)
-        } else {
-            // The tail: pad with a non-structural byte; bits past the end stay clear.
-            let mut block = [0u8; 64];
-            block[..rest.len()].copy_from_slice(rest);
-            kernel.mask(&block) & ((1u64 << rest.len()) - 1)
-        }
+        self.mask = self.masks[start / 64];
     }
 }
 
@@ -377,6 +408,27 @@ unsafe impl Cursor for Structurals<'_> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn classify_says_ascii_only_when_every_byte_is() {
+        let arena = Bump::new();
+        for len in [0, 1, 63, 64, 65, 200] {
+            let body = vec![b'a'; len];
+            for at in 0..len {
+                let mut high = body.clone();
+                high[at] = 0xc3;
+                for kernel in Kernel::available() {
+                    let (masks, ascii) = classify(&high, kernel, &arena);
+                    assert_eq!(masks.len(), len.div_ceil(64));
+                    assert!(!ascii, "{kernel:?} len {len} at {at}");
+                }
+            }
+            #[cfg(target_arch = "x86_64")]
+            if Kernel::available().contains(&Kernel::Avx2) {
+                assert!(classify(&body, Kernel::Avx2, &arena).1, "len {len}");
+            }
+        }
+    }
+
     /// A deterministic byte soup dense in structurals, so every lane sees them.
     fn soup(len: usize, seed: u64) -> Vec<u8> {
         let alphabet = b"\n ,=\"\\ab\x00\xff\t\r9";
@@ -419,7 +471,9 @@ mod tests {
                 for start in 0..64 {
                     for end in [start, start + 1, start + 63, start + 64, start + 65, 300] {
                         let body = &padded[start..end.min(300)];
-                        let mut cursor = Structurals::new(body, kernel);
+                        let arena = Bump::new();
+                        let (masks, _) = classify(body, kernel, &arena);
+                        let mut cursor = Structurals::new(body, masks);
                         let mut by_memchr = MemchrCursor::new(body);
                         for pos in 0..=body.len() {
                             let expected = body[pos..]
@@ -441,7 +495,9 @@ mod tests {
         let body = soup(500, 7);
         let mut x = 99u64;
         for kernel in Kernel::available() {
-            let mut cursor = Structurals::new(&body, kernel);
+            let arena = Bump::new();
+            let (masks, _) = classify(&body, kernel, &arena);
+            let mut cursor = Structurals::new(&body, masks);
             let mut by_memchr = MemchrCursor::new(&body);
             for _ in 0..5000 {
                 x ^= x << 13;
@@ -475,7 +531,9 @@ mod tests {
                     .map_or(len, |i| pos + i)
             };
             for kernel in Kernel::available() {
-                let mut cursor = Structurals::new(&body, kernel);
+                let arena = Bump::new();
+                let (masks, _) = classify(&body, kernel, &arena);
+                let mut cursor = Structurals::new(&body, masks);
                 let mut by_memchr = MemchrCursor::new(&body);
                 let mut x = seed;
                 let mut pos = 0;
@@ -510,7 +568,9 @@ mod tests {
         let mut body = vec![b'x'; 1000];
         body[999] = b',';
         for kernel in Kernel::available() {
-            let mut cursor = Structurals::new(&body, kernel);
+            let arena = Bump::new();
+            let (masks, _) = classify(&body, kernel, &arena);
+            let mut cursor = Structurals::new(&body, masks);
             assert_eq!(cursor.next_at_or_after(0), 999);
             assert_eq!(cursor.next_at_or_after(999), 999);
             assert_eq!(cursor.next_at_or_after(1000), 1000);
