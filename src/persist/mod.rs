@@ -321,16 +321,27 @@ fn gather(
     starts: &[usize],
     rows: &[(u32, i64, u64, u32)],
 ) -> Result<RecordBatch, String> {
-    // Each row's (batch, row in batch): the batch is the last one starting
-    // at or before it (a search in a table that stays in cache).
-    let picks: Vec<(usize, usize)> = rows
-        .iter()
-        .map(|r| {
-            let r = r.3 as usize;
-            let b = starts.partition_point(|&s| s <= r) - 1;
-            (b, r - starts[b])
-        })
-        .collect();
+    // A part of one batch (the usual case: parts are whole batches of at
+    // least PART_ROWS) is gathered with `take` by row, a plain indexed load
+    // per value; several batches with `interleave` by (batch, row in batch),
+    // the batch being the last one starting at or before the row (a search
+    // in a table that stays in cache).
+    let single = starts.len() == 1;
+    let indices = match single {
+        true => arrow_array::UInt32Array::from_iter_values(rows.iter().map(|r| r.3)),
+        false => arrow_array::UInt32Array::from_iter_values(std::iter::empty()),
+    };
+    let picks: Vec<(usize, usize)> = match single {
+        true => Vec::new(),
+        false => rows
+            .iter()
+            .map(|r| {
+                let r = r.3 as usize;
+                let b = starts.partition_point(|&s| s <= r) - 1;
+                (b, r - starts[b])
+            })
+            .collect(),
+    };
     let mut arrays: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
     for (i, f) in schema.fields().iter().enumerate() {
         let array: ArrayRef = if i == 0 {
@@ -354,6 +365,9 @@ fn gather(
                 arrow_array::DictionaryArray::<Int32Type>::try_new(keys, Arc::new(values))
                     .map_err(|e| e.to_string())?,
             )
+        } else if single {
+            arrow_select::take::take(columns[i][0].as_ref(), &indices, None)
+                .map_err(|e| e.to_string())?
         } else {
             let parts: Vec<&dyn Array> = columns[i].iter().map(|a| a.as_ref()).collect();
             arrow_select::interleave::interleave(&parts, &picks).map_err(|e| e.to_string())?
@@ -470,12 +484,16 @@ fn write_part(
     let mut days: BTreeMap<i64, Vec<(u32, i64, u64, u32)>> = BTreeMap::new();
     for r in 0..total {
         let t = times[r];
-        days.entry(t.div_euclid(DAY_NS)).or_default().push((
-            rank[row_series[r] as usize],
-            t,
-            seqs[r],
-            r as u32,
-        ));
+        // Nearly every part's rows fall in one day: its vector is sized
+        // for them all at once rather than grown (copied) by doubling.
+        let first = days.is_empty();
+        let day = days
+            .entry(t.div_euclid(DAY_NS))
+            .or_insert_with(|| match first {
+                true => Vec::with_capacity(total),
+                false => Vec::new(),
+            });
+        day.push((rank[row_series[r] as usize], t, seqs[r], r as u32));
     }
     // Each non-tag field column per batch (nulls where a batch lacks it).
     let positions: Vec<HashMap<&str, usize>> = batches
