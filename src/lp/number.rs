@@ -569,7 +569,9 @@ pub(crate) mod avx2 {
         // SAFETY: as the caller promised.
         let (negative, at, len, digits, dots) = unsafe { signed_token(buf, start, known_end)? };
         let end = at + len;
-        let suffix = buf[end - 1];
+        // SAFETY: `signed_token` found `0 < len < 32` with 32 bytes from
+        // `at` in `buf`.
+        let suffix = unsafe { *buf.get_unchecked(end - 1) };
         if let b'i' | b'u' = suffix {
             let n = len - 1;
             if n == 0 || n > 19 || digits != (1u32 << n) - 1 {
@@ -708,7 +710,8 @@ pub(crate) mod avx2 {
         // SAFETY: as the caller promised.
         let (negative, at, n, digits, _) = unsafe { signed_token(buf, start, known_end)? };
         let end = at + n;
-        if n > 19 || buf[end] == b',' || digits != (1u32 << n) - 1 {
+        // SAFETY: `end < at + 32 <= buf.len()` (see `signed_token`).
+        if n > 19 || unsafe { *buf.get_unchecked(end) } == b',' || digits != (1u32 << n) - 1 {
             return None;
         }
         // SAFETY: `signed_token` checked 32 bytes from `at` are in `buf`.

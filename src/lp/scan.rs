@@ -332,7 +332,10 @@ impl<'a> Structurals<'a> {
     #[inline(always)]
     fn reload(&mut self, start: usize) {
         self.block_start = start;
-        self.mask = self.masks[start / 64];
+        debug_assert!(start < self.buf.len());
+        // SAFETY: every caller reloads a block that starts inside the body,
+        // and `new` checked there is a mask for each.
+        self.mask = unsafe { *self.masks.get_unchecked(start / 64) };
     }
 }
 
