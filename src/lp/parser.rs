@@ -659,18 +659,11 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
         });
     }
 
-    #[inline(always)]
-    fn str(&self, from: usize, to: usize) -> &'a str {
-        assert!(from <= to && to <= self.text.len());
-        // SAFETY: the bounds were just checked.
-        unsafe { self.walk_str(from, to) }
-    }
-
-    /// [`Self::str`] for the plain-line walk, unchecked: the bounds checks
-    /// were 6% of the walk's instructions. Safety: `from <= to <= len`,
-    /// which the walk gets from the [`Cursor`] contract (every `to` is a
-    /// position the walk popped, every `from` one past a structural byte
-    /// popped before it, or the line's start it began at).
+    /// The body's text from `from` to `to`, unchecked: in the plain-line
+    /// walk the bounds checks were 6% of its instructions. Safety:
+    /// `from <= to <= len`, which the walk gets from the [`Cursor`] contract
+    /// (every `to` is a position the walk popped, every `from` one past a
+    /// structural byte popped before it, or the line's start it began at).
     #[inline(always)]
     unsafe fn walk_str(&self, from: usize, to: usize) -> &'a str {
         debug_assert!(self.text.is_char_boundary(from) && self.text.is_char_boundary(to));
@@ -718,23 +711,17 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
     #[inline(always)]
     fn skip_escape(&mut self, i: usize) -> usize {
         let buf = self.buf;
-        let mut j = i + 1;
-        while buf.get(j) == Some(&b'\\') {
-            j += 1;
-        }
+        let j = escaped_byte(buf, i);
         self.inner_newlines += (buf.get(j) == Some(&b'\n')) as usize;
         (j + 1).min(buf.len())
     }
 
+    /// The token `text[from..to]`, unescaped when it holds a backslash.
     #[inline(always)]
-    fn key(&self, from: usize, to: usize, escaped: bool, escapes: Escapes) -> &'a str {
-        let raw = self.str(from, to);
-        if escaped {
-            self.values
-                .unescape(self.text, from, to, escapes, self.arena)
-        } else {
-            raw
-        }
+    fn token(&self, from: usize, to: usize, escaped: bool, escapes: Escapes) -> &'a str {
+        assert!(from <= to && to <= self.text.len());
+        // SAFETY: the bounds were just checked.
+        unsafe { self.walk_token(from, to, escaped, escapes) }
     }
 
     /// The field value at `v` (not empty) and the index of the byte after
@@ -993,10 +980,7 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
         if ESC {
             while buf.get(s) == Some(&b'\\') {
                 *escaped = true;
-                let mut j = s + 1;
-                while buf.get(j) == Some(&b'\\') {
-                    j += 1;
-                }
+                let j = escaped_byte(buf, s);
                 match buf.get(j) {
                     None | Some(b'\n') => return None,
                     Some(_) => {}
@@ -1008,7 +992,7 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
         Some(s)
     }
 
-    /// A token of the walk, unescaped when it holds a backslash. Safety as
+    /// [`Self::token`] without the bounds check, for the walk. Safety as
     /// for [`Self::walk_str`].
     #[inline(always)]
     unsafe fn walk_token(
@@ -1063,7 +1047,7 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
         if is_line_end_or_newline(buf, i) {
             return Err(LineErrorKind::MissingFields);
         }
-        let measurement = self.key(start, i, escaped, Escapes::NameOrFieldKey);
+        let measurement = self.token(start, i, escaped, Escapes::NameOrFieldKey);
 
         // Tags.
         if buf[i] == b',' {
@@ -1140,7 +1124,7 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
             if buf.get(key_end) != Some(&b'=') {
                 return Err(LineErrorKind::MissingTagValue);
             }
-            let key = self.key(key_start, key_end, escaped_key, Escapes::Tag);
+            let key = self.token(key_start, key_end, escaped_key, Escapes::Tag);
 
             // Tag value: may start with `=` (InfluxDB checks only `,` and space).
             let value_start = key_end + 1;
@@ -1149,7 +1133,7 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
                 _ => {}
             }
             let (value_end, escaped) = self.key_end(value_start, true);
-            let value = self.key(value_start, value_end, escaped, Escapes::Tag);
+            let value = self.token(value_start, value_end, escaped, Escapes::Tag);
 
             let prefix = if escaped_key {
                 key_prefix(key.as_bytes())
@@ -1201,7 +1185,7 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
                 return Err(LineErrorKind::InvalidFieldFormat);
             }
             longest_key = longest_key.max(key_end - key_start);
-            let key = self.key(key_start, key_end, escaped, Escapes::NameOrFieldKey);
+            let key = self.token(key_start, key_end, escaped, Escapes::NameOrFieldKey);
 
             // Field value.
             let v = key_end + 1;
@@ -1234,13 +1218,7 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
             }
             None => self.string_close(open)?,
         };
-        let raw = self.str(open + 1, i);
-        let value = if escaped {
-            self.values
-                .unescape(self.text, open + 1, i, Escapes::StringValue, self.arena)
-        } else {
-            raw
-        };
+        let value = self.token(open + 1, i, escaped, Escapes::StringValue);
         let end = i + 1;
         // InfluxDB 1.x would fold bytes after the closing quote into the value;
         // that garbles data, so (as InfluxDB 3 does) we reject the line.
@@ -1285,6 +1263,17 @@ impl<'a, C: Cursor, V: Values> LineParser<'a, C, V> {
         }
         Ok((i, escaped))
     }
+}
+
+/// The index of the byte that the backslash at `i` escapes: the first one
+/// past its run of backslashes (or the body's length).
+#[inline(always)]
+fn escaped_byte(buf: &[u8], i: usize) -> usize {
+    let mut j = i + 1;
+    while buf.get(j) == Some(&b'\\') {
+        j += 1;
+    }
+    j
 }
 
 /// Whether a value that ended at `end` and the structural byte `s` after it
