@@ -326,21 +326,19 @@ fn gather(
     // per value; several batches with `interleave` by (batch, row in batch),
     // the batch being the last one starting at or before the row (a search
     // in a table that stays in cache).
-    let single = starts.len() == 1;
-    let indices = match single {
-        true => arrow_array::UInt32Array::from_iter_values(rows.iter().map(|r| r.3)),
-        false => arrow_array::UInt32Array::from_iter_values(std::iter::empty()),
-    };
-    let picks: Vec<(usize, usize)> = match single {
-        true => Vec::new(),
-        false => rows
-            .iter()
-            .map(|r| {
-                let r = r.3 as usize;
-                let b = starts.partition_point(|&s| s <= r) - 1;
-                (b, r - starts[b])
-            })
-            .collect(),
+    let picks = match starts {
+        [_] => Picks::Rows(arrow_array::UInt32Array::from_iter_values(
+            rows.iter().map(|r| r.3),
+        )),
+        _ => Picks::Batches(
+            rows.iter()
+                .map(|r| {
+                    let r = r.3 as usize;
+                    let b = starts.partition_point(|&s| s <= r) - 1;
+                    (b, r - starts[b])
+                })
+                .collect(),
+        ),
     };
     let mut arrays: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
     for (i, f) in schema.fields().iter().enumerate() {
@@ -365,16 +363,29 @@ fn gather(
                 arrow_array::DictionaryArray::<Int32Type>::try_new(keys, Arc::new(values))
                     .map_err(|e| e.to_string())?,
             )
-        } else if single {
-            arrow_select::take::take(columns[i][0].as_ref(), &indices, None)
-                .map_err(|e| e.to_string())?
         } else {
-            let parts: Vec<&dyn Array> = columns[i].iter().map(|a| a.as_ref()).collect();
-            arrow_select::interleave::interleave(&parts, &picks).map_err(|e| e.to_string())?
+            match &picks {
+                Picks::Rows(indices) => {
+                    arrow_select::take::take(columns[i][0].as_ref(), indices, None)
+                }
+                Picks::Batches(picks) => {
+                    let parts: Vec<&dyn Array> = columns[i].iter().map(|a| a.as_ref()).collect();
+                    arrow_select::interleave::interleave(&parts, picks)
+                }
+            }
+            .map_err(|e| e.to_string())?
         };
         arrays.push(array);
     }
     RecordBatch::try_new(schema.clone(), arrays).map_err(|e| e.to_string())
+}
+
+/// Where [`gather`] takes each output row from.
+enum Picks {
+    /// The row in the part's one batch.
+    Rows(arrow_array::UInt32Array),
+    /// The batch and the row in it.
+    Batches(Vec<(usize, usize)>),
 }
 
 /// Rows gathered into Arrow arrays per write to the Parquet writer.
