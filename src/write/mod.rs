@@ -712,6 +712,13 @@ mod tests {
             "usage_guest_nicf",
             "usage_guest_nice_",
             "xsage_guest_nice",
+            "available_percent",
+            "available_percenu",
+            "bvailable_percent",
+            "kernel_context_switches_per_sec",
+            "kernel_context_switches_per_secs",
+            "kernel_context_switches_per_sect",
+            "kernel_context_switches_per_second",
         ];
         for a in words {
             for b in words {
