@@ -126,8 +126,8 @@ pub(crate) fn short_eq(a: &[u8], b: &[u8]) -> bool {
         // Two overlapping words cover the value.
         4..=7 => u32_at(a, 0) == u32_at(b, 0) && u32_at(a, n - 4) == u32_at(b, n - 4),
         8..=16 => u64_at(a, 0) == u64_at(b, 0) && u64_at(a, n - 8) == u64_at(b, n - 8),
-        // Telegraf's longer field keys (`available_percent`, `usage_guest_nice`
-        // with a prefix) stay out of `memcmp` too.
+        // Telegraf's longer field keys (`available_percent`,
+        // `kernel_context_switches`) stay out of `memcmp` too.
         17..=32 => u128_at(a, 0) == u128_at(b, 0) && u128_at(a, n - 16) == u128_at(b, n - 16),
         _ => a == b,
     }
