@@ -331,7 +331,7 @@ fn ingest(
     if let Err(failure) = core.wal.check() {
         return (Err(failure.into()), None);
     }
-    if core.over_memory.get() {
+    if !core.admits_writes() {
         return (
             Err(ApiError::Unavailable(format!(
                 "write refused: this node holds --max-memory {} MiB of rows not yet persisted; retry shortly",
@@ -364,6 +364,9 @@ fn ingest(
     };
     let written = outcome.as_ref().map_or(0, |o| o.written);
     stats.lines_accepted.add(written as u64);
+    if written > 0 && store != Store::None {
+        core.held_bytes.set(core.held_bytes.get() + body.len());
+    }
     let commit = (written > 0 && store == Store::Disk).then(|| core.wal.enqueued(seq));
     // Every rejected line in body order; text is built only for those shown.
     let mut rejected: Vec<(usize, Result<&LineError<'_>, &Rejection>)> =

@@ -14,7 +14,7 @@ const CHECK: Duration = Duration::from_millis(250);
 pub async fn run(core: Rc<Core>) {
     // This core's share of the node's --max-memory; persisting starts by
     // half of it at the latest, so writes rarely meet the limit.
-    let share = core.config.max_memory / core.config.cores.len().max(1);
+    let share = core.memory_share();
     let persist_at = core.config.persist_size.min(share / 2).max(1);
     let mut ticks = 0u64;
     while !core.shutting_down() {
@@ -31,6 +31,7 @@ pub async fn run(core: Rc<Core>) {
             let stats = core.stats();
             stats.shard_rows.set(shard.memory_rows() as u64);
             stats.shard_bytes.set(held as u64);
+            core.held_bytes.set(held);
             stats.parquet_files.set(shard.file_count() as u64);
             let over = held >= share;
             if over != core.over_memory.get() {

@@ -63,8 +63,13 @@ pub struct Core {
     /// Every core's counters (each core writes its own).
     pub metrics: Arc<crate::metrics::Metrics>,
     pub retention: Arc<crate::retention::Retention>,
-    /// This core holds its share of --max-memory: writes get 503.
+    /// The last persist-task tick found this core at its share of
+    /// --max-memory (so the crossing is logged once, not every tick).
     pub over_memory: Cell<bool>,
+    /// Bytes of rows this core holds (being persisted included): counted
+    /// exactly at each persist-task tick, plus each write's decoded body
+    /// since, so a burst meets the limit at once rather than a tick later.
+    pub held_bytes: Cell<usize>,
     pub wal: Rc<Wal>,
     fanout: OnceCell<Rc<Fanout>>,
     seq: Arc<AtomicU64>,
@@ -82,6 +87,25 @@ impl Core {
     /// changed (a write takes its number and stores in one step).
     pub fn writes_begun(&self) -> u64 {
         self.seq.load(Ordering::Acquire)
+    }
+
+    /// This core's share of the node's --max-memory.
+    pub fn memory_share(&self) -> usize {
+        self.config.max_memory / self.config.cores.len().max(1)
+    }
+
+    /// Whether a write may be stored: under this core's share of
+    /// --max-memory. Past the share by the running estimate, the rows are
+    /// counted exactly (only then: the count walks every batch).
+    pub fn admits_writes(&self) -> bool {
+        let share = self.memory_share();
+        if self.held_bytes.get() < share {
+            return true;
+        }
+        let shard = self.shard.borrow();
+        let held = shard.memory_bytes() + shard.persisting_bytes();
+        self.held_bytes.set(held);
+        held < share
     }
 
     pub fn shutting_down(&self) -> bool {
@@ -221,6 +245,7 @@ pub fn serve(config: ServeConfig) -> Result<(), String> {
                     metrics,
                     retention,
                     over_memory: Cell::new(false),
+                    held_bytes: Cell::new(0),
                     gunzip: RefCell::new(Gunzip::default()),
                     scratch: RefCell::new(Scratch::default()),
                     wal,
