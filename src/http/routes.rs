@@ -365,7 +365,7 @@ fn ingest(
     let written = outcome.as_ref().map_or(0, |o| o.written);
     stats.lines_accepted.add(written as u64);
     if written > 0 && store != Store::None {
-        core.held_bytes.set(core.held_bytes.get() + body.len());
+        core.wrote(body.len());
     }
     let commit = (written > 0 && store == Store::Disk).then(|| core.wal.enqueued(seq));
     // Every rejected line in body order; text is built only for those shown.

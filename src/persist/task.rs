@@ -10,17 +10,31 @@ use crate::runtime::Core;
 
 /// How often a core looks at its shard.
 const CHECK: Duration = Duration::from_millis(250);
+/// How often it drops rows and files past their retention.
+const EXPIRE_EVERY: Duration = Duration::from_secs(1);
 
 pub async fn run(core: Rc<Core>) {
-    // This core's share of the node's --max-memory; persisting starts by
-    // half of it at the latest, so writes rarely meet the limit.
+    // This core's share of the node's --max-memory.
     let share = core.memory_share();
-    let persist_at = core.config.persist_size.min(share / 2).max(1);
-    let mut ticks = 0u64;
+    let persist_at = core.persist_at();
+    let mut last_expire = Instant::now();
     while !core.shutting_down() {
-        glommio::timer::sleep(CHECK).await;
-        ticks += 1;
-        if ticks.is_multiple_of(4) {
+        // A look every CHECK, or sooner when a write passes the threshold.
+        let mut registered = false;
+        let woken = std::future::poll_fn(|cx| {
+            let mut slot = core.persist_waker.borrow_mut();
+            if registered && slot.is_none() {
+                // A write took the waker to wake this task.
+                return std::task::Poll::Ready(());
+            }
+            *slot = Some(cx.waker().clone());
+            registered = true;
+            std::task::Poll::Pending
+        });
+        futures_lite::future::or(glommio::timer::sleep(CHECK), woken).await;
+        core.persist_waker.borrow_mut().take();
+        if last_expire.elapsed() >= EXPIRE_EVERY {
+            last_expire = Instant::now();
             expire(&core);
         }
         let due = {

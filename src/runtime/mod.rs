@@ -70,6 +70,8 @@ pub struct Core {
     /// exactly at each persist-task tick, plus each write's decoded body
     /// since, so a burst meets the limit at once rather than a tick later.
     pub held_bytes: Cell<usize>,
+    /// The persist task, while it waits for its next look.
+    pub persist_waker: RefCell<Option<std::task::Waker>>,
     pub wal: Rc<Wal>,
     fanout: OnceCell<Rc<Fanout>>,
     seq: Arc<AtomicU64>,
@@ -92,6 +94,25 @@ impl Core {
     /// This core's share of the node's --max-memory.
     pub fn memory_share(&self) -> usize {
         self.config.max_memory / self.config.cores.len().max(1)
+    }
+
+    /// The rows in memory at which this core persists, at the latest by
+    /// half its share of --max-memory, so writes rarely meet the limit.
+    pub fn persist_at(&self) -> usize {
+        self.config.persist_size.min(self.memory_share() / 2).max(1)
+    }
+
+    /// Notes a stored write's decoded bytes; past the persist threshold,
+    /// the persist task looks now rather than at its next tick (at full
+    /// speed a tick's worth of rows is a large part of a small share).
+    pub fn wrote(&self, bytes: usize) {
+        let held = self.held_bytes.get() + bytes;
+        self.held_bytes.set(held);
+        if held >= self.persist_at() {
+            if let Some(waker) = self.persist_waker.borrow_mut().take() {
+                waker.wake();
+            }
+        }
     }
 
     /// Whether a write may be stored: under this core's share of
@@ -246,6 +267,7 @@ pub fn serve(config: ServeConfig) -> Result<(), String> {
                     retention,
                     over_memory: Cell::new(false),
                     held_bytes: Cell::new(0),
+                    persist_waker: RefCell::new(None),
                     gunzip: RefCell::new(Gunzip::default()),
                     scratch: RefCell::new(Scratch::default()),
                     wal,

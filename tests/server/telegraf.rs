@@ -568,18 +568,25 @@ fn telegraf_v2_halves_batches_on_413_and_loses_nothing() {
 
 #[test]
 fn telegraf_keeps_batches_refused_for_memory_and_they_land_later() {
-    // A tiny --max-memory: cores refuse writes (503, Retry-After) until
-    // their rows are persisted, then take them again.
-    // Batches go back to back: a core is over its share from the write
-    // that crosses it, not from the persist task's next look.
+    // A tiny --max-memory, and persisting held up for a second (a file
+    // stands where the database's directory goes): cores refuse writes
+    // (503, Retry-After) until their rows reach Parquet, then take them again.
     let s = Server::start(&["--max-memory", "32KiB", "--persist-age", "100ms"]);
     for plugin in [Plugin::V1 { gzip: true }, Plugin::V2 { gzip: true }] {
         let db = &plugin.database("busy");
+        let blocker = s.dir.join(db);
+        std::fs::write(&blocker, b"not a directory").unwrap();
+        let unblock = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(1));
+            std::fs::remove_file(blocker).unwrap();
+        });
         let t = telegraf(&s, plugin, db);
         let all = metrics(6000, 1_700_000_000_000_000_000);
         let dropped = t.run(&all, 1000);
+        unblock.join().unwrap();
         assert!(dropped.is_empty(), "{dropped:?}");
         let kept = t.kept.borrow();
+        // Every core is past its share after one batch, so by the third.
         assert!(!kept.is_empty(), "the memory limit was never reached");
         assert!(kept.iter().all(|&status| status == 503), "{kept:?}");
         assert_eq!(count(&s, db, "cpu", "usage_user"), 2000, "{db}");
