@@ -108,7 +108,8 @@ impl Core {
     pub fn wrote(&self, bytes: usize) {
         let held = self.held_bytes.get() + bytes;
         self.held_bytes.set(held);
-        if held >= self.persist_at() {
+        // Only --store disk persists; memory keeps rows until retention.
+        if held >= self.persist_at() && self.config.store == crate::config::Store::Disk {
             if let Some(waker) = self.persist_waker.borrow_mut().take() {
                 waker.wake();
             }
