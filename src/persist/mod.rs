@@ -33,7 +33,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::metadata::KeyValue;
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
 use crate::shard::SEQ_COLUMN;
@@ -560,13 +560,18 @@ fn write_part(
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         // Dictionary pages only for tags: hashing every float and counter
         // into a dictionary that rarely pays off was a third of the encode cost.
+        // Tags carry no min/max statistics: the writer compares every row's
+        // string twice for them (about a fifth of the persist), and the
+        // file's tag values are listed in `hydrant.tags` instead.
         let mut props = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
             .set_dictionary_enabled(false);
         for f in schema.fields() {
             if matches!(f.data_type(), DataType::Dictionary(_, _)) {
-                props =
-                    props.set_column_dictionary_enabled(ColumnPath::from(f.name().as_str()), true);
+                let column = ColumnPath::from(f.name().as_str());
+                props = props
+                    .set_column_dictionary_enabled(column.clone(), true)
+                    .set_column_statistics_enabled(column, EnabledStatistics::None);
             }
         }
         let props = props
@@ -582,6 +587,7 @@ fn write_part(
             ]))
             .build();
         write_file(&path, false, |f| {
+            let f = BlockWriter::new(f);
             let mut w = ArrowWriter::try_new(f, schema.clone(), Some(props))
                 .map_err(std::io::Error::other)?;
             // Gathered a slice at a time: each slice's arrays stay small
@@ -591,8 +597,7 @@ fn write_part(
                     .map_err(std::io::Error::other)?;
                 w.write(&part).map_err(std::io::Error::other)?;
             }
-            w.close().map_err(std::io::Error::other)?;
-            Ok(())
+            std::io::Write::flush(&mut w.into_inner().map_err(std::io::Error::other)?)
         })?;
         out.push(FileMeta {
             db: db.clone(),
@@ -605,6 +610,45 @@ fn write_part(
         });
     }
     Ok(out)
+}
+
+/// Bytes a [`BlockWriter`] hands to the file at a time.
+const BLOCK: usize = 1 << 20;
+
+/// Writes a file in whole blocks from its start: Parquet's writer writes
+/// pieces of any size, and a write that covers only part of a page makes
+/// the kernel zero that page first (about 1% of the server's CPU while
+/// persisting).
+struct BlockWriter<'f> {
+    file: &'f mut File,
+    buf: Vec<u8>,
+}
+
+impl<'f> BlockWriter<'f> {
+    fn new(file: &'f mut File) -> Self {
+        BlockWriter {
+            file,
+            buf: Vec::with_capacity(BLOCK),
+        }
+    }
+}
+
+impl std::io::Write for BlockWriter<'_> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let n = data.len().min(BLOCK - self.buf.len());
+        self.buf.extend_from_slice(&data[..n]);
+        if self.buf.len() == BLOCK {
+            self.file.write_all(&self.buf)?;
+            self.buf.clear();
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.write_all(&self.buf)?;
+        self.buf.clear();
+        self.file.flush()
+    }
 }
 
 /// Reads a file's footer: what the index keeps of it.
@@ -823,6 +867,33 @@ mod tests {
             .collect();
         expected.sort();
         assert_eq!(all, expected);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_block_writer_keeps_every_byte_in_order() {
+        use std::io::Write;
+        let dir = std::env::temp_dir().join(format!("hydrant-block-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("f");
+        // Pieces of odd sizes that straddle block boundaries, and one
+        // bigger than a block.
+        let data: Vec<u8> = (0..(5 * BLOCK / 2) as u32)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let mut file = File::create(&path).unwrap();
+        let mut w = BlockWriter::new(&mut file);
+        let mut at = 0;
+        for size in [1, 7, BLOCK - 3, 10, BLOCK + 5, 999].into_iter().cycle() {
+            let end = (at + size).min(data.len());
+            w.write_all(&data[at..end]).unwrap();
+            at = end;
+            if at == data.len() {
+                break;
+            }
+        }
+        w.flush().unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), data);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
