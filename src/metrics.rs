@@ -391,7 +391,7 @@ impl Metrics {
             (
                 "hydrant_wal_flushes_total",
                 "counter",
-                "WAL flushes (each one write and one fdatasync).",
+                "WAL flushes (each one synchronous O_DSYNC write).",
                 |c| &c.wal_flushes,
             ),
             (

@@ -280,6 +280,40 @@ fn restarts_with_an_empty_or_missing_wal() {
     server.write("load", b"m v=1i 1");
 }
 
+#[test]
+fn wal_segments_are_written_synchronously() {
+    // A 204 under `always` rests on the segment being open with O_DSYNC
+    // (no fdatasync follows its writes); a SIGKILL cannot show that, so
+    // the flags of the server's open segment are read from /proc.
+    let server = Server::start(&[]);
+    server.write("load", batch(1, 0).as_bytes());
+    let fds = std::path::PathBuf::from(format!("/proc/{}/fd", server.pid()));
+    let mut segments = 0;
+    for fd in std::fs::read_dir(&fds).unwrap().flatten() {
+        let Ok(target) = std::fs::read_link(fd.path()) else {
+            continue;
+        };
+        if target.extension().is_none_or(|e| e != "wal") {
+            continue;
+        }
+        segments += 1;
+        let info =
+            std::fs::read_to_string(fds.with_file_name("fdinfo").join(fd.file_name())).unwrap();
+        let flags = info
+            .lines()
+            .find_map(|l| l.strip_prefix("flags:"))
+            .map(|f| i32::from_str_radix(f.trim(), 8).unwrap())
+            .unwrap();
+        assert_ne!(
+            flags & libc::O_DSYNC,
+            0,
+            "{} flags {flags:o}",
+            target.display()
+        );
+    }
+    assert!(segments > 0, "no WAL segment open");
+}
+
 /// Bytes free on the filesystem holding `path`.
 fn free_bytes(path: &std::path::Path) -> u64 {
     use std::os::unix::ffi::OsStrExt;
