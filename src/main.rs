@@ -93,9 +93,10 @@ struct ServeArgs {
     /// Most points one query statement may read into memory.
     #[arg(long, env = "HYDRANT_QUERY_MAX_POINTS", default_value_t = 50_000_000)]
     query_max_points: usize,
-    /// When a write is acknowledged: `always` (after the synchronous WAL write that
-    /// covers it), `interval=<dur>` (after the next periodic WAL flush), or
-    /// `none` (on receipt; a crash loses up to the last second of writes).
+    /// When a write is acknowledged: `always` (after the synchronous WAL
+    /// write that covers it), `interval=<dur>` (after the next periodic WAL
+    /// flush), or `none` (on receipt; a crash loses up to the last second of
+    /// writes).
     #[arg(long, env = "HYDRANT_WAL_SYNC", default_value = "always")]
     wal_sync: String,
     /// WAL segment size; a core starts a new segment file past it.

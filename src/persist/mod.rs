@@ -561,8 +561,8 @@ fn write_part(
         // Dictionary pages only for tags: hashing every float and counter
         // into a dictionary that rarely pays off was a third of the encode cost.
         // Tags carry no min/max statistics: the writer compares every row's
-        // string twice for them (about a fifth of the persist), and the
-        // file's tag values are listed in `hydrant.tags` instead.
+        // string twice for them (a tenth of a persist's instructions), and
+        // the file's tag values are listed in `hydrant.tags` instead.
         let mut props = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
             .set_dictionary_enabled(false);
