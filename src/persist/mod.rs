@@ -30,14 +30,12 @@ use arrow_array::types::{Int32Type, TimestampNanosecondType};
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::arrow::ArrowWriter;
-use parquet::basic::Compression;
 use parquet::file::metadata::KeyValue;
-use parquet::file::properties::{EnabledStatistics, WriterProperties};
-use parquet::schema::types::ColumnPath;
+use parquet::file::properties::WriterProperties;
 
 use crate::shard::SEQ_COLUMN;
 
+mod encode;
 pub mod task;
 
 /// One Parquet file of one table on one core.
@@ -311,86 +309,6 @@ fn sort_rows(rows: Vec<(u32, i64, u64, u32)>, series: usize) -> Vec<(u32, i64, u
     out
 }
 
-/// The rows `rows` (sorted) as one batch of `schema`: time and `_seq`
-/// from the sort keys, tags as dictionaries over their sorted values, the
-/// other fields interleaved from their batches.
-fn gather(
-    schema: &Arc<Schema>,
-    columns: &[Vec<ArrayRef>],
-    tags: &[TagRanks<'_>],
-    starts: &[usize],
-    rows: &[(u32, i64, u64, u32)],
-) -> Result<RecordBatch, String> {
-    // A part of one batch (the usual case: parts are whole batches of at
-    // least PART_ROWS) is gathered with `take` by row, a plain indexed load
-    // per value; several batches with `interleave` by (batch, row in batch),
-    // the batch being the last one starting at or before the row (a search
-    // in a table that stays in cache).
-    let picks = match starts {
-        [_] => Picks::Rows(arrow_array::UInt32Array::from_iter_values(
-            rows.iter().map(|r| r.3),
-        )),
-        _ => Picks::Batches(
-            rows.iter()
-                .map(|r| {
-                    let r = r.3 as usize;
-                    let b = starts.partition_point(|&s| s <= r) - 1;
-                    (b, r - starts[b])
-                })
-                .collect(),
-        ),
-    };
-    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
-    for (i, f) in schema.fields().iter().enumerate() {
-        let array: ArrayRef = if i == 0 {
-            Arc::new(arrow_array::TimestampNanosecondArray::from_iter_values(
-                rows.iter().map(|r| r.1),
-            ))
-        } else if f.name() == SEQ_COLUMN {
-            Arc::new(arrow_array::UInt64Array::from_iter_values(
-                rows.iter().map(|r| r.2),
-            ))
-        } else if let Some(t) = tags.iter().find(|t| &t.name == f.name()) {
-            let keys: arrow_array::Int32Array = rows
-                .iter()
-                .map(|r| match t.ranks[r.3 as usize] {
-                    0 => None,
-                    k => Some(k as i32 - 1),
-                })
-                .collect();
-            let values = arrow_array::StringArray::from_iter_values(t.values.iter());
-            Arc::new(
-                arrow_array::DictionaryArray::<Int32Type>::try_new(keys, Arc::new(values))
-                    .map_err(|e| e.to_string())?,
-            )
-        } else {
-            match &picks {
-                Picks::Rows(indices) => {
-                    arrow_select::take::take(columns[i][0].as_ref(), indices, None)
-                }
-                Picks::Batches(picks) => {
-                    let parts: Vec<&dyn Array> = columns[i].iter().map(|a| a.as_ref()).collect();
-                    arrow_select::interleave::interleave(&parts, picks)
-                }
-            }
-            .map_err(|e| e.to_string())?
-        };
-        arrays.push(array);
-    }
-    RecordBatch::try_new(schema.clone(), arrays).map_err(|e| e.to_string())
-}
-
-/// Where [`gather`] takes each output row from.
-enum Picks {
-    /// The row in the part's one batch.
-    Rows(arrow_array::UInt32Array),
-    /// The batch and the row in it.
-    Batches(Vec<(usize, usize)>),
-}
-
-/// Rows gathered into Arrow arrays per write to the Parquet writer.
-const GATHER_ROWS: usize = 128 * 1024;
-
 /// Rows at which a persist's file is closed and the next part begins
 /// (parts are whole batches, so a part holds up to one batch more: with
 /// batches of this size or more, one file per sealed batch): a bigger
@@ -438,6 +356,7 @@ pub fn write_table_in_parts(
         .cloned()
         .collect();
     let mut out = Vec::new();
+    let mut encoder = encode::Encoder::default();
     let (mut from, mut rows, mut part) = (0, 0, 0);
     // A part is gathered with a cell (value or null) per row and column:
     // batches of sparse columns also close it once they add up to PART_CELLS.
@@ -452,7 +371,8 @@ pub fn write_table_in_parts(
                 0 => format!("{core:03}-{watermark:020}.parquet"),
                 n => format!("{core:03}-{watermark:020}-{n}.parquet"),
             };
-            out.extend(write_part(data_dir, db, table, &batches[from..=k], &name)?);
+            let these = &batches[from..=k];
+            out.extend(write_part(&mut encoder, data_dir, db, table, these, &name)?);
             (from, rows, part) = (k + 1, 0, part + 1);
         }
     }
@@ -461,6 +381,7 @@ pub fn write_table_in_parts(
 
 /// [`write_table`] for one part: its files (one per day) are named `name`.
 fn write_part(
+    encoder: &mut encode::Encoder,
     data_dir: &Path,
     db: &Arc<str>,
     table: &Arc<str>,
@@ -506,7 +427,7 @@ fn write_part(
             });
         day.push((rank[row_series[r] as usize], t, seqs[r], r as u32));
     }
-    // Each non-tag field column per batch (nulls where a batch lacks it).
+    // Each field column per batch (`None` where a batch lacks it).
     let positions: Vec<HashMap<&str, usize>> = batches
         .iter()
         .map(|b| {
@@ -515,16 +436,14 @@ fn write_part(
             names.enumerate().map(|(k, n)| (n, k)).collect()
         })
         .collect();
-    let columns: Vec<Vec<ArrayRef>> = fields
+    let columns: Vec<Vec<Option<&ArrayRef>>> = fields
         .iter()
         .map(|f| {
+            let at = positions.iter().map(|at| at.get(f.name().as_str()));
             batches
                 .iter()
-                .zip(&positions)
-                .map(|(b, at)| match at.get(f.name().as_str()) {
-                    Some(&k) => b.column(k).clone(),
-                    None => arrow_array::new_null_array(f.data_type(), b.num_rows()),
-                })
+                .zip(at)
+                .map(|(b, k)| k.map(|&k| b.column(k)))
                 .collect()
         })
         .collect();
@@ -534,6 +453,7 @@ fn write_part(
         let min_time = rows.iter().map(|r| r.1).min().unwrap_or(0);
         let max_time = rows.iter().map(|r| r.1).max().unwrap_or(0);
         let mut file_tags: Vec<(String, Vec<String>)> = Vec::new();
+        let mut presents: Vec<Vec<bool>> = Vec::with_capacity(tags.len());
         for t in &tags {
             // Before the sort, while the day's rows are in arrival order: the
             // rank lookups then walk `ranks` forward instead of at random.
@@ -548,6 +468,7 @@ fn write_part(
             if !set.is_empty() {
                 file_tags.push((t.name.clone(), set));
             }
+            presents.push(present);
         }
         let rows = sort_rows(rows, rank.len());
         let relative = PathBuf::from(path_component(db))
@@ -558,23 +479,7 @@ fn write_part(
         let dir = path.parent().expect("has a day directory");
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        // Dictionary pages only for tags: hashing every float and counter
-        // into a dictionary that rarely pays off was a third of the encode cost.
-        // Tags carry no min/max statistics: the writer compares every row's
-        // string twice for them (a tenth of a persist's instructions), and
-        // the file's tag values are listed in `hydrant.tags` instead.
-        let mut props = WriterProperties::builder()
-            .set_compression(Compression::SNAPPY)
-            .set_dictionary_enabled(false);
-        for f in schema.fields() {
-            if matches!(f.data_type(), DataType::Dictionary(_, _)) {
-                let column = ColumnPath::from(f.name().as_str());
-                props = props
-                    .set_column_dictionary_enabled(column.clone(), true)
-                    .set_column_statistics_enabled(column, EnabledStatistics::None);
-            }
-        }
-        let props = props
+        let props = WriterProperties::builder()
             .set_key_value_metadata(Some(vec![
                 KeyValue::new("hydrant.db".into(), db.to_string()),
                 KeyValue::new("hydrant.table".into(), table.to_string()),
@@ -586,18 +491,40 @@ fn write_part(
                 ),
             ]))
             .build();
+        let at: Vec<(u32, u32)> = match starts.as_slice() {
+            [_] => rows.iter().map(|r| (0, r.3)).collect(),
+            _ => rows
+                .iter()
+                .map(|r| {
+                    let b = starts.partition_point(|&s| s <= r.3 as usize) - 1;
+                    (b as u32, r.3 - starts[b] as u32)
+                })
+                .collect(),
+        };
+        let sources: Vec<encode::Source<'_>> = fields
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                if i == 0 {
+                    encode::Source::Time
+                } else if f.name() == SEQ_COLUMN {
+                    encode::Source::Seq
+                } else if let Some(k) = tags.iter().position(|t| &t.name == f.name()) {
+                    encode::Source::Tag(&tags[k], &presents[k])
+                } else {
+                    encode::Source::Field(columns[i].clone())
+                }
+            })
+            .collect();
+        let sorted = encode::Rows {
+            keys: &rows,
+            at: &at,
+        };
         write_file(&path, false, |f| {
-            let f = BlockWriter::new(f);
-            let mut w = ArrowWriter::try_new(f, schema.clone(), Some(props))
+            let out = BlockWriter::new(f);
+            let f = encode::write_file(encoder, out, &schema, props, &sources, &sorted)
                 .map_err(std::io::Error::other)?;
-            // Gathered a slice at a time: each slice's arrays stay small
-            // enough to be cached and for the allocator to reuse.
-            for part in rows.chunks(GATHER_ROWS) {
-                let part = gather(&schema, &columns, &tags, &starts, part)
-                    .map_err(std::io::Error::other)?;
-                w.write(&part).map_err(std::io::Error::other)?;
-            }
-            std::io::Write::flush(&mut w.into_inner().map_err(std::io::Error::other)?)
+            std::io::Write::flush(&mut { f })
         })?;
         out.push(FileMeta {
             db: db.clone(),
@@ -808,6 +735,179 @@ mod tests {
         assert_eq!(v.values().as_ref(), [2.0, 4.0, 1.0, 3.0]);
         let w = b.column(4).as_string::<i32>();
         assert_eq!(w.iter().collect::<Vec<_>>(), [None, None, None, Some("s")]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Each row of `batches` as text, columns in `names` order ("-" for a
+    /// null or a missing column), sorted.
+    fn render(batches: &[RecordBatch], names: &[&str]) -> Vec<String> {
+        use arrow_array::types::{Float64Type, Int64Type, UInt64Type};
+        let mut out = Vec::new();
+        for b in batches {
+            for r in 0..b.num_rows() {
+                let cells = names.iter().map(|name| match b.column_by_name(name) {
+                    Some(c) if c.is_valid(r) => match c.data_type() {
+                        DataType::Timestamp(_, _) => c
+                            .as_primitive::<TimestampNanosecondType>()
+                            .value(r)
+                            .to_string(),
+                        DataType::Dictionary(_, _) => {
+                            let d = c.as_dictionary::<Int32Type>();
+                            let values = d.values().as_string::<i32>();
+                            values.value(d.keys().value(r) as usize).to_string()
+                        }
+                        // Debug, so that -0.0 stays apart from 0.0.
+                        DataType::Float64 => {
+                            format!("{:?}", c.as_primitive::<Float64Type>().value(r))
+                        }
+                        DataType::Int64 => c.as_primitive::<Int64Type>().value(r).to_string(),
+                        DataType::UInt64 => c.as_primitive::<UInt64Type>().value(r).to_string(),
+                        DataType::Utf8 => c.as_string::<i32>().value(r).to_string(),
+                        DataType::Boolean => c.as_boolean().value(r).to_string(),
+                        other => panic!("{name}: {other}"),
+                    },
+                    _ => "-".to_string(),
+                });
+                out.push(cells.collect::<Vec<_>>().join("|"));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// Every column type, with nulls, across several batches and pages (by
+    /// row count and, for strings, by size), and a tag that one day's file
+    /// never has: the files read back as the rows written, and each column
+    /// chunk's statistics bound its values.
+    #[test]
+    fn every_type_with_nulls_and_many_pages_reads_back_with_its_statistics() {
+        use parquet::file::statistics::Statistics;
+        let dir =
+            std::env::temp_dir().join(format!("hydrant-persist-types-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (catalog, mut shard) = (Catalog::default(), Shard::default());
+        let n = 150_000i64;
+        let mut body = String::new();
+        for i in 0..n {
+            // Every tenth row on the second day, which never has tag `x`.
+            let (t, x) = match i % 10 {
+                0 => (DAY_NS + i, String::new()),
+                _ if i % 3 == 0 => (i, format!(",x=x{}", i % 4)),
+                _ => (i, String::new()),
+            };
+            let mut fields = vec![format!(
+                "u={}u",
+                if i % 11 == 1 {
+                    u64::MAX - i as u64
+                } else {
+                    i as u64
+                }
+            )];
+            if i % 5 != 1 {
+                // -0 and 0 among them, which statistics must order right.
+                fields.push(format!(
+                    "f={}",
+                    if i % 13 == 0 {
+                        -0.0
+                    } else {
+                        (i - 1000) as f64 / 4.0
+                    }
+                ));
+            }
+            if i % 4 != 2 {
+                fields.push(format!("i={}i", -i));
+            }
+            if i % 6 != 3 {
+                fields.push(format!("s=\"{i:0>60}\""));
+            }
+            if i % 2 == 0 {
+                fields.push(format!("b={}", i % 3 == 0));
+            }
+            body.push_str(&format!("m,host=h{}{x} {} {t}\n", i % 7, fields.join(",")));
+        }
+        let (db, table) = (Arc::from("db"), Arc::from("m"));
+        let lines: Vec<&str> = body.lines().collect();
+        for (k, part) in lines.chunks(50_000).enumerate() {
+            let arena = bumpalo::Bump::new();
+            let part = part.join("\n");
+            let parsed = parse(part.as_bytes(), Precision::Nanosecond, &arena).unwrap();
+            let options = WriteOptions::new(0, k as u64 + 1);
+            let out = write_points(&catalog, &mut shard, "db", &parsed.points, options, None);
+            assert_eq!(out.written, parsed.points.len());
+            let i = shard.table_index(&db, &table);
+            shard.table_at(i).seal();
+        }
+        let batches = shard.snapshot("db", "m");
+        assert_eq!(batches.len(), 3, "several batches in one part");
+        let files = write_table_in_parts(&dir, &db, &table, &batches, 0, 3, usize::MAX).unwrap();
+        assert_eq!(files.len(), 2, "{files:?}");
+        let names = ["time", "host", "x", "f", "i", "u", "s", "b", "_seq"];
+        let mut read = Vec::new();
+        for f in &files {
+            read.extend(read_rows(&dir, f, &None).unwrap());
+        }
+        assert_eq!(render(&read, &names), render(&batches, &names));
+
+        let day1 = &files[0];
+        let file = File::open(dir.join(&day1.path)).unwrap();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+        let meta = reader.metadata();
+        assert_eq!(meta.num_row_groups(), 1);
+        let group = meta.row_group(0);
+        let stats = |name: &str| {
+            let k = (0..group.num_columns())
+                .find(|&k| group.column(k).column_path().string() == name)
+                .unwrap();
+            group.column(k).statistics().unwrap().clone()
+        };
+        let day1_rows: Vec<i64> = (0..n).filter(|i| i % 10 != 0).collect();
+        match stats("time") {
+            Statistics::Int64(s) => {
+                assert_eq!((s.min_opt(), s.max_opt()), (Some(&1), Some(&(n - 1))))
+            }
+            other => panic!("{other:?}"),
+        }
+        match stats("u") {
+            Statistics::Int64(s) => {
+                let (min, max) = (*s.min_opt().unwrap() as u64, *s.max_opt().unwrap() as u64);
+                assert_eq!((min, max), (2, u64::MAX - 1), "ordered as unsigned");
+            }
+            other => panic!("{other:?}"),
+        }
+        match stats("f") {
+            Statistics::Double(s) => {
+                let nulls = day1_rows.iter().filter(|&&i| i % 5 == 1).count() as u64;
+                assert_eq!(s.null_count_opt(), Some(nulls));
+                let f = day1_rows.iter().filter(|&&i| i % 5 != 1);
+                let f: Vec<f64> = f.map(|&i| (i - 1000) as f64 / 4.0).collect();
+                let min = f.iter().copied().fold(f64::INFINITY, f64::min);
+                let max = f.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                assert_eq!((*s.min_opt().unwrap(), *s.max_opt().unwrap()), (min, max));
+            }
+            other => panic!("{other:?}"),
+        }
+        match stats("host") {
+            Statistics::ByteArray(s) => {
+                let bounds = (s.min_opt().unwrap().data(), s.max_opt().unwrap().data());
+                assert_eq!(bounds, (&b"h0"[..], &b"h6"[..]));
+                assert_eq!(s.null_count_opt(), Some(0));
+            }
+            other => panic!("{other:?}"),
+        }
+        // The second day's file: `x` is all nulls, with no bounds.
+        let file = File::open(dir.join(&files[1].path)).unwrap();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+        let group = reader.metadata().row_group(0);
+        let x = (0..group.num_columns())
+            .find(|&k| group.column(k).column_path().string() == "x")
+            .unwrap();
+        match group.column(x).statistics().unwrap() {
+            Statistics::ByteArray(s) => {
+                assert_eq!(s.null_count_opt(), Some(n as u64 / 10));
+                assert!(s.min_opt().is_none() && s.max_opt().is_none());
+            }
+            other => panic!("{other:?}"),
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
