@@ -62,8 +62,11 @@ pub(super) enum Source<'a> {
 pub(super) struct Rows<'a> {
     /// (series rank, time, seq, row across batches), sorted.
     pub keys: &'a [(u32, i64, u64, u32)],
-    /// Each sorted row's (batch, row in that batch).
-    pub at: &'a [(u32, u32)],
+    /// Each row's place in the file (rows numbered across batches in
+    /// order; `u32::MAX` for a row in another file).
+    pub place: &'a [u32],
+    /// Where each batch's rows start in that numbering.
+    pub starts: &'a [usize],
 }
 
 /// Writes one Parquet file of `rows` to `out` and returns `out`.
@@ -81,22 +84,13 @@ pub(super) fn write_file<W: Write + Send>(
     let descr = ArrowSchemaConverter::new().convert(schema)?;
     add_encoded_arrow_schema_to_metadata(schema, &mut props);
     let mut file = SerializedFileWriter::new(out, descr.root_schema_ptr(), Arc::new(props))?;
-    let n = rows.keys.len();
     let mut group = file.next_row_group()?;
     for (i, (field, source)) in schema.fields().iter().zip(sources).enumerate() {
         let descr = descr.column(i);
         let optional = field.is_nullable();
         let (bytes, close) = match source {
-            Source::Time => encoder.values(&descr, n, false, |start, out, _| {
-                let end = (start + PAGE_ROWS).min(n);
-                out.extend(rows.keys[start..end].iter().map(|k| k.1));
-                end
-            })?,
-            Source::Seq => encoder.values(&descr, n, false, |start, out, _| {
-                let end = (start + PAGE_ROWS).min(n);
-                out.extend(rows.keys[start..end].iter().map(|k| U64(k.2)));
-                end
-            })?,
+            Source::Time => encoder.keys(&descr, rows, |k| k.1)?,
+            Source::Seq => encoder.keys(&descr, rows, |k| U64(k.2))?,
             Source::Tag(tag, present) => encoder.tag(&descr, rows, tag, present)?,
             Source::Field(arrays) => {
                 encoder.field(&descr, rows, optional, field.data_type(), arrays)?
@@ -126,6 +120,10 @@ pub(super) struct Encoder {
     chunk: Vec<u8>,
     /// A page's values, typed.
     scratch: Scratch,
+    /// A column's values in file order, typed.
+    sorted: Scratch,
+    /// Which rows of a column have a value.
+    valid: Vec<bool>,
 }
 
 /// Typed [`Encoder::values`] staging, by type.
@@ -147,6 +145,8 @@ impl Default for Encoder {
             snappy: snap::raw::Encoder::new(),
             chunk: Vec::new(),
             scratch: Scratch::default(),
+            sorted: Scratch::default(),
+            valid: Vec::new(),
         }
     }
 }
@@ -162,31 +162,55 @@ impl Encoder {
         Chunk::new(std::mem::take(&mut self.chunk))
     }
 
-    /// A column of plain values. `fill(start, values, levels)` appends the
-    /// values of the sorted rows from `start` on, up to a page's worth, and
-    /// returns where it stopped. It leaves out nulls, and then gives
-    /// `levels` one definition level per row; `levels` stays empty when
-    /// every row has a value.
+    /// A column of plain values: `sorted` holds each row's value in file
+    /// order, and `valid` (if any row is null) says which rows have one.
     fn values<T: Value>(
         &mut self,
         descr: &ColumnDescPtr,
-        n: usize,
+        sorted: &[T],
+        valid: Option<&[bool]>,
         optional: bool,
-        mut fill: impl FnMut(usize, &mut Vec<T>, &mut Vec<u32>) -> usize,
     ) -> Result<(Vec<u8>, ColumnCloseResult)> {
+        let n = sorted.len();
         let mut chunk = self.chunk();
         let mut stats = T::Stats::default();
         let mut nulls = 0u64;
         let mut staged = T::take(&mut self.scratch);
         let mut start = 0;
         while start < n {
-            staged.clear();
+            let mut end = (start + PAGE_ROWS).min(n);
             self.levels.clear();
-            let end = fill(start, &mut staged, &mut self.levels);
-            nulls += (end - start - staged.len()) as u64;
-            T::observe(&staged, &mut stats);
+            let page = match valid {
+                None if T::WIDTH.is_some() => &sorted[start..end],
+                _ => {
+                    // The page's values without its nulls, and a level per
+                    // row; a page of strings also closes at PAGE_BYTES.
+                    staged.clear();
+                    let mut bytes = 0;
+                    for k in start..end {
+                        if bytes >= PAGE_BYTES {
+                            end = k;
+                            break;
+                        }
+                        if valid.is_none_or(|v| v[k]) {
+                            bytes += sorted[k].size();
+                            staged.push(sorted[k]);
+                            self.levels.push(1);
+                        } else {
+                            self.levels.push(0);
+                        }
+                    }
+                    if staged.len() == end - start {
+                        // No nulls after all: the levels say nothing.
+                        self.levels.clear();
+                    }
+                    &staged[..]
+                }
+            };
+            nulls += (end - start - page.len()) as u64;
+            T::observe(page, &mut stats);
             self.values.clear();
-            T::plain(&staged, &mut self.values);
+            T::plain(page, &mut self.values);
             self.data_page(&mut chunk, end - start, optional, Encoding::PLAIN)?;
             start = end;
         }
@@ -199,6 +223,71 @@ impl Encoder {
         chunk.finish(descr, n, encodings, T::statistics(stats, nulls))
     }
 
+    /// A column taken from the sort keys (already in file order).
+    fn keys<T: Value>(
+        &mut self,
+        descr: &ColumnDescPtr,
+        rows: &Rows<'_>,
+        key: impl Fn(&(u32, i64, u64, u32)) -> T,
+    ) -> Result<(Vec<u8>, ColumnCloseResult)> {
+        let mut sorted = T::take(&mut self.sorted);
+        sorted.clear();
+        sorted.extend(rows.keys.iter().map(key));
+        let out = self.values(descr, &sorted, None, false);
+        T::give(&mut self.sorted, sorted);
+        out
+    }
+
+    /// A field column: each row's value from its batch's array (`wrap`ped
+    /// as the column's [`Value`]).
+    ///
+    /// The values are put in file order by a scatter: each batch is read in
+    /// order, and each value stored at its row's place. Reading the batches
+    /// at random instead (a gather in file order) waited on memory, since a
+    /// persisted batch is no longer in cache.
+    fn scatter<A: ArrayAccessor, T: Value>(
+        &mut self,
+        descr: &ColumnDescPtr,
+        rows: &Rows<'_>,
+        optional: bool,
+        arrays: Vec<Option<A>>,
+        wrap: impl Fn(A::Item) -> T,
+    ) -> Result<(Vec<u8>, ColumnCloseResult)> {
+        let n = rows.keys.len();
+        // Every batch has the column, without a null.
+        let dense = arrays
+            .iter()
+            .all(|a| a.as_ref().is_some_and(|a| a.null_count() == 0));
+        let mut sorted = T::take(&mut self.sorted);
+        sorted.clear();
+        sorted.resize(n, T::ZERO);
+        let mut valid = std::mem::take(&mut self.valid);
+        valid.clear();
+        if !dense {
+            valid.resize(n, false);
+        }
+        for (b, array) in arrays.iter().enumerate() {
+            let Some(array) = array else { continue };
+            let start = rows.starts[b];
+            let places = &rows.place[start..start + array.len()];
+            for (r, &at) in places.iter().enumerate() {
+                if at == u32::MAX {
+                    continue;
+                }
+                if dense {
+                    sorted[at as usize] = wrap(array.value(r));
+                } else if array.is_valid(r) {
+                    sorted[at as usize] = wrap(array.value(r));
+                    valid[at as usize] = true;
+                }
+            }
+        }
+        let out = self.values(descr, &sorted, (!dense).then_some(&valid[..]), optional);
+        T::give(&mut self.sorted, sorted);
+        self.valid = valid;
+        out
+    }
+
     /// A field column, read from each batch's array of its type.
     fn field(
         &mut self,
@@ -208,34 +297,32 @@ impl Encoder {
         data_type: &DataType,
         arrays: &[Option<&ArrayRef>],
     ) -> Result<(Vec<u8>, ColumnCloseResult)> {
-        let n = rows.keys.len();
-        let at = rows.at;
         match data_type {
             DataType::Float64 => {
                 let arrays = arrays
                     .iter()
                     .map(|a| a.map(|a| a.as_primitive::<Float64Type>()));
-                self.values(descr, n, optional, filler(arrays.collect(), at, |v| v))
+                self.scatter(descr, rows, optional, arrays.collect(), |v| v)
             }
             DataType::Int64 => {
                 let arrays = arrays
                     .iter()
                     .map(|a| a.map(|a| a.as_primitive::<Int64Type>()));
-                self.values(descr, n, optional, filler(arrays.collect(), at, |v| v))
+                self.scatter(descr, rows, optional, arrays.collect(), |v| v)
             }
             DataType::UInt64 => {
                 let arrays = arrays
                     .iter()
                     .map(|a| a.map(|a| a.as_primitive::<UInt64Type>()));
-                self.values(descr, n, optional, filler(arrays.collect(), at, U64))
+                self.scatter(descr, rows, optional, arrays.collect(), U64)
             }
             DataType::Boolean => {
                 let arrays = arrays.iter().map(|a| a.map(|a| a.as_boolean()));
-                self.values(descr, n, optional, filler(arrays.collect(), at, |v| v))
+                self.scatter(descr, rows, optional, arrays.collect(), |v| v)
             }
             DataType::Utf8 => {
                 let arrays = arrays.iter().map(|a| a.map(|a| a.as_string::<i32>()));
-                self.values(descr, n, optional, filler(arrays.collect(), at, Text))
+                self.scatter(descr, rows, optional, arrays.collect(), Text)
             }
             other => Err(ParquetError::General(format!(
                 "column {} has type {other}, which a persist does not write",
@@ -257,11 +344,8 @@ impl Encoder {
         let n = rows.keys.len();
         if !present.iter().skip(1).any(|&p| p) {
             // No row of this file has the tag: nulls, and no dictionary.
-            return self.values(descr, n, true, |start, _: &mut Vec<Text<'_>>, levels| {
-                let end = (start + PAGE_ROWS).min(n);
-                levels.resize(end - start, 0);
-                end
-            });
+            let (sorted, valid) = (vec![Text(""); n], vec![false; n]);
+            return self.values(descr, &sorted, Some(&valid), true);
         }
         // Rank (1-based, 0 for null) to dictionary index.
         let mut index = vec![0u32; present.len()];
@@ -468,56 +552,10 @@ impl<'a> ChunkReader for Slice<'a> {
     }
 }
 
-/// The `fill` of [`Encoder::values`] for a field: each sorted row's value
-/// from its batch's array (`wrap`ped as the column's [`Value`]).
-fn filler<'a, A, T>(
-    arrays: Vec<Option<A>>,
-    at: &'a [(u32, u32)],
-    wrap: impl Fn(A::Item) -> T + 'a,
-) -> impl FnMut(usize, &mut Vec<T>, &mut Vec<u32>) -> usize + 'a
-where
-    A: ArrayAccessor + 'a,
-    T: Value,
-{
-    // Every batch has the column, without a null: a plain gather.
-    let dense = arrays
-        .iter()
-        .all(|a| a.as_ref().is_some_and(|a| a.null_count() == 0));
-    move |start, out, levels| {
-        let mut end = (start + PAGE_ROWS).min(at.len());
-        if dense && T::WIDTH.is_some() {
-            let rows = at[start..end].iter();
-            out.extend(
-                rows.map(|&(b, r)| wrap(arrays[b as usize].as_ref().unwrap().value(r as usize))),
-            );
-            return end;
-        }
-        let mut bytes = 0;
-        for (k, &(b, r)) in at[start..end].iter().enumerate() {
-            if bytes >= PAGE_BYTES {
-                end = start + k;
-                break;
-            }
-            match &arrays[b as usize] {
-                Some(a) if a.is_valid(r as usize) => {
-                    let v = wrap(a.value(r as usize));
-                    bytes += v.size();
-                    out.push(v);
-                    levels.push(1);
-                }
-                _ => levels.push(0),
-            }
-        }
-        if out.len() == end - start {
-            // No nulls after all: the levels say nothing.
-            levels.clear();
-        }
-        end
-    }
-}
-
 /// A value type's PLAIN encoding and its chunk statistics.
 trait Value: Copy {
+    /// A placeholder, overwritten before it is read.
+    const ZERO: Self;
     /// Bytes per value, if fixed.
     const WIDTH: Option<usize>;
     type Stats: Default;
@@ -561,6 +599,7 @@ impl Value for i64 {
     fn give(scratch: &mut Scratch, staged: Vec<Self>) {
         scratch.i64s = staged;
     }
+    const ZERO: Self = 0;
     const WIDTH: Option<usize> = Some(8);
     type Stats = Option<(i64, i64)>;
     fn plain(values: &[Self], out: &mut Vec<u8>) {
@@ -596,6 +635,7 @@ impl Value for U64 {
     fn give(scratch: &mut Scratch, staged: Vec<Self>) {
         scratch.u64s = staged;
     }
+    const ZERO: Self = U64(0);
     const WIDTH: Option<usize> = Some(8);
     type Stats = Option<(u64, u64)>;
     fn plain(values: &[Self], out: &mut Vec<u8>) {
@@ -627,6 +667,7 @@ impl Value for f64 {
     fn give(scratch: &mut Scratch, staged: Vec<Self>) {
         scratch.f64s = staged;
     }
+    const ZERO: Self = 0.0;
     const WIDTH: Option<usize> = Some(8);
     type Stats = Option<(f64, f64)>;
     fn plain(values: &[Self], out: &mut Vec<u8>) {
@@ -679,6 +720,7 @@ impl Value for bool {
     fn give(scratch: &mut Scratch, staged: Vec<Self>) {
         scratch.bools = staged;
     }
+    const ZERO: Self = false;
     const WIDTH: Option<usize> = Some(1);
     type Stats = Option<(bool, bool)>;
     fn plain(values: &[Self], out: &mut Vec<u8>) {
@@ -716,6 +758,7 @@ impl Value for Text<'_> {
         Vec::new()
     }
     fn give(_: &mut Scratch, _: Vec<Self>) {}
+    const ZERO: Self = Text("");
     const WIDTH: Option<usize> = None;
     /// String fields carry only their null count: ordering every row's
     /// string for a min/max costs more than readers gain from it.

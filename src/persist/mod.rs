@@ -491,16 +491,10 @@ fn write_part(
                 ),
             ]))
             .build();
-        let at: Vec<(u32, u32)> = match starts.as_slice() {
-            [_] => rows.iter().map(|r| (0, r.3)).collect(),
-            _ => rows
-                .iter()
-                .map(|r| {
-                    let b = starts.partition_point(|&s| s <= r.3 as usize) - 1;
-                    (b as u32, r.3 - starts[b] as u32)
-                })
-                .collect(),
-        };
+        let mut place = vec![u32::MAX; total];
+        for (k, r) in rows.iter().enumerate() {
+            place[r.3 as usize] = k as u32;
+        }
         let sources: Vec<encode::Source<'_>> = fields
             .iter()
             .enumerate()
@@ -518,7 +512,8 @@ fn write_part(
             .collect();
         let sorted = encode::Rows {
             keys: &rows,
-            at: &at,
+            place: &place,
+            starts: &starts,
         };
         write_file(&path, false, |f| {
             let out = BlockWriter::new(f);
