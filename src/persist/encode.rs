@@ -2,10 +2,11 @@
 //!
 //! arrow-rs's `ArrowWriter` works out again what the persist already knows.
 //! It hashes every row's tag string into a new dictionary, though the rows'
-//! tag ranks already are one. It gathers each column into a new array first,
-//! and it zero-fills a fresh compression buffer for every page. Together that
-//! was about half of a persist. Here each column chunk is encoded once, from
-//! the sorted rows:
+//! tag ranks already are one. It needs each column gathered into a new array
+//! first, and it zero-fills a fresh compression buffer for every page.
+//! Without those, a persist takes 27% fewer instructions (callgrind, 200 000
+//! Telegraf rows). Here each column chunk is encoded once, from the sorted
+//! rows:
 //! - PLAIN values;
 //! - RLE_DICTIONARY tags over the file's sorted tag values;
 //! - RLE definition levels;

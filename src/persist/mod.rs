@@ -312,12 +312,11 @@ fn sort_rows(rows: Vec<(u32, i64, u64, u32)>, series: usize) -> Vec<(u32, i64, u
 /// Rows at which a persist's file is closed and the next part begins
 /// (parts are whole batches, so a part holds up to one batch more: with
 /// batches of this size or more, one file per sealed batch): a bigger
-/// persist is written as several files. The gather reads each column at
-/// random across its part, so a smaller part keeps more of those reads in
-/// the CPU's caches (2^16 rather than 2^19 made the persist about a fifth
-/// cheaper and the server's ingest about a tenth faster), and its vectors
-/// stay under glibc's mmap threshold (so they reuse heap memory instead of
-/// page-faulting fresh zeroed pages each persist).
+/// persist is written as several files. The sort and each column's
+/// scatter into file order write at random across the part, so a smaller
+/// part keeps more of those writes in the CPU's caches (2^16 rather than
+/// 2^19 made the persist about a fifth cheaper and the server's ingest about
+/// a tenth faster).
 pub const PART_ROWS: usize = 1 << 16;
 
 /// Cells (rows times columns) at which a part closes whatever its rows.
@@ -358,7 +357,7 @@ pub fn write_table_in_parts(
     let mut out = Vec::new();
     let mut encoder = encode::Encoder::default();
     let (mut from, mut rows, mut part) = (0, 0, 0);
-    // A part is gathered with a cell (value or null) per row and column:
+    // A part is encoded with a cell (value or null) per row and column:
     // batches of sparse columns also close it once they add up to PART_CELLS.
     let mut columns: HashSet<&str> = HashSet::new();
     for (k, batch) in batches.iter().enumerate() {
