@@ -593,25 +593,33 @@ fn widen<T: PartialOrd + Copy>(stats: &mut Option<(T, T)>, v: T) {
     }
 }
 
-impl Value for i64 {
-    fn take(scratch: &mut Scratch) -> Vec<Self> {
-        std::mem::take(&mut scratch.i64s)
-    }
-    fn give(scratch: &mut Scratch, staged: Vec<Self>) {
-        scratch.i64s = staged;
-    }
-    const ZERO: Self = 0;
-    const WIDTH: Option<usize> = Some(8);
-    type Stats = Option<(i64, i64)>;
-    fn plain(values: &[Self], out: &mut Vec<u8>) {
-        out.reserve(values.len() * 8);
-        for v in values {
-            out.extend_from_slice(&v.to_le_bytes());
+/// The parts of [`Value`] a fixed 8-byte type shares: its staging vector
+/// in [`Scratch`], and its PLAIN encoding (little-endian bytes).
+macro_rules! fixed_8 {
+    ($scratch:ident, $zero:expr, $bytes:expr) => {
+        const ZERO: Self = $zero;
+        const WIDTH: Option<usize> = Some(8);
+        fn take(scratch: &mut Scratch) -> Vec<Self> {
+            std::mem::take(&mut scratch.$scratch)
         }
-    }
-    fn size(&self) -> usize {
-        8
-    }
+        fn give(scratch: &mut Scratch, staged: Vec<Self>) {
+            scratch.$scratch = staged;
+        }
+        fn plain(values: &[Self], out: &mut Vec<u8>) {
+            out.reserve(values.len() * 8);
+            for &v in values {
+                out.extend_from_slice(&($bytes)(v));
+            }
+        }
+        fn size(&self) -> usize {
+            8
+        }
+    };
+}
+
+impl Value for i64 {
+    fixed_8!(i64s, 0, |v: i64| v.to_le_bytes());
+    type Stats = Option<(i64, i64)>;
     fn observe(values: &[Self], stats: &mut Self::Stats) {
         if let (Some(&lo), Some(&hi)) = (values.iter().min(), values.iter().max()) {
             widen(stats, lo);
@@ -630,24 +638,8 @@ impl Value for i64 {
 }
 
 impl Value for U64 {
-    fn take(scratch: &mut Scratch) -> Vec<Self> {
-        std::mem::take(&mut scratch.u64s)
-    }
-    fn give(scratch: &mut Scratch, staged: Vec<Self>) {
-        scratch.u64s = staged;
-    }
-    const ZERO: Self = U64(0);
-    const WIDTH: Option<usize> = Some(8);
+    fixed_8!(u64s, U64(0), |v: U64| v.0.to_le_bytes());
     type Stats = Option<(u64, u64)>;
-    fn plain(values: &[Self], out: &mut Vec<u8>) {
-        out.reserve(values.len() * 8);
-        for v in values {
-            out.extend_from_slice(&v.0.to_le_bytes());
-        }
-    }
-    fn size(&self) -> usize {
-        8
-    }
     fn observe(values: &[Self], stats: &mut Self::Stats) {
         let lo = values.iter().map(|v| v.0).min();
         if let (Some(lo), Some(hi)) = (lo, values.iter().map(|v| v.0).max()) {
@@ -662,29 +654,13 @@ impl Value for U64 {
 }
 
 impl Value for f64 {
-    fn take(scratch: &mut Scratch) -> Vec<Self> {
-        std::mem::take(&mut scratch.f64s)
-    }
-    fn give(scratch: &mut Scratch, staged: Vec<Self>) {
-        scratch.f64s = staged;
-    }
-    const ZERO: Self = 0.0;
-    const WIDTH: Option<usize> = Some(8);
+    fixed_8!(f64s, 0.0, |v: f64| v.to_le_bytes());
     type Stats = Option<(f64, f64)>;
-    fn plain(values: &[Self], out: &mut Vec<u8>) {
-        out.reserve(values.len() * 8);
-        for v in values {
-            out.extend_from_slice(&v.to_le_bytes());
-        }
-    }
-    fn size(&self) -> usize {
-        8
-    }
     fn observe(values: &[Self], stats: &mut Self::Stats) {
-        // NaN has no place in an order: the Parquet spec leaves it out
-        // (`f64::min` and `max` pass it over).
-        // Eight lanes (a comparison skips NaN), so that the loop is not
-        // one long dependency chain and compiles to vector min/max.
+        // NaN has no place in an order, so the Parquet spec leaves it out:
+        // a comparison with NaN is false, so it never becomes a bound.
+        // Eight lanes keep the loop from being one long dependency chain
+        // (it compiles to vector min/max).
         let (mut lo, mut hi) = ([f64::INFINITY; 8], [f64::NEG_INFINITY; 8]);
         let lanes = values.chunks_exact(8);
         let rest = lanes.remainder();
