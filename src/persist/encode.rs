@@ -38,9 +38,8 @@ use parquet::schema::types::ColumnDescPtr;
 
 use super::TagRanks;
 
-/// Most rows in a data page (arrow-rs's default): pages of 2^16 rows made
-/// reading every column of a file slower (83 against 59 ns per row in
-/// `cargo bench --bench write_path`).
+/// Most rows in a data page (arrow-rs's default): pages of 2^16 rows read
+/// every column about 2% slower in `cargo bench --bench write_path`.
 const PAGE_ROWS: usize = 20_000;
 /// Uncompressed bytes at which a data page closes early (arrow-rs's default
 /// page size).
