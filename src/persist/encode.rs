@@ -57,7 +57,7 @@ pub(super) enum Source<'a> {
     /// A tag, with the ranks (in its sorted values) present in this file.
     Tag(&'a TagRanks<'a>, &'a [bool]),
     /// A field: its array in each batch, if the batch has it.
-    Field(Vec<Option<&'a ArrayRef>>),
+    Field(&'a [Option<&'a ArrayRef>]),
 }
 
 /// A file's rows in their sorted order.
@@ -110,9 +110,7 @@ pub(super) fn write_file<W: Write + Send>(
 pub(super) struct Encoder {
     /// A page as written: definition levels, then values, uncompressed.
     page: Vec<u8>,
-    /// A page's values, before its levels are known.
-    values: Vec<u8>,
-    /// A page's definition levels, or its dictionary indices.
+    /// A page's definition levels (empty when every row has a value).
     levels: Vec<u32>,
     /// Snappy's output. It keeps its largest length, so that no later page
     /// zero-fills it again.
@@ -141,7 +139,6 @@ impl Default for Encoder {
     fn default() -> Self {
         Encoder {
             page: Vec::new(),
-            values: Vec::new(),
             levels: Vec::new(),
             packed: Vec::new(),
             snappy: snap::raw::Encoder::new(),
@@ -183,7 +180,7 @@ impl Encoder {
             let mut end = (start + PAGE_ROWS).min(n);
             self.levels.clear();
             let page = match valid {
-                None if T::WIDTH.is_some() => &sorted[start..end],
+                None if T::FIXED => &sorted[start..end],
                 _ => {
                     // The page's values without its nulls, and a level per
                     // row; a page of strings also closes at PAGE_BYTES.
@@ -211,9 +208,9 @@ impl Encoder {
             };
             nulls += (end - start - page.len()) as u64;
             T::observe(page, &mut stats);
-            self.values.clear();
-            T::plain(page, &mut self.values);
-            self.data_page(&mut chunk, end - start, optional, Encoding::PLAIN)?;
+            self.start_page(end - start, optional);
+            T::plain(page, &mut self.page);
+            self.finish_page(&mut chunk, end - start, Encoding::PLAIN)?;
             start = end;
         }
         staged.clear();
@@ -390,10 +387,14 @@ impl Encoder {
                     }
                 }
             }
-            self.values.clear();
-            self.values.push(width);
-            rle_hybrid(&indices, width, &mut self.values);
-            self.data_page(&mut chunk, end - start, true, Encoding::RLE_DICTIONARY)?;
+            if indices.len() == end - start {
+                // No nulls: the levels say nothing (see `start_page`).
+                self.levels.clear();
+            }
+            self.start_page(end - start, true);
+            self.page.push(width);
+            rle_hybrid(&indices, width, &mut self.page);
+            self.finish_page(&mut chunk, end - start, Encoding::RLE_DICTIONARY)?;
         }
         let bound = |v: Option<&&str>| {
             v.filter(|v| v.len() <= STAT_BYTES)
@@ -408,15 +409,10 @@ impl Encoder {
         chunk.finish(descr, n, encodings, stats)
     }
 
-    /// Writes a data page of `rows` rows: the levels in `self.levels` (if
-    /// `optional`), then the values in `self.values`.
-    fn data_page(
-        &mut self,
-        chunk: &mut Chunk,
-        rows: usize,
-        optional: bool,
-        encoding: Encoding,
-    ) -> Result<()> {
+    /// Starts a data page of `rows` rows in `self.page` with its
+    /// definition levels (if `optional`): those in `self.levels`, or all 1
+    /// when `self.levels` is empty. Its values are appended after them.
+    fn start_page(&mut self, rows: usize, optional: bool) {
         self.page.clear();
         if optional {
             self.page.extend_from_slice(&[0; 4]);
@@ -427,7 +423,10 @@ impl Encoder {
             let len = (self.page.len() - 4) as u32;
             self.page[..4].copy_from_slice(&len.to_le_bytes());
         }
-        self.page.extend_from_slice(&self.values);
+    }
+
+    /// Writes `self.page`, a data page of `rows` rows, compressed.
+    fn finish_page(&mut self, chunk: &mut Chunk, rows: usize, encoding: Encoding) -> Result<()> {
         let (buf, size) = self.compress()?;
         chunk.page(
             Page::DataPage {
@@ -558,8 +557,9 @@ impl<'a> ChunkReader for Slice<'a> {
 trait Value: Copy {
     /// A placeholder, overwritten before it is read.
     const ZERO: Self;
-    /// Bytes per value, if fixed.
-    const WIDTH: Option<usize>;
+    /// Whether every value takes the same bytes (a page of them is closed
+    /// by its row count alone).
+    const FIXED: bool;
     type Stats: Default;
     fn plain(values: &[Self], out: &mut Vec<u8>);
     /// Bytes it takes in a page.
@@ -599,7 +599,7 @@ fn widen<T: PartialOrd + Copy>(stats: &mut Option<(T, T)>, v: T) {
 macro_rules! fixed_8 {
     ($scratch:ident, $zero:expr, $bytes:expr) => {
         const ZERO: Self = $zero;
-        const WIDTH: Option<usize> = Some(8);
+        const FIXED: bool = true;
         fn take(scratch: &mut Scratch) -> Vec<Self> {
             std::mem::take(&mut scratch.$scratch)
         }
@@ -699,7 +699,7 @@ impl Value for bool {
         scratch.bools = staged;
     }
     const ZERO: Self = false;
-    const WIDTH: Option<usize> = Some(1);
+    const FIXED: bool = true;
     type Stats = Option<(bool, bool)>;
     fn plain(values: &[Self], out: &mut Vec<u8>) {
         for group in values.chunks(8) {
@@ -737,7 +737,7 @@ impl Value for Text<'_> {
     }
     fn give(_: &mut Scratch, _: Vec<Self>) {}
     const ZERO: Self = Text("");
-    const WIDTH: Option<usize> = None;
+    const FIXED: bool = false;
     /// String fields carry only their null count: ordering every row's
     /// string for a min/max costs more than readers gain from it.
     type Stats = ();

@@ -505,7 +505,7 @@ fn write_part(
                 } else if let Some(k) = tags.iter().position(|t| &t.name == f.name()) {
                     encode::Source::Tag(&tags[k], &presents[k])
                 } else {
-                    encode::Source::Field(columns[i].clone())
+                    encode::Source::Field(&columns[i])
                 }
             })
             .collect();
