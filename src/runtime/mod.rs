@@ -1,11 +1,13 @@
 //! Executors: one glommio executor pinned to each selected CPU, each with its
 //! own SO_REUSEPORT listener on the same address (the kernel spreads
-//! connections), its own shard, and its end of the fan-out meshes.
+//! connections, and `balance` evens out what it spreads), its own shard, and
+//! its end of the fan-out meshes.
 //!
 //! Shutdown (SIGINT/SIGTERM): a plain thread flips a shared flag; each
 //! executor stops accepting, lets its in-flight requests finish (reads notice
 //! the flag within a quarter second), and returns; `serve` then exits 0.
 
+pub mod balance;
 pub mod fanout;
 
 use std::cell::{Cell, OnceCell, RefCell};
@@ -24,6 +26,7 @@ use crate::decode::Gunzip;
 use crate::http;
 use crate::shard::Shard;
 use crate::wal::{replay, Wal};
+use balance::{Ends, Handovers, Loads};
 use fanout::{Fanout, Meshes};
 
 /// The catalog's file in the data directory.
@@ -220,6 +223,8 @@ pub fn serve(config: ServeConfig) -> Result<(), String> {
     let mut segments = recovered.segments.into_iter();
     let mut manifests = recovered.manifests.into_iter();
     let meshes = Meshes::new(config.cores.len());
+    let handovers = balance::handovers(config.cores.len());
+    let loads = Arc::new(Loads::new(config.cores.len()));
     let metrics = Arc::new(crate::metrics::Metrics::new(config.cores.len()));
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
 
@@ -243,6 +248,7 @@ pub fn serve(config: ServeConfig) -> Result<(), String> {
             meshes.clone(),
             ready_tx.clone(),
         );
+        let (handovers, loads) = (handovers.clone(), loads.clone());
         let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
             .name(&format!("hydrant-{index}"))
             .io_memory(config.io_memory)
@@ -277,7 +283,7 @@ pub fn serve(config: ServeConfig) -> Result<(), String> {
                     shutdown,
                     requests: Cell::new(0),
                 });
-                run_core(core, meshes, ready).await;
+                run_core(core, meshes, handovers, loads, ready).await;
             })
             .map_err(|e| format!("cannot start executor on CPU {cpu}: {e}"))?;
         executors.push(handle);
@@ -378,7 +384,13 @@ fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, String> {
     Ok(file)
 }
 
-async fn run_core(core: Rc<Core>, meshes: Meshes, ready: mpsc::Sender<Result<(), String>>) {
+async fn run_core(
+    core: Rc<Core>,
+    meshes: Meshes,
+    handovers: Handovers,
+    loads: Arc<Loads>,
+    ready: mpsc::Sender<Result<(), String>>,
+) {
     let wal_queue = glommio::executor().create_task_queue(
         glommio::Shares::Static(1000),
         glommio::Latency::Matters(WAL_LATENCY),
@@ -389,6 +401,11 @@ async fn run_core(core: Rc<Core>, meshes: Meshes, ready: mpsc::Sender<Result<(),
     let persister = glommio::spawn_local(crate::persist::task::run(core.clone()));
     let fanout = Fanout::join(meshes, core.clone()).await;
     let _ = core.fanout.set(fanout);
+    let Ends {
+        senders,
+        mut receivers,
+    } = Ends::join(handovers).await;
+    let here = senders.peer_id();
     let listener = match listen(core.config.bind) {
         Ok(l) => Rc::new(l),
         Err(e) => {
@@ -399,14 +416,42 @@ async fn run_core(core: Rc<Core>, meshes: Meshes, ready: mpsc::Sender<Result<(),
     let _ = ready.send(Ok(()));
     drop(ready);
 
-    // The core's open-connection gauge is also the count the cap and the
-    // shutdown wait read: this core alone changes it.
+    // The core's open-connection gauge is also the count the shutdown wait
+    // reads: this core alone changes it. `loads` counts the same connections
+    // for every core to see.
     let accepting = Rc::new(Cell::new(true));
+    let serve = {
+        let (core, loads, accepting) = (core.clone(), loads.clone(), accepting.clone());
+        Rc::new(move |stream: glommio::net::TcpStream| {
+            if !accepting.get() {
+                loads.release(here);
+                return;
+            }
+            core.stats().connections_accepted.add(1);
+            core.stats().connections_open.add(1);
+            let (core, loads) = (core.clone(), loads.clone());
+            glommio::spawn_local(async move {
+                http::conn::serve(stream, core.clone()).await;
+                core.stats().connections_open.sub(1);
+                loads.release(here);
+            })
+            .detach();
+        })
+    };
+    for (_, handed) in receivers.streams() {
+        let serve = serve.clone();
+        glommio::spawn_local(async move {
+            while let Some(accepted) = handed.recv().await {
+                serve(accepted.bind_to_executor());
+            }
+        })
+        .detach();
+    }
     {
         let (core, listener, accepting) = (core.clone(), listener.clone(), accepting.clone());
         glommio::spawn_local(async move {
             while accepting.get() {
-                let stream = match listener.socket.accept().await {
+                let accepted = match listener.socket.shared_accept().await {
                     Ok(s) => s,
                     Err(_) if !accepting.get() => break,
                     Err(e) => {
@@ -416,20 +461,27 @@ async fn run_core(core: Rc<Core>, meshes: Meshes, ready: mpsc::Sender<Result<(),
                         continue;
                     }
                 };
-                let open = core.stats().connections_open.get() as usize;
-                if !accepting.get() || open >= core.config.max_connections_per_core {
-                    core.stats().connections_refused.add(1);
-                    drop(stream);
-                    continue;
+                let cap = core.config.max_connections_per_core;
+                let target = match accepting.get() {
+                    true => loads.assign(here, cap),
+                    false => None,
+                };
+                match target {
+                    None => {
+                        core.stats().connections_refused.add(1);
+                        drop(accepted.bind_to_executor());
+                    }
+                    Some(t) if t == here => serve(accepted.bind_to_executor()),
+                    // The stream is a plain fd (`Copy`): a send that fails
+                    // leaves it here, to be served here.
+                    Some(t) => {
+                        if senders.try_send_to(t, accepted).is_err() {
+                            loads.release(t);
+                            loads.add(here);
+                            serve(accepted.bind_to_executor());
+                        }
+                    }
                 }
-                core.stats().connections_accepted.add(1);
-                core.stats().connections_open.add(1);
-                let core = core.clone();
-                glommio::spawn_local(async move {
-                    http::conn::serve(stream, core.clone()).await;
-                    core.stats().connections_open.sub(1);
-                })
-                .detach();
             }
         })
         .detach();
