@@ -176,11 +176,24 @@ pub async fn persist(core: &Rc<Core>) -> Result<usize, String> {
             core.shard.borrow_mut().persist_finished(Ok(files));
             core.manifests.borrow_mut().insert(index, manifest);
             let covered = core.wal.take_covered(watermark);
-            for path in &covered {
-                if let Err(e) = std::fs::remove_file(path) {
-                    log::warn!(core = index; "cannot delete WAL segment {}: {e}", path.display());
-                }
-            }
+            let (done, room) = (covered.len(), core.wal.spare_room());
+            // Off the executor: a rename is quick, but a deletion keeps the
+            // disk busy for milliseconds (see `wal`).
+            let spares = glommio::executor()
+                .spawn_blocking(move || {
+                    let mut spares = Vec::new();
+                    for path in covered {
+                        let spare = crate::wal::spare_path(&path);
+                        if spares.len() < room && std::fs::rename(&path, &spare).is_ok() {
+                            spares.push(spare);
+                        } else if let Err(e) = std::fs::remove_file(&path) {
+                            log::warn!(core = index; "cannot delete WAL segment {}: {e}", path.display());
+                        }
+                    }
+                    spares
+                })
+                .await;
+            core.wal.add_spares(spares);
             core.stats().persisted_rows.add(rows as u64);
             core.stats().persisted_files.add(count as u64);
             log::info!(
@@ -188,7 +201,7 @@ pub async fn persist(core: &Rc<Core>) -> Result<usize, String> {
                 rows,
                 files = count,
                 seconds = format!("{:.3}", started.elapsed().as_secs_f64()),
-                wal_segments_deleted = covered.len();
+                wal_segments_retired = done;
                 "persisted {rows} rows into {count} Parquet files"
             );
             Ok(rows)

@@ -222,6 +222,7 @@ pub fn serve(config: ServeConfig) -> Result<(), String> {
     let mut shards = recovered.shards.into_iter();
     let mut segments = recovered.segments.into_iter();
     let mut manifests = recovered.manifests.into_iter();
+    let mut spares = recovered.spares.into_iter();
     let meshes = Meshes::new(config.cores.len());
     let handovers = balance::handovers(config.cores.len());
     let loads = Arc::new(Loads::new(config.cores.len()));
@@ -232,6 +233,7 @@ pub fn serve(config: ServeConfig) -> Result<(), String> {
     for (index, &cpu) in config.cores.iter().enumerate() {
         let shard = shards.next().unwrap_or_default();
         let replayed = segments.next().unwrap_or_default();
+        let spares = spares.next().unwrap_or_default();
         let manifests = manifests.next().unwrap_or_default();
         let (wal_dir, recovery, retention, metrics) = (
             wal_dir.clone(),
@@ -258,8 +260,10 @@ pub fn serve(config: ServeConfig) -> Result<(), String> {
                     index,
                     config.wal_sync,
                     config.wal_segment_size,
+                    config.persist_size as u64,
                     recovery.next_segment,
                     replayed,
+                    spares,
                     metrics.clone(),
                 );
                 let core = Rc::new(Core {

@@ -7,6 +7,12 @@
 //! logged. A damaged stretch followed by valid entries (found again at the
 //! next block boundary, where every flush starts) is skipped and reported
 //! loudly with its byte range — never silently.
+//!
+//! A recycled segment holds the bytes of its earlier lives past the end of
+//! the log. The log ends at a whole zero block (every flush writes one after
+//! itself); an entry of an earlier life, whole or not, passes for neither a
+//! continuation nor a resumption, because its sequence is lower than the
+//! last one read and than the persist watermark that retired the file.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -59,6 +65,30 @@ pub fn list(dir: &Path) -> std::io::Result<Vec<SegmentFile>> {
     Ok(out)
 }
 
+/// Spare segment files in `dir` (see `wal`), with the core that retired each.
+pub fn spares(dir: &Path) -> std::io::Result<Vec<(usize, PathBuf)>> {
+    let mut out = Vec::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        let core = name
+            .to_str()
+            .and_then(|n| n.strip_suffix(".spare"))
+            .and_then(|stem| stem.split_once('-'))
+            .and_then(|(core, _)| core.parse().ok());
+        if let Some(core) = core {
+            out.push((core, entry.path()));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
 /// What reading one segment's bytes found.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Scan {
@@ -88,32 +118,51 @@ fn entry_at(data: &[u8], at: usize) -> Option<(u64, &[u8])> {
     (checksum(len, seq, payload) == crc).then_some((seq, payload))
 }
 
+/// The first block boundary after `at` where a valid entry with a sequence
+/// above `floor` starts.
+fn resume(data: &[u8], at: usize, floor: u64) -> Option<usize> {
+    ((at / BLOCK + 1) * BLOCK..data.len())
+        .step_by(BLOCK)
+        .filter(|&b| header_at(data, b).is_some_and(|(len, _, seq)| len != 0 && seq > floor))
+        .find(|&b| entry_at(data, b).is_some())
+}
+
 /// Walks a segment's bytes, calling `apply(seq, payload)` per valid entry.
-pub fn scan(data: &[u8], mut apply: impl FnMut(u64, &[u8])) -> Scan {
+/// `persisted`: the watermark of the segment's core; no earlier life of a
+/// recycled file holds a sequence above it.
+pub fn scan(data: &[u8], persisted: u64, mut apply: impl FnMut(u64, &[u8])) -> Scan {
     let mut out = Scan::default();
+    // Sequences only grow along one life of a segment.
+    let mut last = 0;
     let mut at = 0;
     while at < data.len() {
         let rest = &data[at..];
-        // Zero length: padding to the end of a flush's last block.
         if rest.len() < 4 || rest[..4] == [0; 4] {
+            // Zero length: padding to the end of a flush's last block.
             if at % BLOCK != 0 {
                 at = (at / BLOCK + 1) * BLOCK;
                 continue;
             }
-            // Every flush starts with an entry: zeros here end the log.
-            if rest.iter().all(|&b| b == 0) {
-                break;
+            // A zero block where a flush would start ends the log, unless
+            // newer entries follow (then the zeros are damage).
+            if rest[..rest.len().min(BLOCK)].iter().all(|&b| b == 0) {
+                match resume(data, at, last.max(persisted)) {
+                    Some(b) => {
+                        out.skipped.push((at, b));
+                        at = b;
+                        continue;
+                    }
+                    None => break,
+                }
             }
         }
-        if let Some((seq, payload)) = entry_at(data, at) {
+        if let Some((seq, payload)) = entry_at(data, at).filter(|&(seq, _)| seq > last) {
+            last = seq;
             apply(seq, payload);
             at += HEADER + payload.len();
             continue;
         }
-        let next = ((at / BLOCK + 1) * BLOCK..data.len())
-            .step_by(BLOCK)
-            .find(|&b| entry_at(data, b).is_some());
-        match next {
+        match resume(data, at, last.max(persisted)) {
             Some(b) => {
                 out.skipped.push((at, b));
                 at = b;
@@ -181,7 +230,7 @@ pub fn replay_segment(
         }
     };
     let mut arena = Bump::new();
-    let scan = scan(&data, |seq, payload| {
+    let scan = scan(&data, persisted, |seq, payload| {
         arena.reset();
         out.max_seq = out.max_seq.max(seq);
         if seq <= persisted {
@@ -253,6 +302,8 @@ pub struct Recovered {
     pub segments: Vec<Segments>,
     /// Per executor: the manifests of the cores whose data it took over.
     pub manifests: Vec<std::collections::BTreeMap<usize, Manifest>>,
+    /// Per executor: spare segment files, for its WAL to take over.
+    pub spares: Vec<Vec<PathBuf>>,
     pub report: Recovery,
 }
 
@@ -333,7 +384,7 @@ pub fn recover(
         .map_err(|e| format!("cannot list WAL segments in {}: {e}", wal_dir.display()))?;
     report.next_segment = files.iter().map(|f| f.number + 1).max().unwrap_or(1);
     let watermarks = &watermarks;
-    let results: Vec<(Shard, Segments, Recovery)> = std::thread::scope(|scope| {
+    let results: Vec<(Shard, Segments, Vec<PathBuf>, Recovery)> = std::thread::scope(|scope| {
         let handles: Vec<_> = shards
             .drain(..)
             .enumerate()
@@ -343,40 +394,61 @@ pub fn recover(
                 scope.spawn(move || {
                     let mut report = Recovery::default();
                     let mut kept = Vec::new();
+                    let mut retired = Vec::new();
                     for f in mine {
                         let persisted = watermarks.get(&f.core).copied().unwrap_or(0);
                         let r = replay_segment(&f.path, catalog, &mut shard, persisted);
                         if r.entries == 0 && r.max_seq <= persisted && r.problems.is_empty() {
-                            // Every entry is in Parquet already.
-                            let _ = std::fs::remove_file(&f.path);
+                            // Every entry is in Parquet already: a spare.
+                            let spare = super::spare_path(&f.path);
+                            match std::fs::rename(&f.path, &spare) {
+                                Ok(()) => retired.push(spare),
+                                Err(_) => {
+                                    let _ = std::fs::remove_file(&f.path);
+                                }
+                            }
                         } else {
                             kept.push((f.path.clone(), r.max_seq));
                         }
                         report.add(r);
                     }
-                    (shard, kept, report)
+                    (shard, kept, retired, report)
                 })
             })
             .collect();
         handles
             .into_iter()
             .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| (Shard::default(), Vec::new(), Recovery::default()))
+                h.join().unwrap_or_else(|_| {
+                    (
+                        Shard::default(),
+                        Vec::new(),
+                        Vec::new(),
+                        Recovery::default(),
+                    )
+                })
             })
             .collect()
     });
     let mut segments = Vec::with_capacity(executors);
-    for (shard, kept, r) in results {
+    let mut spares: Vec<Vec<PathBuf>> = (0..executors).map(|_| Vec::new()).collect();
+    for (core, path) in self::spares(wal_dir)
+        .map_err(|e| format!("cannot list WAL spares in {}: {e}", wal_dir.display()))?
+    {
+        spares[core % executors].push(path);
+    }
+    for ((shard, kept, retired, r), spares) in results.into_iter().zip(&mut spares) {
         report.add(r);
         shards.push(shard);
         segments.push(kept);
+        spares.extend(retired);
     }
     report.elapsed = started.elapsed();
     Ok(Recovered {
         shards,
         segments,
         manifests,
+        spares,
         report,
     })
 }
@@ -387,9 +459,21 @@ mod tests {
 
     /// A segment as the flusher writes it: each flush padded to a block.
     fn segment(flushes: &[&[&[u8]]]) -> (Vec<u8>, Vec<u64>) {
+        life(0, flushes)
+    }
+
+    /// One life of a segment, its sequences after `first`: each flush
+    /// padded to a block, and the zero block after the last.
+    fn life(first: u64, flushes: &[&[&[u8]]]) -> (Vec<u8>, Vec<u64>) {
+        let (mut data, seqs) = flushes_from(first, flushes);
+        data.resize(data.len() + BLOCK, 0);
+        (data, seqs)
+    }
+
+    fn flushes_from(first: u64, flushes: &[&[&[u8]]]) -> (Vec<u8>, Vec<u64>) {
         let mut data = Vec::new();
         let mut seqs = Vec::new();
-        let mut seq = 0;
+        let mut seq = first;
         for flush in flushes {
             for payload in *flush {
                 seq += 1;
@@ -406,9 +490,84 @@ mod tests {
     }
 
     fn seqs_of(data: &[u8]) -> (Vec<u64>, Scan) {
+        seqs_above(data, 0)
+    }
+
+    fn seqs_above(data: &[u8], persisted: u64) -> (Vec<u64>, Scan) {
         let mut seen = Vec::new();
-        let scan = scan(data, |seq, _| seen.push(seq));
+        let scan = scan(data, persisted, |seq, _| seen.push(seq));
         (seen, scan)
+    }
+
+    /// `new` written over the start of `old`, as a recycled file holds it.
+    fn over(old: &[u8], new: &[u8]) -> Vec<u8> {
+        let mut data = old.to_vec();
+        data[..new.len()].copy_from_slice(new);
+        data
+    }
+
+    /// An earlier life: sequences 1..=8 in four flushes of 3 KiB entries.
+    fn old_life() -> Vec<u8> {
+        let e = vec![5u8; 3000];
+        life(0, &[&[&e, &e], &[&e, &e], &[&e, &e], &[&e, &e]]).0
+    }
+
+    #[test]
+    fn a_recycled_segment_ends_where_its_new_life_does() {
+        let old = old_life();
+        let (new, seqs) = life(20, &[&[b"a", b"bb"], &[b"ccc"]]);
+        let data = over(&old, &new);
+        assert_eq!(seqs_above(&data, 8), (seqs.clone(), Scan::default()));
+        // The old entries' sequences alone tell them apart.
+        assert_eq!(seqs_above(&data, 0), (seqs, Scan::default()));
+        // Taken over but never flushed to: only its zeroed first block is new.
+        let unused = over(&old, &[0; BLOCK]);
+        assert_eq!(seqs_above(&unused, 8), (vec![], Scan::default()));
+    }
+
+    #[test]
+    fn a_torn_flush_over_old_bytes_is_a_torn_tail() {
+        let old = old_life();
+        let e = vec![9u8; 3000];
+        let (whole, seqs) = flushes_from(20, &[&[b"a"], &[&e, &e]]);
+        // The second flush cut short mid-entry, its zero block never written.
+        let data = over(&old, &whole[..BLOCK + 4000]);
+        assert_eq!(
+            seqs_above(&data, 8),
+            (
+                vec![seqs[0], seqs[1]],
+                Scan {
+                    skipped: vec![],
+                    torn_at: Some(BLOCK + 3016)
+                }
+            )
+        );
+        // Cut at a block boundary, so an old entry starts right after the
+        // new ones: lower sequence, so not a continuation either.
+        let e = vec![9u8; BLOCK - HEADER];
+        let (whole, seqs) = flushes_from(20, &[&[&e]]);
+        let mut old = life(0, &[&[b"x"], &[b"y"], &[b"z"]]).0;
+        old.resize(4 * BLOCK, 0);
+        let data = over(&old, &whole);
+        assert_eq!(
+            seqs_above(&data, 3),
+            (
+                seqs,
+                Scan {
+                    skipped: vec![],
+                    torn_at: Some(BLOCK)
+                }
+            )
+        );
+    }
+
+    #[test]
+    fn newer_entries_after_a_zero_block_are_damage_not_the_end() {
+        let (mut data, _) = segment(&[&[b"a"], &[b"b"], &[b"c"]]);
+        data[BLOCK..2 * BLOCK].fill(0);
+        let (seen, scan) = seqs_of(&data);
+        assert_eq!(seen, [1, 3]);
+        assert_eq!(scan.skipped, [(BLOCK, 2 * BLOCK)]);
     }
 
     #[test]
