@@ -285,10 +285,18 @@ fn series_ranks(tags: &[TagRanks<'_>], rows: usize) -> (Vec<u32>, Vec<u32>) {
     (row_series, rank)
 }
 
-/// Orders rows (series rank, time, seq, row) by a counting sort on the
-/// series, then each series by time: rows arrive in time order per series,
-/// so the second sort mostly finds runs already in order.
-fn sort_rows(rows: Vec<(u32, i64, u64, u32)>, series: usize) -> Vec<(u32, i64, u64, u32)> {
+/// A row as the sort sees it: (series rank, time, seq, row).
+type Row = (u32, i64, u64, u32);
+
+/// A file's rows in file order, and each row's place in it (`u32::MAX` for
+/// rows of the part's other files).
+type Sorted = (Vec<Row>, Vec<u32>);
+
+/// Orders rows by a counting sort on the series, then each series by time,
+/// noting each row's place as it lands (one pass of scattered writes, not
+/// two). Rows arrive in time order per series, so a series is nearly
+/// always in order already and is only checked.
+fn sort_rows(rows: Vec<Row>, series: usize, total: usize) -> Sorted {
     let mut start = vec![0usize; series + 1];
     for r in &rows {
         start[r.0 as usize + 1] += 1;
@@ -298,15 +306,24 @@ fn sort_rows(rows: Vec<(u32, i64, u64, u32)>, series: usize) -> Vec<(u32, i64, u
     }
     let bounds = start.clone();
     let mut out = vec![(0, 0, 0, 0); rows.len()];
+    let mut place = vec![u32::MAX; total];
     for r in rows {
         let at = &mut start[r.0 as usize];
         out[*at] = r;
+        place[r.3 as usize] = *at as u32;
         *at += 1;
     }
+    let key = |r: &Row| (r.1, r.2, r.3);
     for w in bounds.windows(2) {
-        out[w[0]..w[1]].sort_unstable_by_key(|r| (r.1, r.2, r.3));
+        let run = &mut out[w[0]..w[1]];
+        if !run.is_sorted_by_key(key) {
+            run.sort_unstable_by_key(key);
+            for (k, r) in run.iter().enumerate() {
+                place[r.3 as usize] = (w[0] + k) as u32;
+            }
+        }
     }
-    out
+    (out, place)
 }
 
 /// Rows at which a persist's file is closed and the next part begins
@@ -412,20 +429,28 @@ fn write_part(
     }
     let tags = tag_ranks(batches, &fields, total);
     let (row_series, rank) = series_ranks(&tags, total);
-    let mut days: BTreeMap<i64, Vec<(u32, i64, u64, u32)>> = BTreeMap::new();
+    // Each day's rows. Nearly every part's rows fall in one day: its vector
+    // is sized for them all at once rather than grown (copied) by doubling,
+    // and only a change of day looks the list up.
+    let mut days: Vec<(i64, Vec<Row>)> = Vec::new();
+    let mut index: HashMap<i64, usize> = HashMap::new();
+    let mut current = (i64::MIN, 0);
     for r in 0..total {
         let t = times[r];
-        // Nearly every part's rows fall in one day: its vector is sized
-        // for them all at once rather than grown (copied) by doubling.
-        let first = days.is_empty();
-        let day = days
-            .entry(t.div_euclid(DAY_NS))
-            .or_insert_with(|| match first {
-                true => Vec::with_capacity(total),
-                false => Vec::new(),
+        let day = t.div_euclid(DAY_NS);
+        if day != current.0 {
+            let at = *index.entry(day).or_insert_with(|| {
+                let room = if days.is_empty() { total } else { 0 };
+                days.push((day, Vec::with_capacity(room)));
+                days.len() - 1
             });
-        day.push((rank[row_series[r] as usize], t, seqs[r], r as u32));
+            current = (day, at);
+        }
+        days[current.1]
+            .1
+            .push((rank[row_series[r] as usize], t, seqs[r], r as u32));
     }
+    days.sort_unstable_by_key(|(day, _)| *day);
     // Each field column per batch (`None` where a batch lacks it).
     let positions: Vec<HashMap<&str, usize>> = batches
         .iter()
@@ -469,7 +494,7 @@ fn write_part(
             }
             presents.push(present);
         }
-        let rows = sort_rows(rows, rank.len());
+        let (rows, place) = sort_rows(rows, rank.len(), total);
         let relative = PathBuf::from(path_component(db))
             .join(path_component(table))
             .join(&day)
@@ -490,10 +515,6 @@ fn write_part(
                 ),
             ]))
             .build();
-        let mut place = vec![u32::MAX; total];
-        for (k, r) in rows.iter().enumerate() {
-            place[r.3 as usize] = k as u32;
-        }
         let sources: Vec<encode::Source<'_>> = fields
             .iter()
             .enumerate()
