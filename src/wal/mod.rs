@@ -160,7 +160,7 @@ pub struct Wal {
     in_flight: Cell<usize>,
     /// Start a new segment at the next flush (a persist asked).
     rotate: Cell<bool>,
-    /// Segments no longer written, with their highest sequence: deleted
+    /// Segments no longer written, with their highest sequence: recycled
     /// once Parquet files cover them.
     closed: RefCell<Vec<(PathBuf, u64)>>,
     /// Files of covered segments, for new segments to take over.
