@@ -36,8 +36,8 @@ pub struct SegmentFile {
     pub path: PathBuf,
 }
 
-/// The WAL segments in `dir`, oldest first per core.
-pub fn list(dir: &Path) -> std::io::Result<Vec<SegmentFile>> {
+/// The files in `dir` named `<core>-<number>.<extension>`, in that order.
+fn numbered(dir: &Path, extension: &str) -> std::io::Result<Vec<SegmentFile>> {
     let mut out = Vec::new();
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
@@ -47,13 +47,12 @@ pub fn list(dir: &Path) -> std::io::Result<Vec<SegmentFile>> {
     for entry in entries {
         let entry = entry?;
         let name = entry.file_name();
-        let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".wal")) else {
-            continue;
-        };
-        let Some((core, number)) = stem.split_once('-') else {
-            continue;
-        };
-        if let (Ok(core), Ok(number)) = (core.parse(), number.parse()) {
+        let parsed = name
+            .to_str()
+            .and_then(|n| n.strip_suffix(extension)?.strip_suffix('.'))
+            .and_then(|stem| stem.split_once('-'))
+            .and_then(|(core, number)| Some((core.parse().ok()?, number.parse().ok()?)));
+        if let Some((core, number)) = parsed {
             out.push(SegmentFile {
                 core,
                 number,
@@ -65,28 +64,14 @@ pub fn list(dir: &Path) -> std::io::Result<Vec<SegmentFile>> {
     Ok(out)
 }
 
+/// The WAL segments in `dir`, oldest first per core.
+pub fn list(dir: &Path) -> std::io::Result<Vec<SegmentFile>> {
+    numbered(dir, "wal")
+}
+
 /// Spare segment files in `dir` (see `wal`), with the core that retired each.
-pub fn spares(dir: &Path) -> std::io::Result<Vec<(usize, PathBuf)>> {
-    let mut out = Vec::new();
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(e),
-    };
-    for entry in entries {
-        let entry = entry?;
-        let name = entry.file_name();
-        let core = name
-            .to_str()
-            .and_then(|n| n.strip_suffix(".spare"))
-            .and_then(|stem| stem.split_once('-'))
-            .and_then(|(core, _)| core.parse().ok());
-        if let Some(core) = core {
-            out.push((core, entry.path()));
-        }
-    }
-    out.sort();
-    Ok(out)
+pub fn spares(dir: &Path) -> std::io::Result<Vec<SegmentFile>> {
+    numbered(dir, "spare")
 }
 
 /// What reading one segment's bytes found.
@@ -432,10 +417,10 @@ pub fn recover(
     });
     let mut segments = Vec::with_capacity(executors);
     let mut spares: Vec<Vec<PathBuf>> = (0..executors).map(|_| Vec::new()).collect();
-    for (core, path) in self::spares(wal_dir)
+    for spare in self::spares(wal_dir)
         .map_err(|e| format!("cannot list WAL spares in {}: {e}", wal_dir.display()))?
     {
-        spares[core % executors].push(path);
+        spares[spare.core % executors].push(spare.path);
     }
     for ((shard, kept, retired, r), spares) in results.into_iter().zip(&mut spares) {
         report.add(r);
@@ -615,15 +600,22 @@ mod tests {
             super::super::segment_name(0, 10),
             super::super::segment_name(0, 9),
             "notes.txt".into(),
+            "001-0000000001.spare".into(),
+            "x-1.spare".into(),
+            "000-0000000004.wal.spare".into(),
         ] {
             std::fs::write(dir.join(name), b"").unwrap();
         }
-        let found: Vec<(usize, u64)> = list(&dir)
-            .unwrap()
-            .iter()
-            .map(|s| (s.core, s.number))
-            .collect();
-        assert_eq!(found, [(0, 9), (0, 10), (1, 2)]);
+        let numbers = |files: Vec<SegmentFile>| -> Vec<(usize, u64)> {
+            files.iter().map(|s| (s.core, s.number)).collect()
+        };
+        assert_eq!(numbers(list(&dir).unwrap()), [(0, 9), (0, 10), (1, 2)]);
+        let spare = dir.join(super::super::segment_name(1, 1));
+        assert_eq!(
+            super::super::spare_path(&spare),
+            dir.join("001-0000000001.spare")
+        );
+        assert_eq!(numbers(spares(&dir).unwrap()), [(1, 1)]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
