@@ -177,17 +177,22 @@ pub async fn persist(core: &Rc<Core>) -> Result<usize, String> {
             core.manifests.borrow_mut().insert(index, manifest);
             let covered = core.wal.take_covered(watermark);
             let (done, room) = (covered.len(), core.wal.spare_room());
-            // Off the executor: a rename is quick, but a deletion keeps the
-            // disk busy for milliseconds (see `wal`).
+            // Off the executor: zeroing a spare or deleting a segment keeps
+            // the filesystem busy for milliseconds (see `wal`).
             let spares = glommio::executor()
                 .spawn_blocking(move || {
                     let mut spares = Vec::new();
                     for path in covered {
-                        let spare = crate::wal::spare_path(&path);
-                        if spares.len() < room && std::fs::rename(&path, &spare).is_ok() {
-                            spares.push(spare);
-                        } else if let Err(e) = std::fs::remove_file(&path) {
-                            log::warn!(core = index; "cannot delete WAL segment {}: {e}", path.display());
+                        if spares.len() < room {
+                            if let Ok(spare) = crate::wal::retire(&path) {
+                                spares.push(spare);
+                                continue;
+                            }
+                        }
+                        if let Err(e) = std::fs::remove_file(&path) {
+                            if e.kind() != std::io::ErrorKind::NotFound {
+                                log::warn!(core = index; "cannot delete WAL segment {}: {e}", path.display());
+                            }
                         }
                     }
                     spares

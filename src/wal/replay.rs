@@ -8,11 +8,13 @@
 //! next block boundary, where every flush starts) is skipped and reported
 //! loudly with its byte range — never silently.
 //!
-//! A recycled segment holds the bytes of its earlier lives past the end of
-//! the log. The log ends at a whole zero block (every flush writes one after
-//! itself); an entry of an earlier life, whole or not, passes for neither a
-//! continuation nor a resumption, because its sequence is lower than the
-//! last one read and than the persist watermark that retired the file.
+//! The log ends at a whole zero block (every flush writes one after
+//! itself), and only zeros follow it: a recycled segment's earlier life was
+//! zeroed when it became a spare. Should a crash have kept that zeroing
+//! from reaching the disk, an entry of the earlier life, whole or not,
+//! passes for neither a continuation nor a resumption, because its sequence
+//! is lower than the last one read and than the persist watermark that
+//! retired the file; the old bytes are reported and truncated as a tail.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -75,7 +77,7 @@ pub fn spares(dir: &Path) -> std::io::Result<Vec<SegmentFile>> {
 }
 
 /// What reading one segment's bytes found.
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Scan {
     /// Damaged byte ranges skipped with valid entries after them.
     pub skipped: Vec<(usize, usize)>,
@@ -137,7 +139,14 @@ pub fn scan(data: &[u8], persisted: u64, mut apply: impl FnMut(u64, &[u8])) -> S
                         at = b;
                         continue;
                     }
-                    None => break,
+                    None => {
+                        // Anything but zeros after the end of the log (spares
+                        // are zeroed) is a damaged tail.
+                        if rest.iter().any(|&b| b != 0) {
+                            out.torn_at = Some(at);
+                        }
+                        break;
+                    }
                 }
             }
         }
@@ -385,12 +394,10 @@ pub fn recover(
                         let r = replay_segment(&f.path, catalog, &mut shard, persisted);
                         if r.entries == 0 && r.max_seq <= persisted && r.problems.is_empty() {
                             // Every entry is in Parquet already: a spare.
-                            let spare = super::spare_path(&f.path);
-                            match std::fs::rename(&f.path, &spare) {
-                                Ok(()) => retired.push(spare),
-                                Err(_) => {
-                                    let _ = std::fs::remove_file(&f.path);
-                                }
+                            if let Ok(spare) = super::retire(&f.path) {
+                                retired.push(spare);
+                            } else {
+                                let _ = std::fs::remove_file(&f.path);
                             }
                         } else {
                             kept.push((f.path.clone(), r.max_seq));
@@ -501,13 +508,42 @@ mod tests {
     fn a_recycled_segment_ends_where_its_new_life_does() {
         let old = old_life();
         let (new, seqs) = life(20, &[&[b"a", b"bb"], &[b"ccc"]]);
-        let data = over(&old, &new);
+        // A spare is zeroed before its next life.
+        let data = over(&vec![0; old.len()], &new);
         assert_eq!(seqs_above(&data, 8), (seqs.clone(), Scan::default()));
-        // The old entries' sequences alone tell them apart.
-        assert_eq!(seqs_above(&data, 0), (seqs, Scan::default()));
-        // Taken over but never flushed to: only its zeroed first block is new.
+        // Had a crash kept the zeroing from the disk, the old entries would
+        // replay nothing: their sequences are below the new life's (and the
+        // watermark). They are a tail to cut, not data.
+        let data = over(&old, &new);
+        let end = Scan {
+            skipped: vec![],
+            torn_at: Some(new.len() - BLOCK),
+        };
+        assert_eq!(seqs_above(&data, 8), (seqs.clone(), end.clone()));
+        assert_eq!(seqs_above(&data, 0), (seqs, end));
         let unused = over(&old, &[0; BLOCK]);
-        assert_eq!(seqs_above(&unused, 8), (vec![], Scan::default()));
+        let end = Scan {
+            skipped: vec![],
+            torn_at: Some(0),
+        };
+        assert_eq!(seqs_above(&unused, 8), (vec![], end));
+    }
+
+    #[test]
+    fn bytes_after_the_end_of_the_log_are_a_torn_tail() {
+        let (mut data, seqs) = segment(&[&[b"a"], &[b"bb"]]);
+        let end = data.len() - BLOCK;
+        data.extend_from_slice(&[7; 100]);
+        assert_eq!(
+            seqs_of(&data),
+            (
+                seqs,
+                Scan {
+                    skipped: vec![],
+                    torn_at: Some(end)
+                }
+            )
+        );
     }
 
     #[test]
