@@ -270,23 +270,21 @@ async fn write_as(
     })?;
 
     let limit = core.config.max_body_size;
-    let mut raw = std::mem::take(&mut conn.body);
+    let mut raw = core.take_body();
     let read = conn.read_body(head, limit, &mut raw).await;
-    let result = match read {
+    let stored = match read {
         Err(e) => Err(e.into_api_error()),
-        Ok(()) => {
-            let (answer, commit) = ingest(core, &db, &raw, encoding, precision, atomic);
-            match commit {
-                Some(flush) => match core.wal.commit(flush).await {
-                    Ok(()) => answer,
-                    Err(failure) => Err(failure.into()),
-                },
-                None => answer,
-            }
-        }
+        Ok(()) => Ok(ingest(core, &db, &raw, encoding, precision, atomic)),
     };
-    conn.body = raw;
-    result
+    core.give_body(raw);
+    let (answer, commit) = stored?;
+    match commit {
+        Some(flush) => match core.wal.commit(flush).await {
+            Ok(()) => answer,
+            Err(failure) => Err(failure.into()),
+        },
+        None => answer,
+    }
 }
 
 /// Decodes, parses, checks and stores one body, all without yielding: the

@@ -41,6 +41,9 @@ pub const WAL_DIR: &str = "wal";
 /// write under `--wal-sync none`, whose pending bytes then grew by gigabytes).
 const WAL_LATENCY: Duration = Duration::from_millis(1);
 
+/// Body buffers a core keeps between writes.
+const BODY_POOL: usize = 4;
+
 /// Per-core buffers reused by every request: the decoded body and the parse arena.
 #[derive(Default)]
 pub struct Scratch {
@@ -59,6 +62,8 @@ pub struct Core {
     pub gunzip: RefCell<Gunzip>,
     /// Buffers a request uses while it is parsed and stored (never across an await).
     pub scratch: RefCell<Scratch>,
+    /// Raw write bodies between requests, most recently used last.
+    bodies: RefCell<Vec<Vec<u8>>>,
     /// What start-up recovery found (shared by every core).
     pub recovery: Arc<replay::Recovery>,
     /// The Parquet manifests of the cores whose data this core holds (its own included).
@@ -92,6 +97,23 @@ impl Core {
     /// changed (a write takes its number and stores in one step).
     pub fn writes_begun(&self) -> u64 {
         self.seq.load(Ordering::Acquire)
+    }
+
+    /// A buffer for a write body: the one given back last, whose cache
+    /// lines are likeliest still warm. A request gives it back as soon as
+    /// its body is stored, before it waits for the WAL, so the core's
+    /// writes cycle through a few hot buffers rather than one per
+    /// connection.
+    pub fn take_body(&self) -> Vec<u8> {
+        self.bodies.borrow_mut().pop().unwrap_or_default()
+    }
+
+    /// Returns a body buffer to the pool (at most [`BODY_POOL`] are kept).
+    pub fn give_body(&self, body: Vec<u8>) {
+        let mut pool = self.bodies.borrow_mut();
+        if pool.len() < BODY_POOL {
+            pool.push(body);
+        }
     }
 
     /// This core's share of the node's --max-memory.
@@ -281,6 +303,7 @@ pub fn serve(config: ServeConfig) -> Result<(), String> {
                     persist_waker: RefCell::new(None),
                     gunzip: RefCell::new(Gunzip::default()),
                     scratch: RefCell::new(Scratch::default()),
+                    bodies: RefCell::new(Vec::new()),
                     wal,
                     fanout: OnceCell::new(),
                     seq,
