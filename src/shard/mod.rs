@@ -155,6 +155,33 @@ impl Builder {
     }
 }
 
+/// Appends field `f` of every point to a fixed-width builder: after one
+/// pass that finds every value of the column's type (the write stage
+/// checked them), the values go in as one extend, without a capacity check
+/// and a validity bit per value; a value of another type (it cannot get
+/// here) becomes a null, keeping the columns aligned.
+macro_rules! append_fixed {
+    ($b:expr, $points:expr, $f:expr, $variant:ident) => {{
+        let (b, points, f) = ($b, $points, $f);
+        if points
+            .iter()
+            .all(|p| matches!(p.fields[f].value, FieldValue::$variant(_)))
+        {
+            let values = points.iter().map(|p| match p.fields[f].value {
+                FieldValue::$variant(x) => x,
+                _ => Default::default(),
+            });
+            // SAFETY: a slice's mapped iterator reports its exact length.
+            unsafe { b.append_trusted_len_iter(values) }
+        } else {
+            points.iter().for_each(|p| match p.fields[f].value {
+                FieldValue::$variant(x) => b.append_value(x),
+                _ => b.append_null(),
+            })
+        }
+    }};
+}
+
 /// Cells (rows times columns) at which an open batch is sealed, whatever
 /// its rows: 64 Ki rows of up to 62 columns.
 const SEAL_CELLS: usize = 1 << 22;
@@ -282,18 +309,9 @@ impl TableShard {
             // A value of another type cannot get here; if one did, a null
             // keeps the columns aligned rather than taking the core down.
             match builder {
-                Builder::Float(b) => points.iter().for_each(|p| match p.fields[f].value {
-                    FieldValue::Float(x) => b.append_value(x),
-                    _ => b.append_null(),
-                }),
-                Builder::Integer(b) => points.iter().for_each(|p| match p.fields[f].value {
-                    FieldValue::Integer(x) => b.append_value(x),
-                    _ => b.append_null(),
-                }),
-                Builder::Unsigned(b) => points.iter().for_each(|p| match p.fields[f].value {
-                    FieldValue::Unsigned(x) => b.append_value(x),
-                    _ => b.append_null(),
-                }),
+                Builder::Float(b) => append_fixed!(b, points, f, Float),
+                Builder::Integer(b) => append_fixed!(b, points, f, Integer),
+                Builder::Unsigned(b) => append_fixed!(b, points, f, Unsigned),
                 Builder::String(b) => points.iter().for_each(|p| match p.fields[f].value {
                     FieldValue::String(x) => {
                         self.open_bytes += x.len();
@@ -315,9 +333,11 @@ impl TableShard {
                 }
             }
         }
-        for p in points {
-            self.time.append_value(p.timestamp.unwrap_or(default_time));
-        }
+        // SAFETY: a slice's mapped iterator reports its exact length.
+        unsafe {
+            self.time
+                .append_trusted_len_iter(points.iter().map(|p| p.timestamp.unwrap_or(default_time)))
+        };
         self.seq.append_value_n(seq, n);
         self.rows += n;
         self.since.get_or_insert_with(std::time::Instant::now);
