@@ -43,6 +43,28 @@ const WAL_LATENCY: Duration = Duration::from_millis(1);
 
 /// Body buffers a core keeps between writes.
 const BODY_POOL: usize = 4;
+/// A buffer grown past this by a big body is freed, not kept.
+const POOLED_BODY_BYTES: usize = 16 << 20;
+
+/// The raw write bodies a core keeps between requests, most recently used last.
+#[derive(Default)]
+pub struct BodyPool(RefCell<Vec<Vec<u8>>>);
+
+impl BodyPool {
+    /// The buffer given back last, whose cache lines are likeliest warm.
+    pub fn take(&self) -> Vec<u8> {
+        self.0.borrow_mut().pop().unwrap_or_default()
+    }
+
+    /// Keeps `body` for a later request, unless [`BODY_POOL`] buffers are
+    /// kept already or a big body grew it past [`POOLED_BODY_BYTES`].
+    pub fn give(&self, body: Vec<u8>) {
+        let mut pool = self.0.borrow_mut();
+        if pool.len() < BODY_POOL && body.capacity() <= POOLED_BODY_BYTES {
+            pool.push(body);
+        }
+    }
+}
 
 /// Per-core buffers reused by every request: the decoded body and the parse arena.
 #[derive(Default)]
@@ -62,8 +84,8 @@ pub struct Core {
     pub gunzip: RefCell<Gunzip>,
     /// Buffers a request uses while it is parsed and stored (never across an await).
     pub scratch: RefCell<Scratch>,
-    /// Raw write bodies between requests, most recently used last.
-    bodies: RefCell<Vec<Vec<u8>>>,
+    /// Raw write bodies between requests.
+    bodies: BodyPool,
     /// What start-up recovery found (shared by every core).
     pub recovery: Arc<replay::Recovery>,
     /// The Parquet manifests of the cores whose data this core holds (its own included).
@@ -99,21 +121,17 @@ impl Core {
         self.seq.load(Ordering::Acquire)
     }
 
-    /// A buffer for a write body: the one given back last, whose cache
-    /// lines are likeliest still warm. A request gives it back as soon as
-    /// its body is stored, before it waits for the WAL, so the core's
-    /// writes cycle through a few hot buffers rather than one per
+    /// A buffer for a write body. A request gives it back as soon as its
+    /// body is stored, before it waits for the WAL, so the core's writes
+    /// cycle through a few cache-warm buffers rather than one per
     /// connection.
     pub fn take_body(&self) -> Vec<u8> {
-        self.bodies.borrow_mut().pop().unwrap_or_default()
+        self.bodies.take()
     }
 
-    /// Returns a body buffer to the pool (at most [`BODY_POOL`] are kept).
+    /// Returns a body buffer to the pool.
     pub fn give_body(&self, body: Vec<u8>) {
-        let mut pool = self.bodies.borrow_mut();
-        if pool.len() < BODY_POOL {
-            pool.push(body);
-        }
+        self.bodies.give(body);
     }
 
     /// This core's share of the node's --max-memory.
@@ -303,7 +321,7 @@ pub fn serve(config: ServeConfig) -> Result<(), String> {
                     persist_waker: RefCell::new(None),
                     gunzip: RefCell::new(Gunzip::default()),
                     scratch: RefCell::new(Scratch::default()),
-                    bodies: RefCell::new(Vec::new()),
+                    bodies: BodyPool::default(),
                     wal,
                     fanout: OnceCell::new(),
                     seq,
@@ -729,5 +747,34 @@ fn keep_freed_memory() {
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
         libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_body_pool_hands_back_the_last_buffer_and_keeps_few_and_small_ones() {
+        let pool = BodyPool::default();
+        assert_eq!(
+            pool.take().capacity(),
+            0,
+            "an empty pool makes a new buffer"
+        );
+        let sized = |n| Vec::<u8>::with_capacity(n);
+        pool.give(sized(1000));
+        pool.give(sized(2000));
+        assert!(pool.take().capacity() >= 2000, "last given, first taken");
+        assert!(pool.take().capacity() >= 1000);
+        pool.give(sized(POOLED_BODY_BYTES + 1));
+        assert_eq!(pool.take().capacity(), 0, "a grown buffer is freed");
+        for _ in 0..BODY_POOL + 2 {
+            pool.give(sized(10));
+        }
+        let kept = std::iter::from_fn(|| Some(pool.take()))
+            .take_while(|b| b.capacity() > 0)
+            .count();
+        assert_eq!(kept, BODY_POOL);
     }
 }
