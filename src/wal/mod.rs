@@ -294,7 +294,14 @@ impl Wal {
 
     /// Waits until flush `batch` is done, as the sync mode asks.
     pub async fn commit(&self, batch: u64) -> Result<(), Failure> {
-        if self.mode == SyncMode::None && self.pending.borrow().len() < NONE_BACKLOG {
+        let pending = self.pending.borrow().len();
+        if self.mode == SyncMode::None && pending < NONE_BACKLOG {
+            if pending >= FLUSH_BYTES {
+                // The flusher was woken, but busy connections that never
+                // wait for it keep their queue running (for up to
+                // glommio's 100 ms slice): give it its turn now.
+                glommio::executor().yield_task_queue_now().await;
+            }
             return Ok(());
         }
         std::future::poll_fn(|cx| {
