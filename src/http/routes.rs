@@ -270,13 +270,13 @@ async fn write_as(
     })?;
 
     let limit = core.config.max_body_size;
-    let mut raw = core.take_body();
+    let mut raw = core.bodies.take();
     let read = conn.read_body(head, limit, &mut raw).await;
     let stored = match read {
         Err(e) => Err(e.into_api_error()),
         Ok(()) => Ok(ingest(core, &db, &raw, encoding, precision, atomic)),
     };
-    core.give_body(raw);
+    core.bodies.give(raw);
     let (answer, commit) = stored?;
     match commit {
         Some(flush) => match core.wal.commit(flush).await {

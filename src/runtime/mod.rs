@@ -46,7 +46,10 @@ const BODY_POOL: usize = 4;
 /// A buffer grown past this by a big body is freed, not kept.
 const POOLED_BODY_BYTES: usize = 16 << 20;
 
-/// The raw write bodies a core keeps between requests, most recently used last.
+/// The raw write bodies a core keeps between requests, most recently used
+/// last. A write gives its buffer back as soon as its body is stored, before
+/// it waits for the WAL, so the core's writes cycle through a few cache-warm
+/// buffers rather than one per connection.
 #[derive(Default)]
 pub struct BodyPool(RefCell<Vec<Vec<u8>>>);
 
@@ -85,7 +88,7 @@ pub struct Core {
     /// Buffers a request uses while it is parsed and stored (never across an await).
     pub scratch: RefCell<Scratch>,
     /// Raw write bodies between requests.
-    bodies: BodyPool,
+    pub bodies: BodyPool,
     /// What start-up recovery found (shared by every core).
     pub recovery: Arc<replay::Recovery>,
     /// The Parquet manifests of the cores whose data this core holds (its own included).
@@ -119,19 +122,6 @@ impl Core {
     /// changed (a write takes its number and stores in one step).
     pub fn writes_begun(&self) -> u64 {
         self.seq.load(Ordering::Acquire)
-    }
-
-    /// A buffer for a write body. A request gives it back as soon as its
-    /// body is stored, before it waits for the WAL, so the core's writes
-    /// cycle through a few cache-warm buffers rather than one per
-    /// connection.
-    pub fn take_body(&self) -> Vec<u8> {
-        self.bodies.take()
-    }
-
-    /// Returns a body buffer to the pool.
-    pub fn give_body(&self, body: Vec<u8>) {
-        self.bodies.give(body);
     }
 
     /// This core's share of the node's --max-memory.

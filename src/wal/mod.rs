@@ -305,9 +305,10 @@ impl Wal {
             return Ok(());
         }
         if self.mode == SyncMode::Always && self.in_flight.get() == 0 {
-            // No flush is being written, so this write woke the flusher:
-            // let it start now rather than after every connection on this
-            // core whose body is ready has been parsed.
+            // No flush is being written, so the flusher is woken (by this
+            // write or one just before it) and waiting for its turn: let it
+            // start now rather than after every connection on this core
+            // whose body is ready has been parsed.
             glommio::executor().yield_task_queue_now().await;
         }
         std::future::poll_fn(|cx| {
