@@ -1,6 +1,7 @@
 //! The write stage per request, after parsing: schema checks and the shard
 //! append alone, and with the WAL entry encoded too (what durability costs
-//! the CPU); plus a Parquet persist of the stored rows. Every iteration
+//! the CPU); plus a Parquet persist of the stored rows (an agent's stream of
+//! rising times, and one body resent). Every iteration
 //! checks its answer (all points stored, entry non-empty, rows persisted).
 //! Then two tables: reading persisted files for one field against reading
 //! every column, and an 8 M-row persist in parts against one file per table.
@@ -73,7 +74,7 @@ fn main() {
     });
 
     // Persisting 200 requests' rows (1 M points).
-    let tables = stored(&catalog, points, 200);
+    let tables = stored(&catalog, points, 200, false);
     let rows: usize = tables
         .iter()
         .flat_map(|(_, b)| b)
@@ -90,6 +91,17 @@ fn main() {
             black_box(written)
         })
     });
+    // The same body sent 200 times: each point is stored once per file (the
+    // parts of one persist are deduplicated each on its own).
+    let resent = stored(&catalog, points, 200, true);
+    group.bench_function("persist-1M-resent", |b| {
+        b.iter(|| {
+            let written = persist_all(&dir, &resent, hydrant::persist::PART_ROWS);
+            assert!((LINES..rows / 8).contains(&written), "{written} rows");
+            black_box(written)
+        })
+    });
+    drop(resent);
     group.finish();
     c.final_summary();
     projected_reads(&tables, &dir);
@@ -109,7 +121,7 @@ fn parts_against_one_file(
 ) {
     const REQUESTS: u64 = 1_600;
     const ROUNDS: usize = 5;
-    let tables = stored(catalog, points, REQUESTS);
+    let tables = stored(catalog, points, REQUESTS, false);
     let rows = REQUESTS as usize * LINES;
     let persist = |part_rows: usize| {
         let start = std::time::Instant::now();
@@ -185,15 +197,32 @@ fn projected_reads(tables: &Tables, dir: &std::path::Path) {
 
 type Tables = Vec<(hydrant::shard::TableKey, Vec<arrow_array::RecordBatch>)>;
 
-/// The rows of `requests` writes of `points`, sealed and taken for persisting.
-fn stored(catalog: &Catalog, points: &[hydrant::lp::Point<'_>], requests: u64) -> Tables {
+/// The rows of `requests` writes of `points`, sealed and taken for
+/// persisting. With `resend` every write sends the same points again (each
+/// point is then stored once); without, each write's times follow the last
+/// one's, as an agent's stream.
+fn stored(
+    catalog: &Catalog,
+    points: &[hydrant::lp::Point<'_>],
+    requests: u64,
+    resend: bool,
+) -> Tables {
+    let times = points.iter().filter_map(|p| p.timestamp);
+    let (min, max) = (times.clone().min().unwrap(), times.max().unwrap());
+    let span = max - min + 10_000_000_000;
     let mut shard = Shard::default();
+    let mut moved = points.to_vec();
     for s in 0..requests {
+        if !resend {
+            for (m, p) in moved.iter_mut().zip(points) {
+                m.timestamp = p.timestamp.map(|t| t + s as i64 * span);
+            }
+        }
         let out = write_points(
             catalog,
             &mut shard,
             "db",
-            points,
+            &moved,
             WriteOptions::new(0, s),
             None,
         );

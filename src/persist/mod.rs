@@ -9,7 +9,8 @@
 //! `_seq`. Columns: `time` (timestamp ns, UTC), one column per tag
 //! (dictionary-encoded strings) and field (float64, int64, uint64, utf8,
 //! boolean), and `_seq` (uint64), the write order: where one series+time
-//! appears twice, the higher `_seq` wins field by field.
+//! appears twice, the higher `_seq` wins field by field. A row whose every
+//! field a later write of its point also holds is not written.
 //!
 //! Crash safety: a core's files become part of the data only when its
 //! manifest (`<data-dir>/persist/<core>.json`: the files, and the watermark
@@ -326,6 +327,81 @@ fn sort_rows(rows: Vec<Row>, series: usize, total: usize) -> Sorted {
     (out, place)
 }
 
+/// Which field columns (bits by their order) one batch's rows hold.
+struct BatchFields<'a> {
+    /// The columns every row of the batch has a value in.
+    every: Vec<u64>,
+    /// The columns some rows have a value in, and their arrays.
+    some: Vec<(usize, &'a ArrayRef)>,
+}
+
+/// Sets `out` to the field columns that the row (numbered across batches;
+/// `starts` are the batches' first rows) holds.
+fn row_fields(row: u32, batches: &[BatchFields<'_>], starts: &[usize], out: &mut [u64]) {
+    let row = row as usize;
+    let b = starts.partition_point(|&s| s <= row) - 1;
+    let fields = &batches[b];
+    out.copy_from_slice(&fields.every);
+    for &(k, array) in &fields.some {
+        if array.is_valid(row - starts[b]) {
+            out[k / 64] |= 1 << (k % 64);
+        }
+    }
+}
+
+/// Drops from a file's sorted rows each row that a later write of the same
+/// point (series and time; later by `_seq`, then arrival) makes redundant:
+/// one whose every field a later row of the point also holds. Those later
+/// rows win each of its fields, in this file and in any merge with other
+/// files or memory, so nothing it says is lost; a row with a field no later
+/// one has stays whole with its own `_seq`, and the merge still picks field
+/// by field. A point sent again (an agent's retry, a resent batch) is then
+/// stored once.
+fn drop_superseded(
+    (rows, mut place): Sorted,
+    fields: &[BatchFields<'_>],
+    starts: &[usize],
+) -> Sorted {
+    let same_point = |a: &Row, b: &Row| a.0 == b.0 && a.1 == b.1;
+    if !rows.windows(2).any(|w| same_point(&w[0], &w[1])) {
+        return (rows, place);
+    }
+    let words = fields.first().map_or(1, |f| f.every.len());
+    let (mut covered, mut mask) = (vec![0u64; words], vec![0u64; words]);
+    let mut keep = vec![true; rows.len()];
+    let mut end = rows.len();
+    while end > 0 {
+        let mut start = end - 1;
+        while start > 0 && same_point(&rows[start - 1], &rows[end - 1]) {
+            start -= 1;
+        }
+        if end - start > 1 {
+            // The point's last row always stays.
+            row_fields(rows[end - 1].3, fields, starts, &mut covered);
+            for k in (start..end - 1).rev() {
+                row_fields(rows[k].3, fields, starts, &mut mask);
+                if mask.iter().zip(&covered).all(|(m, c)| m & !c == 0) {
+                    keep[k] = false;
+                } else {
+                    covered.iter_mut().zip(&mask).for_each(|(c, m)| *c |= m);
+                }
+            }
+        }
+        end = start;
+    }
+    let mut out = Vec::with_capacity(keep.iter().filter(|&&k| k).count());
+    for (r, kept) in rows.into_iter().zip(keep) {
+        place[r.3 as usize] = match kept {
+            true => out.len() as u32,
+            false => u32::MAX,
+        };
+        if kept {
+            out.push(r);
+        }
+    }
+    (out, place)
+}
+
 /// Rows at which a persist's file is closed and the next part begins
 /// (parts are whole batches, so a part holds up to one batch more: with
 /// batches of this size or more, one file per sealed batch): a bigger
@@ -471,6 +547,34 @@ fn write_part(
                 .collect()
         })
         .collect();
+    // Which fields each batch's rows hold (for dropping rows a later write
+    // of their point supersedes).
+    let field_columns: Vec<&Vec<Option<&ArrayRef>>> = fields
+        .iter()
+        .zip(&columns)
+        .enumerate()
+        .filter(|(i, (f, _))| {
+            *i > 0 && f.name() != SEQ_COLUMN && !tags.iter().any(|t| &t.name == f.name())
+        })
+        .map(|(_, (_, per_batch))| per_batch)
+        .collect();
+    let words = field_columns.len().div_ceil(64).max(1);
+    let presence: Vec<BatchFields<'_>> = (0..batches.len())
+        .map(|b| {
+            let mut fields = BatchFields {
+                every: vec![0; words],
+                some: Vec::new(),
+            };
+            for (k, per_batch) in field_columns.iter().enumerate() {
+                match per_batch[b] {
+                    None => {}
+                    Some(c) if c.null_count() == 0 => fields.every[k / 64] |= 1 << (k % 64),
+                    Some(c) => fields.some.push((k, c)),
+                }
+            }
+            fields
+        })
+        .collect();
     let mut out = Vec::new();
     for (day, rows) in days {
         let day = day_of(day * DAY_NS);
@@ -494,7 +598,7 @@ fn write_part(
             }
             presents.push(present);
         }
-        let (rows, place) = sort_rows(rows, rank.len(), total);
+        let (rows, place) = drop_superseded(sort_rows(rows, rank.len(), total), &presence, &starts);
         let relative = PathBuf::from(path_component(db))
             .join(path_component(table))
             .join(&day)
@@ -751,6 +855,81 @@ mod tests {
         let w = b.column(4).as_string::<i32>();
         assert_eq!(w.iter().collect::<Vec<_>>(), [None, None, None, Some("s")]);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A point written again is stored once when the later write holds
+    /// every field of the earlier; otherwise both rows stay (each field's
+    /// winner is picked at read). Each case: the writes (each its own
+    /// request, so its own `_seq`; `|` seals a batch between them) and the
+    /// rows the file holds as time|host|v|w|_seq. Whatever is dropped, the
+    /// merged rows read back are those written.
+    #[test]
+    fn rows_a_later_write_of_their_point_supersedes_are_not_stored() {
+        let cases: &[(&[&str], &[&str])] = &[
+            (&["m,host=a v=1 5", "m,host=a v=2 5"], &["5|a|2.0|-|2"]),
+            (&["m,host=a v=1 5", "|", "m,host=a v=2 5"], &["5|a|2.0|-|3"]),
+            (
+                &["m,host=a v=1,w=1 5", "m,host=a v=2 5"],
+                &["5|a|1.0|1.0|1", "5|a|2.0|-|2"],
+            ),
+            (
+                &["m,host=a v=1 5", "m,host=a v=2,w=2 5"],
+                &["5|a|2.0|2.0|2"],
+            ),
+            (
+                &[
+                    "m,host=a v=1,w=1 5",
+                    "m,host=a v=2 5",
+                    "|",
+                    "m,host=a w=3 5",
+                ],
+                &["5|a|-|3.0|4", "5|a|2.0|-|2"],
+            ),
+            (
+                &["m,host=a v=1 5", "m,host=a w=2 5", "m,host=a v=3,w=4 5"],
+                &["5|a|3.0|4.0|3"],
+            ),
+            // Lines of one request: the later line wins.
+            (&["m,host=a v=1 5\nm,host=a v=2 5"], &["5|a|2.0|-|1"]),
+            // Other series, other times: nothing to drop.
+            (
+                &["m,host=a v=1 5\nm,host=b v=1 5\nm,host=a v=1 6", "m v=1 5"],
+                &["5|-|1.0|-|2", "5|a|1.0|-|1", "5|b|1.0|-|1", "6|a|1.0|-|1"],
+            ),
+        ];
+        let names = ["time", "host", "v", "w", "_seq"];
+        let (db, table) = (Arc::from("db"), Arc::from("m"));
+        for (n, (writes, stored)) in cases.iter().enumerate() {
+            let dir = std::env::temp_dir()
+                .join(format!("hydrant-persist-dup-{}-{n}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            let (catalog, mut shard) = (Catalog::default(), Shard::default());
+            for (k, body) in writes.iter().enumerate() {
+                let arena = bumpalo::Bump::new();
+                if *body == "|" {
+                    let i = shard.table_index(&db, &table);
+                    shard.table_at(i).seal();
+                    continue;
+                }
+                let parsed = parse(body.as_bytes(), Precision::Nanosecond, &arena).unwrap();
+                let options = WriteOptions::new(0, k as u64 + 1);
+                write_points(&catalog, &mut shard, "db", &parsed.points, options, None);
+            }
+            let batches = shard.snapshot("db", "m");
+            let files = write_table(&dir, &db, &table, &batches, 0, 9).unwrap();
+            let read: Vec<RecordBatch> = files
+                .iter()
+                .flat_map(|f| read_rows(&dir, f, &None).unwrap())
+                .collect();
+            assert_eq!(render(&read, &names), *stored, "case {n}: {writes:?}");
+            assert_eq!(files.iter().map(|f| f.rows).sum::<usize>(), stored.len());
+            assert_eq!(
+                crate::shard::merge::rows_as_json(&read),
+                crate::shard::merge::rows_as_json(&batches),
+                "case {n}: {writes:?}"
+            );
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
     }
 
     /// Each row of `batches` as text, columns in `names` order ("-" for a
