@@ -857,6 +857,46 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// Series ids and their order match the tag-rank tuples, whichever way
+    /// they are found: by the tuple as one mixed-radix integer, or (past 64
+    /// bits) by the tuple itself.
+    #[test]
+    fn series_ranks_follow_the_tag_tuples() {
+        // (values per tag, rows): each row's rank in tag k is a spread of r.
+        let cases: &[(&[usize], usize)] = &[
+            (&[3, 4], 20),
+            (&[50, 50], 10),
+            (&[1 << 16, 1 << 16, 1 << 16, 1 << 16, 1 << 16], 40),
+        ];
+        for &(sizes, rows) in cases {
+            let values = vec!["v"; *sizes.iter().max().unwrap()];
+            let tags: Vec<TagRanks<'_>> = sizes
+                .iter()
+                .enumerate()
+                .map(|(k, &n)| TagRanks {
+                    name: format!("t{k}"),
+                    ranks: (0..rows)
+                        .map(|r| ((r * 7 + k * 3) % (n + 1).min(5)) as u32)
+                        .collect(),
+                    values: values[..n].to_vec(),
+                })
+                .collect();
+            let (row_series, rank) = series_ranks(&tags, rows);
+            let tuple = |r: usize| tags.iter().map(|t| t.ranks[r]).collect::<Vec<u32>>();
+            let mut distinct: Vec<Vec<u32>> = (0..rows).map(tuple).collect();
+            distinct.sort();
+            distinct.dedup();
+            assert_eq!(rank.len(), distinct.len(), "{sizes:?}");
+            for r in 0..rows {
+                let place = distinct.binary_search(&tuple(r)).unwrap();
+                assert_eq!(
+                    rank[row_series[r] as usize] as usize, place,
+                    "{sizes:?} row {r}"
+                );
+            }
+        }
+    }
+
     /// A point written again is stored once when the later write holds
     /// every field of the earlier; otherwise both rows stay (each field's
     /// winner is picked at read). Each case: the writes (each its own
