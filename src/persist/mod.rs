@@ -547,16 +547,18 @@ fn write_part(
                 .collect()
         })
         .collect();
+    // Each column's place in `tags`, if it is a tag; the columns that are
+    // neither time, `_seq` nor a tag are fields.
+    let tag_at: Vec<Option<usize>> = fields
+        .iter()
+        .map(|f| tags.iter().position(|t| &t.name == f.name()))
+        .collect();
+    let is_field = |i: usize| i > 0 && fields[i].name() != SEQ_COLUMN && tag_at[i].is_none();
     // Which fields each batch's rows hold (for dropping rows a later write
     // of their point supersedes).
-    let field_columns: Vec<&Vec<Option<&ArrayRef>>> = fields
-        .iter()
-        .zip(&columns)
-        .enumerate()
-        .filter(|(i, (f, _))| {
-            *i > 0 && f.name() != SEQ_COLUMN && !tags.iter().any(|t| &t.name == f.name())
-        })
-        .map(|(_, (_, per_batch))| per_batch)
+    let field_columns: Vec<&Vec<Option<&ArrayRef>>> = (0..fields.len())
+        .filter(|&i| is_field(i))
+        .map(|i| &columns[i])
         .collect();
     let words = field_columns.len().div_ceil(64).max(1);
     let presence: Vec<BatchFields<'_>> = (0..batches.len())
@@ -619,19 +621,12 @@ fn write_part(
                 ),
             ]))
             .build();
-        let sources: Vec<encode::Source<'_>> = fields
-            .iter()
-            .enumerate()
-            .map(|(i, f)| {
-                if i == 0 {
-                    encode::Source::Time
-                } else if f.name() == SEQ_COLUMN {
-                    encode::Source::Seq
-                } else if let Some(k) = tags.iter().position(|t| &t.name == f.name()) {
-                    encode::Source::Tag(&tags[k], &presents[k])
-                } else {
-                    encode::Source::Field(&columns[i])
-                }
+        let sources: Vec<encode::Source<'_>> = (0..fields.len())
+            .map(|i| match tag_at[i] {
+                _ if is_field(i) => encode::Source::Field(&columns[i]),
+                _ if i == 0 => encode::Source::Time,
+                Some(k) => encode::Source::Tag(&tags[k], &presents[k]),
+                None => encode::Source::Seq,
             })
             .collect();
         let sorted = encode::Rows {
