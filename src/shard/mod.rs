@@ -182,6 +182,20 @@ macro_rules! append_fixed {
     }};
 }
 
+/// The bytes of the last `n` of `values` (all if there are fewer), when
+/// native order is little-endian.
+fn le_tail<T: arrow_array::ArrowNativeTypeOp>(values: &[T], n: usize) -> Option<&[u8]> {
+    if cfg!(target_endian = "big") {
+        return None;
+    }
+    let tail = &values[values.len().saturating_sub(n)..];
+    // SAFETY: Arrow's native types are plain numbers (no padding, every
+    // byte initialised), so their memory reads as bytes.
+    Some(unsafe {
+        std::slice::from_raw_parts(tail.as_ptr().cast::<u8>(), std::mem::size_of_val(tail))
+    })
+}
+
 /// Cells (rows times columns) at which an open batch is sealed, whatever
 /// its rows: 64 Ki rows of up to 62 columns.
 const SEAL_CELLS: usize = 1 << 22;
@@ -341,11 +355,33 @@ impl TableShard {
         self.seq.append_value_n(seq, n);
         self.rows += n;
         self.since.get_or_insert_with(std::time::Instant::now);
+    }
+
+    /// Seals the open rows once they hold [`SEAL_CELLS`] cells. Called after
+    /// each run, once the run's WAL record has copied the builders' tails.
+    pub fn seal_if_full(&mut self) {
         // Every row holds a cell (a value or a null) for each of the batch's
         // columns: points that each bring other fields would otherwise grow
         // a batch quadratically.
         if self.rows * (2 + self.open_columns.len()) >= SEAL_CELLS {
             self.seal();
+        }
+    }
+
+    /// The last `n` times appended, as little-endian bytes (the WAL copies
+    /// a run's times from here). `None` on big-endian targets.
+    pub fn time_tail(&self, n: usize) -> Option<&[u8]> {
+        le_tail(self.time.values_slice(), n)
+    }
+
+    /// The last `n` values of fixed-width column `id`, as little-endian
+    /// bytes; `None` for other columns (and on big-endian targets).
+    pub fn fixed_tail(&self, id: u32, n: usize) -> Option<&[u8]> {
+        match &self.columns.get(id as usize)?.as_ref()?.1 {
+            Builder::Float(b) => le_tail(b.values_slice(), n),
+            Builder::Integer(b) => le_tail(b.values_slice(), n),
+            Builder::Unsigned(b) => le_tail(b.values_slice(), n),
+            _ => None,
         }
     }
 
@@ -862,6 +898,7 @@ pub(crate) fn append_point(
         line: 1,
     };
     t.append_run(&[&point], &columns, &names, 0, seq);
+    t.seal_if_full();
 }
 
 #[cfg(test)]

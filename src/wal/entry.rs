@@ -5,25 +5,35 @@
 //! entry   = len u32 | crc u32 | seq u64 | payload            (little endian)
 //! crc     = crc32(len | seq | payload)
 //! payload = version u8 | db str | record*
-//! record  = 1 layout: table str, columns varint, (kind u8, name str)*
-//!         | 2 run:    layout varint, points varint,
-//!                     (time i64, value per column)*
+//! record  = 1 layout:  table str, columns varint, (kind u8, name str)*
+//!         | 3 columns: layout varint, points varint, time i64 * points,
+//!                      then column by column: value * points
+//!         | 2 rows:    layout varint, points varint,
+//!                      (time i64, value per column)*   (version 1 only)
 //! value   = tag/string: str | float/integer/unsigned: 8 bytes | boolean: u8
 //! str     = varint length, UTF-8 bytes
 //! ```
 //!
 //! A run is a stretch of points sharing one layout (table, keys, types), the
-//! same unit the shard appends; layouts are numbered per entry.
+//! same unit the shard appends; layouts are numbered per entry. Every point
+//! of a run has every column of its layout, so a run has no nulls. Version 2
+//! writes runs column by column, so times and fixed-width values are copied
+//! in one piece from the shard's builders, which just took them; version 1
+//! (row by row) is still read.
 
 use bumpalo::Bump;
 
 use crate::catalog::{Column, ColumnKind, FieldType};
 use crate::lp::{Field, FieldValue, Point, Tag};
+use crate::shard::TableShard;
 
 pub const HEADER: usize = 16;
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
+/// Entries of the first format (runs row by row) are still replayed.
+const VERSION_ROWS: u8 = 1;
 const LAYOUT: u8 = 1;
-const RUN: u8 = 2;
+const ROWS: u8 = 2;
+const COLUMNS: u8 = 3;
 
 /// The checksum of an entry's header fields and payload.
 pub fn checksum(len: u32, seq: u64, payload: &[u8]) -> u32 {
@@ -70,6 +80,16 @@ fn put_str(buf: &mut Vec<u8>, s: &str) {
     buf.extend_from_slice(s.as_bytes());
 }
 
+/// A fixed-width value's bytes as a run stores them (for a debug check).
+fn value_bytes(value: &FieldValue<'_>) -> [u8; 8] {
+    match *value {
+        FieldValue::Float(x) => x.to_le_bytes(),
+        FieldValue::Integer(x) => x.to_le_bytes(),
+        FieldValue::Unsigned(x) => x.to_le_bytes(),
+        _ => [0xff; 8],
+    }
+}
+
 /// Writes one entry into the WAL's pending bytes while a request is stored.
 pub struct EntryWriter<'b> {
     buf: &'b mut Vec<u8>,
@@ -97,7 +117,10 @@ impl<'b> EntryWriter<'b> {
     }
 
     /// Records a run of points with one layout; `layout` is the write
-    /// stage's id for it, `columns` its tags' then its fields' columns.
+    /// stage's id for it, `columns` its tags' then its fields' columns, and
+    /// `stored` the table the run was just appended to (not yet sealed): its
+    /// builders' tails hold the run's times and fixed-width values.
+    #[allow(clippy::too_many_arguments)]
     pub fn run(
         &mut self,
         layout: u32,
@@ -106,6 +129,7 @@ impl<'b> EntryWriter<'b> {
         names: &[std::sync::Arc<str>],
         points: &[&Point<'_>],
         default_time: i64,
+        stored: &TableShard,
     ) {
         let buf = &mut *self.buf;
         let id = layout as usize;
@@ -127,21 +151,42 @@ impl<'b> EntryWriter<'b> {
             }
             i => i,
         };
-        buf.push(RUN);
+        let n = points.len();
+        buf.push(COLUMNS);
         put_varint(buf, index as u64);
-        put_varint(buf, points.len() as u64);
+        put_varint(buf, n as u64);
+        buf.reserve(n * 8 * (1 + columns.len()));
+        match stored.time_tail(n).filter(|t| t.len() == n * 8) {
+            Some(times) => buf.extend_from_slice(times),
+            None => {
+                for p in points {
+                    buf.extend_from_slice(&p.timestamp.unwrap_or(default_time).to_le_bytes());
+                }
+            }
+        }
         let tags = columns
             .iter()
             .take_while(|c| c.kind == ColumnKind::Tag)
             .count();
-        for p in points {
-            buf.extend_from_slice(&p.timestamp.unwrap_or(default_time).to_le_bytes());
-            for t in &p.tags[..tags] {
-                put_str(buf, t.value);
+        for (j, c) in columns.iter().enumerate() {
+            if j < tags {
+                for p in points {
+                    put_str(buf, p.tags[j].value);
+                }
+                continue;
+            }
+            let f = j - tags;
+            if let Some(values) = stored.fixed_tail(c.id, n).filter(|v| v.len() == n * 8) {
+                debug_assert!(points
+                    .iter()
+                    .enumerate()
+                    .all(|(i, p)| { value_bytes(&p.fields[f].value) == values[i * 8..i * 8 + 8] }));
+                buf.extend_from_slice(values);
+                continue;
             }
             // The write stage checked each value's type against its column.
-            for f in &p.fields[..columns.len() - tags] {
-                match f.value {
+            for p in points {
+                match p.fields[f].value {
                     FieldValue::Float(x) => buf.extend_from_slice(&x.to_le_bytes()),
                     FieldValue::Integer(x) => buf.extend_from_slice(&x.to_le_bytes()),
                     FieldValue::Unsigned(x) => buf.extend_from_slice(&x.to_le_bytes()),
@@ -220,6 +265,16 @@ impl<'a> Reader<'a> {
             .ok_or_else(|| format!("length {n} past the entry's end at byte {}", self.at))
     }
 
+    fn value(&mut self, kind: FieldType) -> Result<FieldValue<'a>, String> {
+        Ok(match kind {
+            FieldType::Float => FieldValue::Float(f64::from_bits(self.u64()?)),
+            FieldType::Integer => FieldValue::Integer(self.u64()? as i64),
+            FieldType::Unsigned => FieldValue::Unsigned(self.u64()?),
+            FieldType::String => FieldValue::String(self.str()?),
+            FieldType::Boolean => FieldValue::Boolean(self.u8()? != 0),
+        })
+    }
+
     fn str(&mut self) -> Result<&'a str, String> {
         let n = self.len()?;
         let at = self.at;
@@ -242,7 +297,7 @@ pub fn decode<'a>(payload: &'a [u8], arena: &'a Bump) -> Result<Decoded<'a>, Str
         at: 0,
     };
     let version = r.u8()?;
-    if version != VERSION {
+    if version != VERSION && version != VERSION_ROWS {
         return Err(format!("unknown entry version {version}"));
     }
     let db = r.str()?;
@@ -269,11 +324,8 @@ pub fn decode<'a>(payload: &'a [u8], arena: &'a Bump) -> Result<Decoded<'a>, Str
                 }
                 layouts.push(layout);
             }
-            RUN => {
-                let index = r.varint()? as usize;
-                let layout = layouts
-                    .get(index)
-                    .ok_or_else(|| format!("run refers to undefined layout {index}"))?;
+            ROWS if version == VERSION_ROWS => {
+                let layout = run_layout(&mut r, &layouts)?;
                 let n = r.len()?;
                 points.reserve(n);
                 for _ in 0..n {
@@ -289,14 +341,10 @@ pub fn decode<'a>(payload: &'a [u8], arena: &'a Bump) -> Result<Decoded<'a>, Str
                     let mut fields =
                         bumpalo::collections::Vec::with_capacity_in(layout.fields.len(), arena);
                     for &(key, kind) in &layout.fields {
-                        let value = match kind {
-                            FieldType::Float => FieldValue::Float(f64::from_bits(r.u64()?)),
-                            FieldType::Integer => FieldValue::Integer(r.u64()? as i64),
-                            FieldType::Unsigned => FieldValue::Unsigned(r.u64()?),
-                            FieldType::String => FieldValue::String(r.str()?),
-                            FieldType::Boolean => FieldValue::Boolean(r.u8()? != 0),
-                        };
-                        fields.push(Field { key, value });
+                        fields.push(Field {
+                            key,
+                            value: r.value(kind)?,
+                        });
                     }
                     points.push(Point {
                         measurement: layout.table,
@@ -307,10 +355,67 @@ pub fn decode<'a>(payload: &'a [u8], arena: &'a Bump) -> Result<Decoded<'a>, Str
                     });
                 }
             }
-            other => return Err(format!("unknown record type {other}")),
+            COLUMNS if version == VERSION => {
+                let layout = run_layout(&mut r, &layouts)?;
+                // Each point takes at least its 8-byte time: a count past
+                // that is damage, not an allocation to attempt.
+                let n = r.len()?;
+                let times = r.bytes(n.checked_mul(8).ok_or("run too long")?)?;
+                let (t, f) = (layout.tags.len(), layout.fields.len());
+                let empty_tag = Tag { key: "", value: "" };
+                let tags = arena.alloc_slice_fill_copy(n * t, empty_tag);
+                for (j, key) in layout.tags.iter().enumerate() {
+                    for i in 0..n {
+                        tags[i * t + j] = Tag {
+                            key,
+                            value: r.str()?,
+                        };
+                    }
+                }
+                let empty_field = Field {
+                    key: "",
+                    value: FieldValue::Boolean(false),
+                };
+                let fields = arena.alloc_slice_fill_copy(n * f, empty_field);
+                for (j, &(key, kind)) in layout.fields.iter().enumerate() {
+                    for i in 0..n {
+                        fields[i * f + j] = Field {
+                            key,
+                            value: r.value(kind)?,
+                        };
+                    }
+                }
+                let (tags, fields): (&'a [Tag<'a>], &'a [Field<'a>]) = (tags, fields);
+                points.reserve(n);
+                for (i, time) in times.chunks_exact(8).enumerate() {
+                    points.push(Point {
+                        measurement: layout.table,
+                        tags: &tags[i * t..(i + 1) * t],
+                        fields: &fields[i * f..(i + 1) * f],
+                        timestamp: Some(i64::from_le_bytes(time.try_into().expect("8 bytes"))),
+                        line: points.len() + 1,
+                    });
+                }
+            }
+            other => {
+                return Err(format!(
+                    "unknown record type {other} in a version {version} entry"
+                ))
+            }
         }
     }
     Ok(Decoded { db, points })
+}
+
+/// The layout a run record names.
+fn run_layout<'l, 'a>(
+    r: &mut Reader<'a>,
+    layouts: &'l [DecodedLayout<'a>],
+) -> Result<&'l DecodedLayout<'a>, String> {
+    let index = r.varint()? as usize;
+    layouts
+        .get(index)
+        .ok_or_else(|| format!("run refers to undefined layout {index}"))
 }
 
 #[cfg(test)]
@@ -338,24 +443,9 @@ mod tests {
         wal
     }
 
-    #[test]
-    fn entries_round_trip_the_accepted_points() {
-        let body = "m,h=a,r=x f=1.5,i=-2i,u=3u,s=\"é \\\"q\\\"\",b=true 10\n\
-                    m,h=b f=2 20\n\
-                    m,h=c f=3i 30\n\
-                    n s=\"\" \n\
-                    m,h=a,r=x f=4,i=5i,u=6u,s=\"z\",b=false 40";
-        let wal = entry_of(body);
-        let len = u32::from_le_bytes(wal[0..4].try_into().unwrap());
-        let crc = u32::from_le_bytes(wal[4..8].try_into().unwrap());
-        let seq = u64::from_le_bytes(wal[8..16].try_into().unwrap());
-        assert_eq!((len as usize + HEADER, seq), (wal.len(), 7));
-        assert_eq!(crc, checksum(len, seq, &wal[HEADER..]));
-        let arena = Bump::new();
-        let decoded = decode(&wal[HEADER..], &arena).unwrap();
-        assert_eq!(decoded.db, "db");
-        let text: Vec<String> = decoded
-            .points
+    /// Each point as `measurement [tags] [fields] time`.
+    fn described(points: &[Point<'_>]) -> Vec<String> {
+        points
             .iter()
             .map(|p| {
                 let tags: Vec<String> = p
@@ -373,10 +463,107 @@ mod tests {
                     p.measurement, tags, fields, p.timestamp
                 )
             })
-            .collect();
+            .collect()
+    }
+
+    /// The payload of a version 1 entry (runs row by row), as an earlier
+    /// build wrote it for `m,host=a,dc=x f=1.5,i=-2i,u=3u,s="hi",b=true 10`,
+    /// `m,host=b,dc=x f=2.5,i=4i,u=5u,s="",b=false 20`, `n v=1 30` and
+    /// `m,host=c,dc=y f=3.5,i=6i,u=7u,s="x y",b=true` (arriving at 99).
+    const VERSION_1_PAYLOAD: &[u8] = &[
+        0x01, 0x02, 0x64, 0x62, 0x01, 0x01, 0x6d, 0x07, 0x00, 0x04, 0x68, 0x6f, 0x73, 0x74, 0x00,
+        0x02, 0x64, 0x63, 0x01, 0x01, 0x66, 0x02, 0x01, 0x69, 0x03, 0x01, 0x75, 0x04, 0x01, 0x73,
+        0x05, 0x01, 0x62, 0x02, 0x00, 0x02, 0x0a, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01,
+        0x61, 0x01, 0x78, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xf8, 0x3f, 0xfe, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x68, 0x69,
+        0x01, 0x14, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x62, 0x01, 0x78, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0x04, 0x40, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x05,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x01, 0x6e, 0x01, 0x01, 0x01,
+        0x76, 0x02, 0x01, 0x01, 0x1e, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0xf0, 0x3f, 0x02, 0x00, 0x01, 0x63, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x00, 0x01, 0x63, 0x01, 0x79, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x0c, 0x40, 0x06, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x07, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03,
+        0x78, 0x20, 0x79, 0x01,
+    ];
+
+    #[test]
+    fn version_1_entries_still_decode() {
+        let arena = Bump::new();
+        let decoded = decode(VERSION_1_PAYLOAD, &arena).unwrap();
+        assert_eq!(decoded.db, "db");
+        assert_eq!(
+            described(&decoded.points),
+            [
+                r#"m ["host=a", "dc=x"] ["f=Float(1.5)", "i=Integer(-2)", "u=Unsigned(3)", "s=String(\"hi\")", "b=Boolean(true)"] Some(10)"#,
+                r#"m ["host=b", "dc=x"] ["f=Float(2.5)", "i=Integer(4)", "u=Unsigned(5)", "s=String(\"\")", "b=Boolean(false)"] Some(20)"#,
+                r#"n [] ["v=Float(1.0)"] Some(30)"#,
+                r#"m ["host=c", "dc=y"] ["f=Float(3.5)", "i=Integer(6)", "u=Unsigned(7)", "s=String(\"x y\")", "b=Boolean(true)"] Some(99)"#,
+            ]
+        );
+        // A version 1 entry holds only row runs, a version 2 one only column runs.
+        let mut mixed = VERSION_1_PAYLOAD.to_vec();
+        mixed[0] = VERSION;
+        assert!(decode(&mixed, &arena).is_err());
+    }
+
+    /// Column runs copy times and fixed-width values from the shard's
+    /// builders: right whatever the builders held before (rows of other
+    /// layouts, nulls of sparse columns, a batch sealed between requests).
+    #[test]
+    fn column_runs_hold_each_runs_own_values_whatever_the_builders_held() {
+        let (catalog, mut shard) = (Catalog::default(), Shard::default());
+        // m's batch is sealed after the second request.
+        shard.seal_rows = 4;
+        let bodies = [
+            "m,h=a f=1,g=2i 1\nm,h=b f=3 2\nn v=5u 3\n",
+            "m,h=a g=7i,f=8 4\nm,h=c f=9,g=10i,u=11u,b=true 5\nm,h=c f=12 6\nn v=13u,f=14\nn v=15u 7\n",
+            "m,h=d u=16u 8\nm,h=d u=17u 9\nm,h=e f=18,g=19i,u=20u,s=\"t\" 10\n",
+        ];
+        for (k, body) in bodies.iter().enumerate() {
+            let arena = Bump::new();
+            let parsed = parse(body.as_bytes(), Precision::Nanosecond, &arena).unwrap();
+            let mut wal = Vec::new();
+            let out = write_points(
+                &catalog,
+                &mut shard,
+                "db",
+                &parsed.points,
+                WriteOptions::new(99, k as u64 + 1),
+                Some(&mut wal),
+            );
+            assert_eq!(out.written, parsed.points.len(), "{body}");
+            let decoded = decode(&wal[HEADER..], &arena).unwrap();
+            let sent: Vec<Point<'_>> = parsed
+                .points
+                .iter()
+                .map(|p| Point {
+                    timestamp: Some(p.timestamp.unwrap_or(99)),
+                    ..*p
+                })
+                .collect();
+            assert_eq!(described(&decoded.points), described(&sent), "{body}");
+        }
+    }
+
+    #[test]
+    fn entries_round_trip_the_accepted_points() {
+        let body = "m,h=a,r=x f=1.5,i=-2i,u=3u,s=\"é \\\"q\\\"\",b=true 10\n\
+                    m,h=b f=2 20\n\
+                    m,h=c f=3i 30\n\
+                    n s=\"\" \n\
+                    m,h=a,r=x f=4,i=5i,u=6u,s=\"z\",b=false 40";
+        let wal = entry_of(body);
+        let len = u32::from_le_bytes(wal[0..4].try_into().unwrap());
+        let crc = u32::from_le_bytes(wal[4..8].try_into().unwrap());
+        let seq = u64::from_le_bytes(wal[8..16].try_into().unwrap());
+        assert_eq!((len as usize + HEADER, seq), (wal.len(), 7));
+        assert_eq!(crc, checksum(len, seq, &wal[HEADER..]));
+        let arena = Bump::new();
+        let decoded = decode(&wal[HEADER..], &arena).unwrap();
+        assert_eq!(decoded.db, "db");
         // Line 3 broke the float type of f: it is not in the entry.
         assert_eq!(
-            text,
+            described(&decoded.points),
             [
                 r#"m ["h=a", "r=x"] ["f=Float(1.5)", "i=Integer(-2)", "u=Unsigned(3)", "s=String(\"é \\\"q\\\"\")", "b=Boolean(true)"] Some(10)"#,
                 r#"m ["h=b"] ["f=Float(2.0)"] Some(20)"#,

@@ -509,9 +509,8 @@ pub fn write_points<'a>(
         let table = &placing.slots.tables[first.table as usize];
         let index = shard.table_index(&db_name, &table.name);
         let cols = &placing.columns[first.start as usize..first.end as usize];
-        shard
-            .table_at(index)
-            .append_run(&run, cols, &table.names, default_time, seq);
+        let stored = shard.table_at(index);
+        stored.append_run(&run, cols, &table.names, default_time, seq);
         if let Some(entry) = entry.as_mut() {
             entry.run(
                 first.layout,
@@ -520,8 +519,10 @@ pub fn write_points<'a>(
                 &table.names,
                 &run,
                 default_time,
+                stored,
             );
         }
+        stored.seal_if_full();
         outcome.written += run.len();
         k = end;
     }
