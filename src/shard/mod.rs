@@ -155,30 +155,24 @@ impl Builder {
     }
 }
 
-/// Appends field `f` of every point to a fixed-width builder: after one
-/// pass that finds every value of the column's type (the write stage
-/// checked them), the values go in as one extend, without a capacity check
-/// and a validity bit per value; a value of another type (it cannot get
-/// here) becomes a null, keeping the columns aligned.
+/// Appends field `f` of every point to a fixed-width builder, as one
+/// extend without a capacity check and a validity bit per value. Every
+/// point of a run has a value of the column's type there: the write stage
+/// put a point in a run only once its keys and value types matched the
+/// run's columns, so the values are not checked again (a second pass over
+/// the points per column). Were one of another type, it would be a zero.
 macro_rules! append_fixed {
     ($b:expr, $points:expr, $f:expr, $variant:ident) => {{
         let (b, points, f) = ($b, $points, $f);
-        if points
+        debug_assert!(points
             .iter()
-            .all(|p| matches!(p.fields[f].value, FieldValue::$variant(_)))
-        {
-            let values = points.iter().map(|p| match p.fields[f].value {
-                FieldValue::$variant(x) => x,
-                _ => Default::default(),
-            });
-            // SAFETY: a slice's mapped iterator reports its exact length.
-            unsafe { b.append_trusted_len_iter(values) }
-        } else {
-            points.iter().for_each(|p| match p.fields[f].value {
-                FieldValue::$variant(x) => b.append_value(x),
-                _ => b.append_null(),
-            })
-        }
+            .all(|p| matches!(p.fields[f].value, FieldValue::$variant(_))));
+        let values = points.iter().map(|p| match p.fields[f].value {
+            FieldValue::$variant(x) => x,
+            _ => Default::default(),
+        });
+        // SAFETY: a slice's mapped iterator reports its exact length.
+        unsafe { b.append_trusted_len_iter(values) }
     }};
 }
 
@@ -320,8 +314,8 @@ impl TableShard {
                 continue;
             }
             let f = j - tags;
-            // A value of another type cannot get here; if one did, a null
-            // keeps the columns aligned rather than taking the core down.
+            // A value of another type cannot get here (see `append_fixed`);
+            // if one did, the columns would still stay aligned.
             match builder {
                 Builder::Float(b) => append_fixed!(b, points, f, Float),
                 Builder::Integer(b) => append_fixed!(b, points, f, Integer),
