@@ -357,11 +357,15 @@ pub fn decode<'a>(payload: &'a [u8], arena: &'a Bump) -> Result<Decoded<'a>, Str
             }
             COLUMNS if version == VERSION => {
                 let layout = run_layout(&mut r, &layouts)?;
-                // Each point takes at least its 8-byte time: a count past
-                // that is damage, not an allocation to attempt.
+                // A count the rest of the entry cannot hold is damage, not
+                // an allocation to attempt.
                 let n = r.len()?;
                 let times = r.bytes(n.checked_mul(8).ok_or("run too long")?)?;
                 let (t, f) = (layout.tags.len(), layout.fields.len());
+                // Every value takes at least a byte.
+                if n.saturating_mul(t + f) > payload.len() - r.at {
+                    return Err(format!("run of {n} points past the entry's end"));
+                }
                 let empty_tag = Tag { key: "", value: "" };
                 let tags = arena.alloc_slice_fill_copy(n * t, empty_tag);
                 for (j, key) in layout.tags.iter().enumerate() {
