@@ -263,7 +263,8 @@ impl TableShard {
     /// Appends a run of points that share one key layout: `columns` are
     /// their tags' then their fields' columns, in the points' order (the write
     /// stage checked every key and type). Column by column, so each builder
-    /// is matched once per run instead of once per value.
+    /// is matched once per run instead of once per value. The caller seals
+    /// with [`TableShard::seal_if_full`] once it has read the run back.
     pub fn append_run(
         &mut self,
         points: &[&Point<'_>],
