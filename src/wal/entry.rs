@@ -80,13 +80,14 @@ fn put_str(buf: &mut Vec<u8>, s: &str) {
     buf.extend_from_slice(s.as_bytes());
 }
 
-/// A fixed-width value's bytes as a run stores them (for a debug check).
-fn value_bytes(value: &FieldValue<'_>) -> [u8; 8] {
+/// A fixed-width value's bytes as a run stores them; `None` for a string
+/// or a boolean.
+fn fixed_bytes(value: &FieldValue<'_>) -> Option<[u8; 8]> {
     match *value {
-        FieldValue::Float(x) => x.to_le_bytes(),
-        FieldValue::Integer(x) => x.to_le_bytes(),
-        FieldValue::Unsigned(x) => x.to_le_bytes(),
-        _ => [0xff; 8],
+        FieldValue::Float(x) => Some(x.to_le_bytes()),
+        FieldValue::Integer(x) => Some(x.to_le_bytes()),
+        FieldValue::Unsigned(x) => Some(x.to_le_bytes()),
+        FieldValue::String(_) | FieldValue::Boolean(_) => None,
     }
 }
 
@@ -180,18 +181,17 @@ impl<'b> EntryWriter<'b> {
                 debug_assert!(points
                     .iter()
                     .enumerate()
-                    .all(|(i, p)| { value_bytes(&p.fields[f].value) == values[i * 8..i * 8 + 8] }));
+                    .all(|(i, p)| fixed_bytes(&p.fields[f].value)
+                        .is_some_and(|b| b == values[i * 8..i * 8 + 8])));
                 buf.extend_from_slice(values);
                 continue;
             }
             // The write stage checked each value's type against its column.
             for p in points {
                 match p.fields[f].value {
-                    FieldValue::Float(x) => buf.extend_from_slice(&x.to_le_bytes()),
-                    FieldValue::Integer(x) => buf.extend_from_slice(&x.to_le_bytes()),
-                    FieldValue::Unsigned(x) => buf.extend_from_slice(&x.to_le_bytes()),
                     FieldValue::String(s) => put_str(buf, s),
                     FieldValue::Boolean(b) => buf.push(b as u8),
+                    ref fixed => buf.extend_from_slice(&fixed_bytes(fixed).unwrap_or_default()),
                 }
             }
         }
